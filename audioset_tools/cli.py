@@ -1,0 +1,109 @@
+"""The ``audioset-tools`` command and the shared plumbing of the top-level scripts."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+from collections.abc import Sequence
+from types import ModuleType
+
+from . import __version__
+from .commands import COMMAND_MODULES
+from .config import DEFAULT_CONFIG_NAME, load_config
+from .errors import UserError
+from .logs import configure_logging
+
+log = logging.getLogger(__name__)
+
+
+def _common_options() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
+        "--config",
+        metavar="PATH",
+        default=DEFAULT_CONFIG_NAME,
+        help=f"control file with every parameter (default: ./{DEFAULT_CONFIG_NAME})",
+    )
+    common.add_argument(
+        "--set",
+        dest="overrides",
+        metavar="KEY=VALUE",
+        action="append",
+        default=[],
+        help="override one config key, e.g. --set download.workers=4 (repeatable)",
+    )
+    common.add_argument("-v", "--verbose", action="count", default=0, help="more log detail")
+    common.add_argument(
+        "-q", "--quiet", action="store_true", help="no progress bars, warnings and errors only"
+    )
+    return common
+
+
+def _load_command(name: str) -> ModuleType:
+    return importlib.import_module(f"{__package__}.commands.{name}")
+
+
+def _add_command(subparsers, module: ModuleType, common: argparse.ArgumentParser) -> None:
+    parser = subparsers.add_parser(
+        module.NAME,
+        parents=[common],
+        help=module.HELP,
+        description=module.DESCRIPTION,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    module.add_arguments(parser)
+    parser.set_defaults(_command=module)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="audioset-tools",
+        description="Build clean, reproducible few-shot slices of Google's AudioSet.",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    subparsers = parser.add_subparsers(title="commands", metavar="COMMAND", required=True)
+    common = _common_options()
+    for name in COMMAND_MODULES:
+        _add_command(subparsers, _load_command(name), common)
+    return parser
+
+
+def _execute(module: ModuleType, args: argparse.Namespace) -> int:
+    configure_logging(args.verbose, args.quiet)
+    try:
+        config = None
+        if getattr(module, "NEEDS_CONFIG", True):
+            config = load_config(args.config, args.overrides)
+        return int(module.run(args, config))
+    except UserError as exc:
+        print(f"error: {exc.message}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("interrupted; finished work is kept, run the same command again to resume", file=sys.stderr)
+        return 130
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``audioset-tools`` console command."""
+    args = build_parser().parse_args(argv)
+    return _execute(args._command, args)
+
+
+def run_script(command: str, argv: Sequence[str] | None, prog: str) -> int:
+    """Entry point of a top-level script that runs one subcommand (e.g. get_relevant_meta_data.py)."""
+    module = _load_command(command)
+    parser = argparse.ArgumentParser(
+        prog=prog,
+        parents=[_common_options()],
+        description=module.DESCRIPTION,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    module.add_arguments(parser)
+    args = parser.parse_args(argv)
+    return _execute(module, args)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
