@@ -132,6 +132,73 @@ class AudioConfig(_Section):
     channels: Annotated[int, Field(ge=1, le=8)] = 1
 
 
+class CleanConfig(_Section):
+    expected_seconds: PositiveFloat | None = None
+    length_tolerance: NonNegativeFloat = 0.05
+    silence_std: NonNegativeFloat = 0.0
+
+
+class NpyConfig(_Section):
+    dtype: Literal["float32", "int16"] = "float32"
+    zscore: bool = False
+
+    @model_validator(mode="after")
+    def _zscore_needs_float(self) -> NpyConfig:
+        if self.zscore and self.dtype == "int16":
+            raise ValueError("zscore needs dtype float32 (z-normalised values do not fit int16)")
+        return self
+
+
+class MelspecConfig(_Section):
+    sample_rate: Annotated[int, Field(ge=1000, le=192000)] = 16000
+    n_fft: Annotated[int, Field(ge=16, le=65536)] = 1024
+    hop_length: PositiveInt = 512
+    n_mels: PositiveInt = 128
+    fmin: NonNegativeFloat = 0.0
+    fmax: PositiveFloat | None = None
+    power: Literal[1.0, 2.0] = 2.0
+    to_db: bool = True
+    top_db: PositiveFloat | None = 80.0
+    pad_mode: Literal["reflect", "constant"] = "reflect"
+    chunk_seconds: PositiveFloat | None = None
+    chunk_remainder: Literal["pad", "drop"] = "pad"
+
+    @model_validator(mode="after")
+    def _bands_below_nyquist(self) -> MelspecConfig:
+        top = self.fmax if self.fmax is not None else self.sample_rate / 2
+        if top > self.sample_rate / 2 or self.fmin >= top:
+            raise ValueError(
+                f"need fmin < fmax <= sample_rate / 2, got fmin={self.fmin:g}, fmax={top:g}, "
+                f"sample_rate={self.sample_rate}"
+            )
+        return self
+
+
+class PackConfig(_Section):
+    source: Literal["melspec", "npy"] = "melspec"
+    splits: list[Literal["train", "val", "test"]] = Field(
+        default_factory=lambda: ["train", "val", "test"], min_length=1
+    )
+
+
+class StatsConfig(_Section):
+    source: Literal["melspec", "npy"] = "melspec"
+
+
+class PostprocessConfig(_Section):
+    npy_dir: Path = Path("AudioSet_npy")
+    features_dir: Path = Path("AudioSet_melspec")
+    packed_dir: Path = Path("AudioSet_packed")
+    workers: Annotated[int, Field(ge=1, le=256)] | None = None
+    batch_clips: Annotated[int, Field(ge=1, le=4096)] = 32
+    normalisation: Literal["none", "global", "per_channel"] = "per_channel"
+    clean: CleanConfig = Field(default_factory=CleanConfig)
+    npy: NpyConfig = Field(default_factory=NpyConfig)
+    melspec: MelspecConfig = Field(default_factory=MelspecConfig)
+    pack: PackConfig = Field(default_factory=PackConfig)
+    stats: StatsConfig = Field(default_factory=StatsConfig)
+
+
 class Config(_Section):
     seed: NonNegativeInt = 0
     paths: PathsConfig = Field(default_factory=PathsConfig)
@@ -139,6 +206,7 @@ class Config(_Section):
     splits: SplitsConfig = Field(default_factory=SplitsConfig)
     download: DownloadConfig = Field(default_factory=DownloadConfig)
     audio: AudioConfig = Field(default_factory=AudioConfig)
+    postprocess: PostprocessConfig = Field(default_factory=PostprocessConfig)
     # Where this config was read from; relative paths in it were resolved against its folder.
     source: Path | None = Field(default=None, exclude=True)
 
@@ -149,6 +217,9 @@ _PATH_FIELDS = (
     ("paths", "output_dir"),
     ("download", "cookies_file"),
     ("download", "ffmpeg_path"),
+    ("postprocess", "npy_dir"),
+    ("postprocess", "features_dir"),
+    ("postprocess", "packed_dir"),
 )
 
 
