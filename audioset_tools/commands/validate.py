@@ -1,0 +1,52 @@
+"""``audioset-tools validate DIR``: compare a dataset folder with its manifests."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from ..validate import DEFAULT_DURATION_TOLERANCE, VALIDATION_NAME, summary_text, validate_dataset, write_details
+
+NAME = "validate"
+HELP = "check a dataset folder against its manifests"
+DESCRIPTION = """\
+Compare a dataset folder with its manifests: missing files, audio files no manifest
+lists, unreadable audio, wrong duration / sample rate / channels, all-silent clips and
+sha256 mismatches. A clip whose checksum differs while its decoded audio has the
+expected length, rate and channels is reported on its own (another ffmpeg build
+encodes the same clip into different bytes); --strict counts it as damage.
+
+Prints a summary and writes one CSV row per problem (default DIR/validation.csv).
+Exit code: 0 intact, 1 damaged, 2 bad input."""
+NEEDS_CONFIG = False
+
+EXIT_DAMAGED = 1
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("dataset", type=Path, metavar="DIR", help="dataset folder (download_data.py's output_dir)")
+    parser.add_argument(
+        "--manifest", type=Path, metavar="PATH",
+        help="compare with this manifest instead of DIR/manifest.csv (e.g. the one DIR was rebuilt from)",
+    )
+    parser.add_argument(
+        "--out", type=Path, metavar="CSV", help=f"where to write the details (default DIR/{VALIDATION_NAME})"
+    )
+    parser.add_argument("--strict", action="store_true", help="count checksum-only differences as damage")
+    parser.add_argument(
+        "--duration-tolerance", type=float, default=DEFAULT_DURATION_TOLERANCE, metavar="SECONDS",
+        help=f"allowed difference from the manifest's duration (default {DEFAULT_DURATION_TOLERANCE})",
+    )
+    parser.add_argument("--workers", type=int, default=2, metavar="N", help="files checked in parallel (default 2)")
+
+
+def run(args: argparse.Namespace, config: object) -> int:
+    result = validate_dataset(
+        args.dataset, args.manifest,
+        duration_tolerance=args.duration_tolerance, workers=args.workers, progress=not args.quiet,
+    )
+    details = args.out if args.out is not None else args.dataset / VALIDATION_NAME
+    write_details(details, result)
+    print(summary_text(result, args.strict))
+    print(f"details: {details}")
+    return 0 if result.is_intact(args.strict) else EXIT_DAMAGED

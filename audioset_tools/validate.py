@@ -1,0 +1,303 @@
+"""Compare a dataset folder with its manifests: what is missing, damaged, extra or re-encoded.
+
+Like mirdata's ``validate()``, :func:`validate_dataset` reports problems instead of
+raising, so the caller decides what to do (print, fail, re-fetch). Only a dataset
+whose global manifest cannot be read at all raises :class:`UserError`.
+"""
+
+from __future__ import annotations
+
+import csv
+import enum
+import io
+import logging
+import math
+import os
+from collections.abc import Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+from tqdm import tqdm
+
+from .atomic import atomic_write_text, is_temporary
+from .audio_info import AudioReadError, is_silent, probe_audio, sha256_file
+from .errors import UserError
+from .manifest import MANIFEST_NAME, dataset_path, existing_class_manifests, read_manifest
+
+log = logging.getLogger(__name__)
+
+VALIDATION_NAME = "validation.csv"
+DEFAULT_DURATION_TOLERANCE = 0.05
+# Files with these suffixes are clips; anything else (ledgers, reports, CSVs) is not ours to judge.
+AUDIO_SUFFIXES = frozenset({".wav", ".flac", ".ogg", ".opus", ".mp3", ".m4a", ".aac", ".webm"})
+
+
+class Kind(str, enum.Enum):
+    """What is wrong. The values are written to the details CSV."""
+
+    MISSING = "missing"
+    UNREADABLE = "unreadable"
+    WRONG_DURATION = "wrong_duration"
+    WRONG_SAMPLE_RATE = "wrong_sample_rate"
+    WRONG_CHANNELS = "wrong_channels"
+    SILENT = "silent"
+    # The bytes differ from the manifest's sha256 but the decoded audio has the expected
+    # length, rate and channels: another ffmpeg build writes different bytes for the
+    # same clip, so this is reported on its own rather than as corruption.
+    CHECKSUM_ONLY = "checksum_only"
+    EXTRA = "extra"
+    MANIFEST_MISMATCH = "manifest_mismatch"
+
+
+# Problems of files the manifest lists; re-fetching them can help.
+INVALID_KINDS = frozenset(
+    {Kind.UNREADABLE, Kind.WRONG_DURATION, Kind.WRONG_SAMPLE_RATE, Kind.WRONG_CHANNELS, Kind.SILENT}
+)
+
+
+@dataclass(frozen=True)
+class Finding:
+    kind: Kind
+    file: str
+    detail: str
+    expected: str = ""
+    found: str = ""
+    ytid: str = ""
+    class_name: str = ""
+
+
+@dataclass(frozen=True)
+class ValidationResult:
+    """Everything :func:`validate_dataset` found. ``missing`` and ``invalid`` are the damage."""
+
+    manifest: pd.DataFrame = field(repr=False)
+    checked: int
+    missing: list[Finding]
+    invalid: list[Finding]
+    checksum_only: list[Finding]
+    extra: list[Finding]
+    manifest_problems: list[Finding]
+
+    @property
+    def findings(self) -> list[Finding]:
+        return self.missing + self.invalid + self.checksum_only + self.extra + self.manifest_problems
+
+    def is_intact(self, strict: bool = False) -> bool:
+        """No damage; ``strict`` also refuses checksum-only differences."""
+        damaged = self.missing or self.invalid or self.extra or self.manifest_problems
+        return not damaged and not (strict and self.checksum_only)
+
+    def files_to_refetch(self, strict: bool = False) -> list[str]:
+        """Manifest files a re-fetch could fix, in manifest order.
+
+        A silent clip whose bytes match the manifest was silent at the source, so
+        fetching it again cannot help and it is left out.
+        """
+        wanted: set[str] = {f.file for f in self.missing}
+        for finding in self.invalid:
+            if finding.kind is Kind.SILENT and finding.found == "sha256 matches":
+                continue
+            wanted.add(finding.file)
+        if strict:
+            wanted.update(f.file for f in self.checksum_only)
+        return [name for name in self.manifest["file"] if name in wanted]
+
+    def counts(self) -> dict[str, int]:
+        counts = {kind.value: 0 for kind in Kind}
+        for finding in self.findings:
+            counts[finding.kind.value] += 1
+        return counts
+
+
+def validate_dataset(
+    root: Path,
+    manifest_path: Path | None = None,
+    *,
+    duration_tolerance: float = DEFAULT_DURATION_TOLERANCE,
+    workers: int = 2,
+    progress: bool = True,
+) -> ValidationResult:
+    """Check every clip of the dataset in ``root`` against a manifest.
+
+    ``manifest_path`` defaults to ``root/manifest.csv``; then the per-class manifests are
+    also checked against it. Given another manifest (e.g. the one a dataset was rebuilt
+    from), only the files are compared with it.
+    """
+    root = Path(root)
+    if not root.is_dir():
+        raise UserError(f"dataset folder not found: {root}")
+    own_manifest = manifest_path is None
+    manifest_path = root / MANIFEST_NAME if own_manifest else Path(manifest_path)
+    if not manifest_path.is_file():
+        raise UserError(
+            f"no manifest at {manifest_path}\n"
+            f"  validate compares a dataset with the manifest.csv that download_data.py writes; "
+            f"pass --manifest PATH if it lives elsewhere."
+        )
+    manifest = read_manifest(manifest_path)
+    rows = manifest.to_dict("records")
+    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+        checks: Iterator[list[Finding]] = pool.map(
+            lambda row: check_clip(root, row, duration_tolerance), rows
+        )
+        per_clip = list(tqdm(checks, total=len(rows), desc="validate", unit="clip", disable=not progress))
+    found = [finding for findings in per_clip for finding in findings]
+    listed = set(manifest["file"])
+    result = ValidationResult(
+        manifest=manifest,
+        checked=len(rows),
+        missing=[f for f in found if f.kind is Kind.MISSING],
+        invalid=[f for f in found if f.kind in INVALID_KINDS],
+        checksum_only=[f for f in found if f.kind is Kind.CHECKSUM_ONLY],
+        extra=list(find_extra_files(root, listed)),
+        manifest_problems=list(check_class_manifests(root, manifest)) if own_manifest else [],
+    )
+    log.debug("validated %d clips in %s: %s", result.checked, root, result.counts())
+    return result
+
+
+def check_clip(root: Path, row: dict, duration_tolerance: float) -> list[Finding]:
+    """Every problem of one manifest row's file (empty when it is intact)."""
+    relative = row["file"]
+
+    def finding(kind: Kind, detail: str, expected: object = "", found: object = "") -> Finding:
+        return Finding(kind, relative, detail, str(expected), str(found), row["ytid"], row["class_name"])
+
+    path = dataset_path(root, relative)
+    if not path.is_file():
+        return [finding(Kind.MISSING, "file listed in the manifest is not on disk")]
+    try:
+        info = probe_audio(path)
+    except AudioReadError as exc:
+        return [finding(Kind.UNREADABLE, f"cannot decode the audio: {exc}")]
+    actual_sha = sha256_file(path)
+    sha_matches = actual_sha == row["sha256"]
+    checksum_note = "" if sha_matches else "; its sha256 differs from the manifest too"
+    problems: list[Finding] = []
+    if info.sample_rate != row["sample_rate"]:
+        problems.append(finding(
+            Kind.WRONG_SAMPLE_RATE, f"sample rate is not the manifest's{checksum_note}",
+            row["sample_rate"], info.sample_rate,
+        ))
+    if info.channels != row["channels"]:
+        problems.append(finding(
+            Kind.WRONG_CHANNELS, f"channel count is not the manifest's{checksum_note}",
+            row["channels"], info.channels,
+        ))
+    if not math.isclose(info.duration, row["duration"], abs_tol=duration_tolerance):
+        problems.append(finding(
+            Kind.WRONG_DURATION,
+            f"decoded duration differs by more than {duration_tolerance:g} s (truncated?){checksum_note}",
+            f"{row['duration']:.3f}", f"{info.duration:.3f}",
+        ))
+    try:
+        silent = is_silent(path)
+    except AudioReadError as exc:
+        problems.append(finding(Kind.UNREADABLE, f"the audio stops decoding part-way: {exc}"))
+    else:
+        if silent:
+            problems.append(finding(
+                Kind.SILENT, "every sample is the same (all silence)",
+                "", "sha256 matches" if sha_matches else "sha256 differs",
+            ))
+    if not problems and not sha_matches:
+        problems.append(finding(
+            Kind.CHECKSUM_ONLY,
+            "sha256 differs but the decoded audio has the expected length, rate and channels "
+            "(normal when another ffmpeg build encoded it; otherwise the samples were changed)",
+            row["sha256"], actual_sha,
+        ))
+    return problems
+
+
+def find_extra_files(root: Path, listed: set[str]) -> Iterable[Finding]:
+    """Audio files under ``root`` that no manifest row names.
+
+    Hidden files and folders (crash leftovers, quarantine) are skipped.
+    """
+    for folder, dirs, files in os.walk(root):
+        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        for name in sorted(files):
+            path = Path(folder) / name
+            if name.startswith(".") or is_temporary(path) or path.suffix.lower() not in AUDIO_SUFFIXES:
+                continue
+            relative = path.relative_to(root).as_posix()
+            if relative not in listed:
+                yield Finding(Kind.EXTRA, relative, "audio file that no manifest lists")
+
+
+def check_class_manifests(root: Path, manifest: pd.DataFrame) -> Iterable[Finding]:
+    """Each class folder's manifest.csv must list exactly the global manifest's rows of that folder."""
+    folders = manifest["file"].str.split("/", n=1).str[0]
+    expected = {folder: set(rows["file"]) for folder, rows in manifest.groupby(folders)}
+    seen: set[str] = set()
+    for path in existing_class_manifests(root):
+        folder = path.parent.name
+        seen.add(folder)
+        relative = f"{folder}/{MANIFEST_NAME}"
+        try:
+            class_rows = read_manifest(path)
+        except UserError as exc:
+            yield Finding(Kind.MANIFEST_MISMATCH, relative, f"unreadable per-class manifest: {exc.message}")
+            continue
+        listed = set(class_rows["file"])
+        wanted = expected.get(folder, set())
+        if listed != wanted:
+            yield Finding(
+                Kind.MANIFEST_MISMATCH, relative,
+                f"lists {len(listed - wanted)} file(s) the global manifest does not have "
+                f"and lacks {len(wanted - listed)} it has",
+                len(wanted), len(listed),
+            )
+            continue
+        merged = class_rows.merge(manifest, on="file", suffixes=("", "_global"))
+        if not (merged["sha256"] == merged["sha256_global"]).all():
+            yield Finding(Kind.MANIFEST_MISMATCH, relative, "sha256 values disagree with the global manifest")
+    for folder in sorted(set(expected) - seen):
+        yield Finding(
+            Kind.MANIFEST_MISMATCH, f"{folder}/{MANIFEST_NAME}",
+            "per-class manifest is missing", len(expected[folder]), 0,
+        )
+
+
+DETAIL_COLUMNS = ("kind", "file", "class_name", "ytid", "detail", "expected", "found")
+
+
+def write_details(path: Path, result: ValidationResult) -> None:
+    """One row per finding, sorted by kind then file, so two runs diff cleanly."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(DETAIL_COLUMNS)
+    for f in sorted(result.findings, key=lambda f: (f.kind.value, f.file)):
+        writer.writerow([f.kind.value, f.file, f.class_name, f.ytid, f.detail, f.expected, f.found])
+    atomic_write_text(Path(path), buffer.getvalue())
+
+
+_SUMMARY_LABELS = {
+    Kind.MISSING: "missing files",
+    Kind.UNREADABLE: "unreadable audio",
+    Kind.WRONG_DURATION: "wrong duration (truncated?)",
+    Kind.WRONG_SAMPLE_RATE: "wrong sample rate",
+    Kind.WRONG_CHANNELS: "wrong channel count",
+    Kind.SILENT: "all-silent clips",
+    Kind.CHECKSUM_ONLY: "checksum differs, audio matches",
+    Kind.EXTRA: "files in no manifest",
+    Kind.MANIFEST_MISMATCH: "per-class manifest problems",
+}
+
+
+def summary_text(result: ValidationResult, strict: bool = False) -> str:
+    counts = result.counts()
+    lines = [f"checked {result.checked} clip(s) listed in the manifest"]
+    lines += [f"  {_SUMMARY_LABELS[kind]:<34} {counts[kind.value]}" for kind in Kind]
+    if result.is_intact(strict):
+        verdict = "dataset is intact"
+        if result.checksum_only:
+            verdict += (f" ({len(result.checksum_only)} clip(s) encoded differently, probably by "
+                        f"another ffmpeg; --strict counts them as damage)")
+    else:
+        verdict = "dataset is DAMAGED"
+    lines.append(verdict)
+    return "\n".join(lines)
