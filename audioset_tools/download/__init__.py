@@ -1,0 +1,1 @@
+"""Download orchestration: planning, pacing, the ledger, the runner, unavailable lists, doctor."""

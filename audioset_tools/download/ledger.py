@@ -1,0 +1,337 @@
+"""The download ledger: a crash-safe record of every attempt, in ``<output_dir>/ledger.sqlite3``.
+
+This module owns the ledger's schema. sqlite3 in WAL mode with ``synchronous=FULL``
+makes each committed row survive kill -9 and power loss; the runner records from its
+main thread only, so one connection suffices.
+
+Tables:
+
+``attempts``
+    Append-only log, one row per attempt or event: ``ytid, start_ms, end_ms, class_index,
+    mid, folder, rank, outcome, message, attempts, started_at, finished_at, file, sha256,
+    duration, sample_rate, channels, bytes_read``. ``outcome`` is a fetch outcome
+    (``ok``, ``unavailable``, ...) or a ledger event: ``discarded`` (a finished clip
+    deleted because the class needs fewer clips), ``vanished`` (a recorded clip whose
+    file was gone on resume).
+``clips``
+    The finished clips on disk, keyed by ``file``, with every manifest column plus
+    ``rank``. The manifests are written from this table.
+``failures``
+    The latest permanent failure of each segment (``ytid, start_ms, end_ms, outcome,
+    message, last_checked``); cleared when the segment later succeeds.
+``imported_unavailable``
+    Videos other users found dead (``ytid, reason, last_checked``), from unavailable.csv.
+
+Times are UTC, ISO 8601 with seconds (``2026-11-25T14:05:00Z``).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pandas as pd
+
+from ..errors import UserError
+from ..manifest import MANIFEST_COLUMNS
+
+LEDGER_NAME = "ledger.sqlite3"
+SCHEMA_VERSION = "1"
+
+DISCARDED = "discarded"
+VANISHED = "vanished"
+# Outcomes that say the video itself is unusable, whichever segment was asked for.
+VIDEO_LEVEL_FAILURES = frozenset({"unavailable", "forbidden", "sign_in_required", "decode_error"})
+PERMANENT_OUTCOMES = VIDEO_LEVEL_FAILURES | {"too_short"}
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS attempts (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    ytid TEXT NOT NULL,
+    start_ms INTEGER NOT NULL,
+    end_ms INTEGER NOT NULL,
+    class_index INTEGER,
+    mid TEXT,
+    folder TEXT,
+    rank INTEGER,
+    outcome TEXT NOT NULL,
+    message TEXT NOT NULL DEFAULT '',
+    attempts INTEGER NOT NULL DEFAULT 0,
+    started_at TEXT NOT NULL,
+    finished_at TEXT NOT NULL,
+    file TEXT,
+    sha256 TEXT,
+    duration REAL,
+    sample_rate INTEGER,
+    channels INTEGER,
+    bytes_read INTEGER
+);
+CREATE INDEX IF NOT EXISTS attempts_by_ytid ON attempts (ytid);
+CREATE TABLE IF NOT EXISTS clips (
+    file TEXT PRIMARY KEY,
+    class_index INTEGER NOT NULL,
+    mid TEXT NOT NULL,
+    class_name TEXT NOT NULL,
+    split TEXT NOT NULL,
+    ytid TEXT NOT NULL,
+    start_seconds REAL NOT NULL,
+    end_seconds REAL NOT NULL,
+    rank INTEGER NOT NULL,
+    sample_rate INTEGER NOT NULL,
+    channels INTEGER NOT NULL,
+    duration REAL NOT NULL,
+    sha256 TEXT NOT NULL,
+    labels TEXT NOT NULL,
+    recorded_at TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS failures (
+    ytid TEXT NOT NULL,
+    start_ms INTEGER NOT NULL,
+    end_ms INTEGER NOT NULL,
+    outcome TEXT NOT NULL,
+    message TEXT NOT NULL,
+    last_checked TEXT NOT NULL,
+    PRIMARY KEY (ytid, start_ms, end_ms)
+);
+CREATE TABLE IF NOT EXISTS imported_unavailable (
+    ytid TEXT PRIMARY KEY,
+    reason TEXT NOT NULL,
+    last_checked TEXT NOT NULL
+);
+"""
+
+
+def utc_now() -> str:
+    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+@dataclass(frozen=True)
+class ClipRecord:
+    """A finished clip as stored in ``clips`` (the manifest columns plus ``rank``)."""
+
+    file: str
+    class_index: int
+    mid: str
+    class_name: str
+    split: str
+    ytid: str
+    start_seconds: float
+    end_seconds: float
+    rank: int
+    sample_rate: int
+    channels: int
+    duration: float
+    sha256: str
+    labels: str
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """One row of ``attempts``; ``file``..``bytes_read`` are set for ok clips only."""
+
+    ytid: str
+    start_ms: int
+    end_ms: int
+    class_index: int | None
+    mid: str | None
+    folder: str | None
+    rank: int | None
+    outcome: str
+    message: str
+    attempts: int
+    started_at: str
+    finished_at: str
+    file: str | None = None
+    sha256: str | None = None
+    duration: float | None = None
+    sample_rate: int | None = None
+    channels: int | None = None
+    bytes_read: int | None = None
+
+
+@dataclass(frozen=True)
+class KnownFailure:
+    outcome: str
+    message: str
+    last_checked: str
+
+
+class Ledger:
+    """One open ledger. Use from a single thread; every method commits before returning."""
+
+    def __init__(self, path: Path, *, read_only: bool = False) -> None:
+        self.path = Path(path)
+        try:
+            if read_only:
+                self._db = sqlite3.connect(f"{self.path.resolve().as_uri()}?mode=ro", uri=True)
+            else:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                self._db = sqlite3.connect(self.path)
+                self._db.execute("PRAGMA journal_mode=WAL")
+                # FULL: a row reported as recorded survives a power cut, not just kill -9.
+                self._db.execute("PRAGMA synchronous=FULL")
+                self._db.executescript(_SCHEMA)
+                self._db.execute(
+                    "INSERT OR IGNORE INTO meta (key, value) VALUES ('schema_version', ?)", (SCHEMA_VERSION,)
+                )
+                self._db.commit()
+            version = self._db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+        except sqlite3.DatabaseError as exc:
+            raise UserError(
+                f"{self.path}: not a readable download ledger ({exc}).\n"
+                f"  Move it aside to start a fresh ledger; the clips on disk are kept and re-adopted."
+            ) from None
+        if version is None or version[0] != SCHEMA_VERSION:
+            raise UserError(
+                f"{self.path}: ledger schema version {version[0] if version else 'unknown'} is not "
+                f"{SCHEMA_VERSION}; it was written by another version of audioset-tools."
+            )
+
+    def close(self) -> None:
+        self._db.close()
+
+    def __enter__(self) -> Ledger:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    # -- writing -------------------------------------------------------------------------
+
+    def record_attempt(self, attempt: Attempt, clip: ClipRecord | None = None) -> None:
+        """Log ``attempt``; an ok attempt stores ``clip``, a permanent failure is remembered."""
+        with self._db:
+            self._db.execute(
+                "INSERT INTO attempts (ytid, start_ms, end_ms, class_index, mid, folder, rank, outcome,"
+                " message, attempts, started_at, finished_at, file, sha256, duration, sample_rate,"
+                " channels, bytes_read) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    attempt.ytid, attempt.start_ms, attempt.end_ms, attempt.class_index, attempt.mid,
+                    attempt.folder, attempt.rank, attempt.outcome, attempt.message, attempt.attempts,
+                    attempt.started_at, attempt.finished_at, attempt.file, attempt.sha256,
+                    attempt.duration, attempt.sample_rate, attempt.channels, attempt.bytes_read,
+                ),
+            )
+            if attempt.outcome == "ok":
+                if clip is None:
+                    raise ValueError("an ok attempt needs its clip record")
+                self._db.execute(
+                    "INSERT OR REPLACE INTO clips (file, class_index, mid, class_name, split, ytid,"
+                    " start_seconds, end_seconds, rank, sample_rate, channels, duration, sha256, labels,"
+                    " recorded_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (
+                        clip.file, clip.class_index, clip.mid, clip.class_name, clip.split, clip.ytid,
+                        clip.start_seconds, clip.end_seconds, clip.rank, clip.sample_rate, clip.channels,
+                        clip.duration, clip.sha256, clip.labels, attempt.finished_at,
+                    ),
+                )
+                # The video answered: whatever was learnt about it being dead is stale.
+                self._db.execute(
+                    "DELETE FROM failures WHERE ytid = ? AND (outcome != 'too_short'"
+                    " OR (start_ms = ? AND end_ms = ?))",
+                    (attempt.ytid, attempt.start_ms, attempt.end_ms),
+                )
+                self._db.execute("DELETE FROM imported_unavailable WHERE ytid = ?", (attempt.ytid,))
+            elif attempt.outcome in PERMANENT_OUTCOMES:
+                self._db.execute(
+                    "INSERT OR REPLACE INTO failures (ytid, start_ms, end_ms, outcome, message, last_checked)"
+                    " VALUES (?, ?, ?, ?, ?, ?)",
+                    (attempt.ytid, attempt.start_ms, attempt.end_ms, attempt.outcome, attempt.message,
+                     attempt.finished_at),
+                )
+
+    def forget_clip(self, attempt: Attempt) -> None:
+        """Drop the clip at ``attempt.file`` from ``clips`` and log why (discarded / vanished)."""
+        if attempt.outcome not in (DISCARDED, VANISHED):
+            raise ValueError(f"forget_clip records {DISCARDED} or {VANISHED}, not {attempt.outcome}")
+        with self._db:
+            self._db.execute("DELETE FROM clips WHERE file = ?", (attempt.file,))
+            self._db.execute(
+                "INSERT INTO attempts (ytid, start_ms, end_ms, class_index, mid, folder, rank, outcome,"
+                " message, attempts, started_at, finished_at, file) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?,"
+                " ?, ?, ?, ?)",
+                (
+                    attempt.ytid, attempt.start_ms, attempt.end_ms, attempt.class_index, attempt.mid,
+                    attempt.folder, attempt.rank, attempt.outcome, attempt.message, attempt.attempts,
+                    attempt.started_at, attempt.finished_at, attempt.file,
+                ),
+            )
+
+    def import_unavailable(self, rows: Iterable[tuple[str, str, str]]) -> int:
+        """Merge (ytid, reason, last_checked) rows, keeping each video's latest check; return the count read."""
+        count = 0
+        with self._db:
+            for ytid, reason, last_checked in rows:
+                count += 1
+                self._db.execute(
+                    "INSERT INTO imported_unavailable (ytid, reason, last_checked) VALUES (?, ?, ?)"
+                    " ON CONFLICT (ytid) DO UPDATE SET reason = excluded.reason,"
+                    " last_checked = excluded.last_checked"
+                    " WHERE excluded.last_checked > imported_unavailable.last_checked",
+                    (ytid, reason, last_checked),
+                )
+        return count
+
+    # -- reading -------------------------------------------------------------------------
+
+    def clip(self, file: str) -> ClipRecord | None:
+        row = self._db.execute(
+            f"SELECT {', '.join(ClipRecord.__dataclass_fields__)} FROM clips WHERE file = ?", (file,)
+        ).fetchone()
+        return ClipRecord(*row) if row else None
+
+    def clips(self) -> list[ClipRecord]:
+        """Every finished clip, ordered by class then rank (the manifest order)."""
+        rows = self._db.execute(
+            f"SELECT {', '.join(ClipRecord.__dataclass_fields__)} FROM clips ORDER BY class_index, rank, file"
+        ).fetchall()
+        return [ClipRecord(*row) for row in rows]
+
+    def known_failure(self, ytid: str, start_ms: int, end_ms: int) -> KnownFailure | None:
+        """Why this segment is known not to work (a permanent failure or an imported dead video)."""
+        row = self._db.execute(
+            "SELECT outcome, message, last_checked FROM failures WHERE ytid = ? AND"
+            " (outcome != 'too_short' OR (start_ms = ? AND end_ms = ?))"
+            " ORDER BY last_checked DESC LIMIT 1",
+            (ytid, start_ms, end_ms),
+        ).fetchone()
+        if row:
+            return KnownFailure(*row)
+        row = self._db.execute(
+            "SELECT reason, last_checked FROM imported_unavailable WHERE ytid = ?", (ytid,)
+        ).fetchone()
+        if row:
+            return KnownFailure("unavailable", f"listed in an imported unavailable.csv: {row[0]}", row[1])
+        return None
+
+    def unavailable_videos(self) -> Iterator[tuple[str, str, str]]:
+        """(ytid, reason, last_checked) of every video known to be gone, learnt here or imported."""
+        rows = self._db.execute(
+            "SELECT ytid, message, MAX(last_checked) FROM failures WHERE outcome = 'unavailable' GROUP BY ytid"
+        ).fetchall()
+        merged = {ytid: (reason, checked) for ytid, reason, checked in rows}
+        for ytid, reason, checked in self._db.execute(
+            "SELECT ytid, reason, last_checked FROM imported_unavailable"
+        ):
+            if ytid not in merged or checked > merged[ytid][1]:
+                merged[ytid] = (reason, checked)
+        for ytid in sorted(merged):
+            yield ytid, *merged[ytid]
+
+    def outcome_counts(self) -> dict[str, int]:
+        return dict(self._db.execute("SELECT outcome, COUNT(*) FROM attempts GROUP BY outcome").fetchall())
+
+
+def clips_frame(records: Iterable[ClipRecord]) -> pd.DataFrame:
+    """Manifest rows (``MANIFEST_COLUMNS``) for ``records``, in the given order."""
+    rows = [{column: getattr(record, column) for column in MANIFEST_COLUMNS} for record in records]
+    frame = pd.DataFrame(rows, columns=list(MANIFEST_COLUMNS))
+    for column in ("class_index", "sample_rate", "channels"):
+        frame[column] = frame[column].astype("int64")
+    for column in ("start_seconds", "end_seconds", "duration"):
+        frame[column] = frame[column].astype("float64")
+    return frame
