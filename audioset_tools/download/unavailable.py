@@ -1,0 +1,94 @@
+"""``unavailable.csv``: videos known to be gone, shared between users.
+
+Columns ``ytid, reason, last_checked`` (UTC ISO 8601, e.g. ``2026-11-25T14:05:00Z``).
+Exported from a ledger, imported into another one, where those videos are then skipped
+like the ones that ledger found dead itself (``--retry-failed`` tries them again).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from datetime import datetime, timezone
+from pathlib import Path
+
+from ..atomic import atomic_write_text
+from ..errors import UserError
+from ..ids import is_valid_ytid
+from .ledger import Ledger
+
+UNAVAILABLE_COLUMNS = ("ytid", "reason", "last_checked")
+_MAX_REPORTED_ERRORS = 20
+
+
+def export_unavailable(ledger: Ledger, path: Path) -> int:
+    """Write every video the ledger knows to be unavailable; return how many."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(UNAVAILABLE_COLUMNS)
+    count = 0
+    for ytid, reason, last_checked in ledger.unavailable_videos():
+        writer.writerow((ytid, " ".join(reason.split()), last_checked))
+        count += 1
+    atomic_write_text(Path(path), buffer.getvalue())
+    return count
+
+
+def _normalise_time(text: str) -> str | None:
+    try:
+        moment = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=timezone.utc)
+    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def read_unavailable(path: Path) -> list[tuple[str, str, str]]:
+    """Read and validate an unavailable.csv; :class:`UserError` names the file and line of each problem."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise UserError(f"unavailable list not found: {path}") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UserError(f"{path}: cannot read the unavailable list ({exc})") from None
+    reader = csv.reader(io.StringIO(text, newline=""))
+    header = [name.strip() for name in next(reader, [])]
+    missing = [column for column in UNAVAILABLE_COLUMNS if column not in header]
+    if missing:
+        raise UserError(
+            f"{path}: missing column(s) {', '.join(missing)}; an unavailable list has the header "
+            f"{','.join(UNAVAILABLE_COLUMNS)} (as written by --export-unavailable)"
+        )
+    position = {column: header.index(column) for column in UNAVAILABLE_COLUMNS}
+    rows: list[tuple[str, str, str]] = []
+    errors: list[str] = []
+    for line_number, fields in enumerate(reader, start=2):
+        if not fields:
+            continue
+        if len(fields) != len(header):
+            errors.append(f"{path}:{line_number}: expected {len(header)} fields, found {len(fields)}")
+            continue
+        ytid = fields[position["ytid"]].strip()
+        checked = _normalise_time(fields[position["last_checked"]])
+        if not is_valid_ytid(ytid):
+            errors.append(f"{path}:{line_number}: ytid must be 11 characters of [A-Za-z0-9_-], got {ytid!r}")
+        if checked is None:
+            errors.append(
+                f"{path}:{line_number}: last_checked must be an ISO 8601 time such as 2026-11-25T14:05:00Z"
+            )
+        if ytid and checked and is_valid_ytid(ytid):
+            rows.append((ytid, " ".join(fields[position["reason"]].split()), checked))
+    if errors:
+        shown = errors[:_MAX_REPORTED_ERRORS]
+        more = len(errors) - len(shown)
+        raise UserError(
+            "invalid unavailable list:\n  " + "\n  ".join(shown + ([f"... and {more} more"] if more else []))
+        )
+    return rows
+
+
+def import_unavailable(ledger: Ledger, path: Path) -> int:
+    """Merge an unavailable.csv into the ledger (all or nothing); return the rows read."""
+    return ledger.import_unavailable(read_unavailable(path))

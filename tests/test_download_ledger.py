@@ -1,0 +1,105 @@
+import sqlite3
+
+import pytest
+
+from audioset_tools.download.ledger import (
+    DISCARDED,
+    Attempt,
+    ClipRecord,
+    Ledger,
+    clips_frame,
+)
+from audioset_tools.download.unavailable import export_unavailable, import_unavailable, read_unavailable
+from audioset_tools.errors import UserError
+from audioset_tools.manifest import MANIFEST_COLUMNS
+
+T0, T1, T2 = "2026-01-01T00:00:00Z", "2026-02-01T00:00:00Z", "2026-03-01T00:00:00Z"
+
+
+def _attempt(ytid, outcome, start_ms=0, end_ms=10000, when=T1, **kw):
+    return Attempt(ytid, start_ms, end_ms, 0, "/m/0", "Dog", 0, outcome, f"{outcome} msg", 1, when, when, **kw)
+
+
+def _clip(ytid, rank=0, file=None):
+    return ClipRecord(file or f"Dog/{ytid}_0.wav", 0, "/m/0", "Dog", "train", ytid, 0.0, 10.0, rank, 16000, 1,
+                      10.0, "a" * 64, "/m/0")
+
+
+def test_ledger_uses_wal_and_survives_reopen(tmp_path):
+    path = tmp_path / "ledger.sqlite3"
+    with Ledger(path) as ledger:
+        ledger.record_attempt(_attempt("aaaaaaaaaaa", "ok", file="Dog/aaaaaaaaaaa_0.wav"), _clip("aaaaaaaaaaa"))
+        ledger.record_attempt(_attempt("bbbbbbbbbbb", "transient"))
+    assert sqlite3.connect(path).execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    with Ledger(path, read_only=True) as ledger:
+        assert [c.ytid for c in ledger.clips()] == ["aaaaaaaaaaa"]
+        assert ledger.outcome_counts() == {"ok": 1, "transient": 1}
+        assert ledger.known_failure("bbbbbbbbbbb", 0, 10000) is None
+
+
+def test_permanent_failures_video_level_and_segment_level(tmp_path):
+    with Ledger(tmp_path / "l.sqlite3") as ledger:
+        ledger.record_attempt(_attempt("aaaaaaaaaaa", "unavailable"))
+        ledger.record_attempt(_attempt("bbbbbbbbbbb", "too_short", start_ms=50000, end_ms=60000))
+        assert ledger.known_failure("aaaaaaaaaaa", 20000, 30000).outcome == "unavailable"
+        assert ledger.known_failure("bbbbbbbbbbb", 50000, 60000).outcome == "too_short"
+        assert ledger.known_failure("bbbbbbbbbbb", 0, 10000) is None
+        # A later success clears what was learnt about the video.
+        ledger.record_attempt(_attempt("aaaaaaaaaaa", "ok", file="Dog/aaaaaaaaaaa_0.wav"), _clip("aaaaaaaaaaa"))
+        assert ledger.known_failure("aaaaaaaaaaa", 20000, 30000) is None
+
+
+def test_forget_clip_and_manifest_frame(tmp_path):
+    with Ledger(tmp_path / "l.sqlite3") as ledger:
+        for rank, ytid in enumerate(["ccccccccccc", "aaaaaaaaaaa"]):
+            ledger.record_attempt(_attempt(ytid, "ok", file=f"Dog/{ytid}_0.wav"), _clip(ytid, rank=rank))
+        frame = clips_frame(ledger.clips())
+        assert tuple(frame.columns) == MANIFEST_COLUMNS
+        assert list(frame["ytid"]) == ["ccccccccccc", "aaaaaaaaaaa"]  # rank order, not name order
+        ledger.forget_clip(_attempt("ccccccccccc", DISCARDED, file="Dog/ccccccccccc_0.wav"))
+        assert [c.ytid for c in ledger.clips()] == ["aaaaaaaaaaa"]
+        assert ledger.outcome_counts()[DISCARDED] == 1
+        with pytest.raises(ValueError):
+            ledger.forget_clip(_attempt("aaaaaaaaaaa", "ok", file="Dog/aaaaaaaaaaa_0.wav"))
+
+
+def test_corrupt_ledger_is_a_user_error(tmp_path):
+    path = tmp_path / "ledger.sqlite3"
+    path.write_bytes(b"this is not sqlite" * 100)
+    with pytest.raises(UserError, match="not a readable download ledger"):
+        Ledger(path)
+
+
+def test_unavailable_round_trip_keeps_latest_and_skips_imported(tmp_path):
+    with Ledger(tmp_path / "a.sqlite3") as first:
+        first.record_attempt(_attempt("aaaaaaaaaaa", "unavailable", when=T1))
+        first.record_attempt(_attempt("bbbbbbbbbbb", "forbidden", when=T1))  # not shared: may be per address
+        exported = tmp_path / "unavailable.csv"
+        assert export_unavailable(first, exported) == 1
+    assert exported.read_text().splitlines() == ["ytid,reason,last_checked", f"aaaaaaaaaaa,unavailable msg,{T1}"]
+    with Ledger(tmp_path / "b.sqlite3") as second:
+        older = tmp_path / "older.csv"
+        older.write_text(f"ytid,reason,last_checked\naaaaaaaaaaa,old news,{T0}\nccccccccccc,gone,2026-01-05\n")
+        assert import_unavailable(second, exported) == 1
+        assert import_unavailable(second, older) == 2
+        known = second.known_failure("aaaaaaaaaaa", 0, 10000)
+        assert known.outcome == "unavailable" and known.last_checked == T1 and "unavailable msg" in known.message
+        assert second.known_failure("ccccccccccc", 0, 10000).last_checked == "2026-01-05T00:00:00Z"
+        assert [row[0] for row in second.unavailable_videos()] == ["aaaaaaaaaaa", "ccccccccccc"]
+
+
+@pytest.mark.parametrize(
+    "text, problem",
+    [
+        ("ytid,reason\n", "missing column"),
+        ("ytid,reason,last_checked\n../../etc/pa,x,2026-01-01\n", ":2: ytid"),
+        ("ytid,reason,last_checked\naaaaaaaaaaa,x,yesterday\n", ":2: last_checked"),
+        ("ytid,reason,last_checked\naaaaaaaaaaa,x\n", ":2: expected 3 fields"),
+    ],
+)
+def test_bad_unavailable_lists_name_file_and_line(tmp_path, text, problem):
+    path = tmp_path / "u.csv"
+    path.write_text(text)
+    with pytest.raises(UserError, match=problem) as info:
+        read_unavailable(path)
+    assert "u.csv" in info.value.message
