@@ -1,0 +1,29 @@
+"""``audioset-tools report DIR``: figures and a Markdown summary of a dataset."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from ..report import REPORT_DIR_NAME, write_report
+
+NAME = "report"
+HELP = "draw figures and write a short summary of a dataset"
+DESCRIPTION = f"""\
+Describe a dataset folder: clips per class by split, download outcomes by reason,
+availability per class (both from the download ledger when present), total duration
+and disk size. Writes PNG figures and summary.md into DIR/{REPORT_DIR_NAME} (or --out)."""
+NEEDS_CONFIG = False
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("dataset", type=Path, metavar="DIR", help="dataset folder (download_data.py's output_dir)")
+    parser.add_argument(
+        "--out", type=Path, metavar="DIR", help=f"folder for the figures and summary (default DIR/{REPORT_DIR_NAME})"
+    )
+
+
+def run(args: argparse.Namespace, config: object) -> int:
+    for path in write_report(args.dataset, args.out):
+        print(path)
+    return 0
