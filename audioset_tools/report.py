@@ -16,6 +16,8 @@ from pathlib import Path
 
 import pandas as pd
 from matplotlib.figure import Figure
+from matplotlib.patches import Patch
+from matplotlib.ticker import MaxNLocator
 
 from .atomic import atomic_write_bytes, atomic_write_text
 from .download.ledger import LEDGER_NAME, PERMANENT_OUTCOMES, Ledger
@@ -157,10 +159,10 @@ def clips_figure(clips: pd.DataFrame) -> Figure:
     axes.set_yticks(list(positions), per_class["class_name"], fontsize=7)
     axes.invert_yaxis()
     axes.set_xlabel("clips")
+    axes.xaxis.set_major_locator(MaxNLocator(integer=True))
     totals = clips["split"].value_counts()
     handles = [
-        axes.bar(0, 0, color=SPLIT_COLOURS[split], label=f"{split} ({totals.get(split, 0)} clips)")
-        for split in SPLITS
+        Patch(color=SPLIT_COLOURS[split], label=f"{split} ({totals.get(split, 0)} clips)") for split in SPLITS
     ]
     axes.legend(handles=handles, loc="lower right", fontsize=8)
     axes.set_title(f"Clips per class ({len(clips)} clips, {len(per_class)} classes)")
