@@ -1,0 +1,188 @@
+"""Quarantine clips unfit for training (``audioset-tools clean``).
+
+A clip is bad when it cannot be decoded, holds NaN or inf, is silent (standard
+deviation at or below a threshold, 0 = constant) or has the wrong length. Bad clips are
+moved to ``<output_dir>/_quarantine/<class folder>/`` and listed, with the reason, in
+``_quarantine/quarantine.csv`` (this module owns that file); then the manifests are
+rewritten without them. Nothing is deleted.
+
+Order of the steps, for crash safety: the list is written first, then files move, then
+the manifests. A rerun after a crash finishes the job: a manifest row whose file has
+gone to quarantine is dropped; a listed clip that never moved is checked again.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import os
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+
+import numpy as np
+import pandas as pd
+
+from ..errors import UserError
+from ..atomic import atomic_write_text
+from ..manifest import (
+    MANIFEST_COLUMNS,
+    check_relative_file,
+    dataset_path,
+    manifest_csv_text,
+    write_dataset_manifests,
+)
+from .audio import ClipReadError, read_clip
+from .derived import load_dataset_manifest
+from .parallel import batches, default_workers, run_batches
+
+log = logging.getLogger(__name__)
+
+QUARANTINE_DIR = "_quarantine"
+QUARANTINE_LIST = "quarantine.csv"
+QUARANTINE_COLUMNS = ("reason", "detail", "quarantine_file", "quarantined_at")
+REASONS = ("unreadable", "non_finite", "silent", "wrong_length")
+
+
+@dataclass(frozen=True)
+class CleanSettings:
+    # None: a clip should last its segment, end_seconds - start_seconds.
+    expected_seconds: float | None = None
+    length_tolerance: float = 0.05
+    silence_std: float = 0.0
+
+
+@dataclass
+class CleanSummary:
+    checked: int = 0
+    quarantined: dict[str, int] = field(default_factory=dict)
+    missing: list[str] = field(default_factory=list)
+    recovered: int = 0
+    dry_run: bool = False
+
+    @property
+    def total_quarantined(self) -> int:
+        return sum(self.quarantined.values())
+
+
+def inspect_clip(path: Path, expected_seconds: float, settings: CleanSettings) -> tuple[str, str] | None:
+    """``(reason, detail)`` when the clip is bad, None when it is fine."""
+    try:
+        samples, sample_rate = read_clip(path, dtype="float64")
+    except ClipReadError as exc:
+        return "unreadable", str(exc)
+    finite = np.isfinite(samples)
+    if not finite.all():
+        return "non_finite", f"{int((~finite).sum())} NaN or inf sample(s)"
+    std = float(samples.std())
+    if std <= settings.silence_std:
+        return "silent", f"standard deviation {std:.3g} <= {settings.silence_std:g}"
+    seconds = samples.shape[-1] / sample_rate
+    if abs(seconds - expected_seconds) > settings.length_tolerance + 0.5 / sample_rate:
+        return "wrong_length", f"{seconds:.4f} s instead of {expected_seconds:.4f} s"
+    return None
+
+
+def _inspect_batch(
+    batch: list[tuple[str, float]], settings: CleanSettings
+) -> list[tuple[str, str] | None]:
+    return [inspect_clip(Path(path), expected, settings) for path, expected in batch]
+
+
+def read_quarantine_list(output_dir: Path) -> pd.DataFrame:
+    """The quarantine list as text columns (a clip quarantined twice is listed twice)."""
+    path = Path(output_dir) / QUARANTINE_DIR / QUARANTINE_LIST
+    columns = list(MANIFEST_COLUMNS) + list(QUARANTINE_COLUMNS)
+    if not path.is_file():
+        return pd.DataFrame({column: pd.Series(dtype=object) for column in columns})
+    try:
+        frame = pd.read_csv(path, dtype=str, keep_default_na=False)
+    except (OSError, ValueError, pd.errors.ParserError) as exc:
+        raise UserError(f"{path}: unreadable quarantine list ({exc}); fix or move it aside") from None
+    missing = [column for column in columns if column not in frame.columns]
+    if missing:
+        raise UserError(f"{path}: missing column(s) {', '.join(missing)}; it is not a quarantine list")
+    for line, relative in enumerate(frame["quarantine_file"], start=2):
+        if check_relative_file(relative) is not None or not relative.startswith(QUARANTINE_DIR + "/"):
+            raise UserError(f"{path}:{line}: quarantine_file {relative!r} is not under {QUARANTINE_DIR}/")
+    return frame
+
+
+def _quarantine_target(output_dir: Path, relative: str, taken: set[str]) -> str:
+    """A free name under _quarantine for ``relative`` (a clip quarantined twice keeps both)."""
+    pure = PurePosixPath(QUARANTINE_DIR) / relative
+    candidate, number = str(pure), 1
+    while candidate in taken or dataset_path(output_dir, candidate).exists():
+        candidate = str(pure.with_name(f"{pure.stem}.{number}{pure.suffix}"))
+        number += 1
+    taken.add(candidate)
+    return candidate
+
+
+def clean_dataset(
+    output_dir: Path,
+    settings: CleanSettings,
+    workers: int | None = None,
+    batch_clips: int = 32,
+    dry_run: bool = False,
+) -> CleanSummary:
+    """Check every clip of the dataset's manifest and quarantine the bad ones."""
+    output_dir = Path(output_dir)
+    manifest = load_dataset_manifest(output_dir)
+    listed = read_quarantine_list(output_dir)
+    summary = CleanSummary(dry_run=dry_run)
+
+    # Entries of an interrupted run: moved (keep, the manifest row goes) or not (drop, recheck).
+    moved = listed["quarantine_file"].map(lambda q: dataset_path(output_dir, q).is_file())
+    listed = listed[moved].reset_index(drop=True)
+    present = manifest["file"].map(lambda f: dataset_path(output_dir, f).is_file())
+    finished = ~present & manifest["file"].isin(set(listed["file"]))
+    summary.recovered = int(finished.sum())
+    summary.missing = list(manifest.loc[~present & ~finished, "file"])
+    for relative in summary.missing[:10]:
+        log.warning("%s: in the manifest but missing on disk (left as is; see audioset-tools validate)", relative)
+
+    checkable = manifest[present].reset_index(drop=True)
+    expected = (
+        np.full(len(checkable), settings.expected_seconds)
+        if settings.expected_seconds is not None
+        else (checkable["end_seconds"] - checkable["start_seconds"]).to_numpy()
+    )
+    pairs = [
+        (str(dataset_path(output_dir, relative)), float(seconds))
+        for relative, seconds in zip(checkable["file"], expected)
+    ]
+    work = batches(pairs, batch_clips)
+    verdicts: list[tuple[str, str] | None] = [None] * len(pairs)
+    for number, results in run_batches(_inspect_batch, work, settings, default_workers(workers), "checking"):
+        verdicts[number * batch_clips : number * batch_clips + len(results)] = results
+    summary.checked = len(pairs)
+
+    bad_positions = [i for i, verdict in enumerate(verdicts) if verdict is not None]
+    for i in bad_positions:
+        reason = verdicts[i][0]
+        summary.quarantined[reason] = summary.quarantined.get(reason, 0) + 1
+    if dry_run:
+        for i in bad_positions:
+            log.info("would quarantine %s: %s (%s)", checkable.at[i, "file"], *verdicts[i])
+        return summary
+    if not bad_positions and not summary.recovered:
+        return summary
+
+    now = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    taken = set(listed["quarantine_file"])
+    entries = checkable.iloc[bad_positions].copy()
+    entries["reason"] = [verdicts[i][0] for i in bad_positions]
+    entries["detail"] = [verdicts[i][1] for i in bad_positions]
+    entries["quarantine_file"] = [_quarantine_target(output_dir, f, taken) for f in entries["file"]]
+    entries["quarantined_at"] = now
+    updated = pd.concat([listed, entries], ignore_index=True) if len(listed) else entries
+    list_path = output_dir / QUARANTINE_DIR / QUARANTINE_LIST
+    atomic_write_text(list_path, manifest_csv_text(updated))
+    for relative, target in zip(entries["file"], entries["quarantine_file"]):
+        destination = dataset_path(output_dir, target)
+        destination.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(dataset_path(output_dir, relative), destination)
+        log.info("quarantined %s", relative)
+    gone = set(entries["file"]) | set(manifest.loc[finished, "file"])
+    write_dataset_manifests(output_dir, manifest[~manifest["file"].isin(gone)].reset_index(drop=True))
+    return summary

@@ -1,0 +1,296 @@
+"""Derived folders (npy waveforms, spectrograms): their ``index.csv`` and ``params.json``,
+and the resumable, parallel conversion of a dataset into one.
+
+A derived folder mirrors the dataset's class folders: clip ``<folder>/<ytid>_<ms>.wav``
+becomes ``<folder>/<ytid>_<ms>.npy``. ``index.csv`` lists one row per item (a whole clip,
+or one chunk of it) with the clip's class, split and segment; ``params.json`` records the
+settings that produced the arrays. An array is reused on a rerun when it is newer than
+its clip and than the last change of settings; everything else is recomputed.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ..atomic import atomic_open, atomic_write_text
+from ..errors import UserError
+from ..manifest import MANIFEST_NAME, SPLITS, check_relative_file, dataset_path, read_manifest
+from .parallel import batches, run_batches
+
+log = logging.getLogger(__name__)
+
+INDEX_NAME = "index.csv"
+PARAMS_NAME = "params.json"
+INDEX_COLUMNS = (
+    "class_index",
+    "mid",
+    "class_name",
+    "split",
+    "ytid",
+    "start_seconds",
+    "end_seconds",
+    "source",
+    "file",
+    "chunk",
+    "shape",
+)
+# chunk value of a row whose array is the whole clip rather than one chunk of a stack.
+WHOLE = -1
+
+
+@dataclass(frozen=True)
+class ItemResult:
+    """What a worker made of one clip: the shape of each item, or why it failed."""
+
+    shape: tuple[int, ...] = ()
+    chunks: int | None = None
+    error: str | None = None
+
+
+@dataclass
+class ConversionSummary:
+    converted: int = 0
+    skipped: int = 0
+    items: int = 0
+    failed: list[tuple[str, str]] = field(default_factory=list)
+    index: Path | None = None
+
+
+def load_dataset_manifest(output_dir: Path) -> pd.DataFrame:
+    """The global manifest of a dataset, checked so that no class sits in two splits."""
+    path = Path(output_dir) / MANIFEST_NAME
+    if not path.is_file():
+        raise UserError(
+            f"no dataset manifest at {path}\n"
+            f"  Run download_data.py first, or point paths.output_dir at the dataset folder."
+        )
+    frame = read_manifest(path)
+    check_class_splits(frame, path)
+    return frame
+
+
+def check_class_splits(frame: pd.DataFrame, where: Path) -> None:
+    """Meta-learning splits are by class: a class in two splits would leak between them."""
+    splits_per_class = frame.groupby("class_index")["split"].nunique()
+    leaking = splits_per_class[splits_per_class > 1]
+    if len(leaking):
+        first = int(leaking.index[0])
+        names = sorted(frame.loc[frame["class_index"] == first, "split"].unique())
+        raise UserError(
+            f"{where}: class {first} appears in splits {', '.join(names)}; each class must belong "
+            f"to exactly one split (train, val or test). Rebuild the manifest from one splits file."
+        )
+
+
+def array_relative_path(source: str) -> str:
+    return str(PurePosixPath(source).with_suffix(".npy"))
+
+
+def save_array(path: Path, array: np.ndarray) -> None:
+    with atomic_open(path, "wb") as handle:
+        np.save(handle, array, allow_pickle=False)
+
+
+def shape_text(shape: tuple[int, ...]) -> str:
+    return "x".join(str(n) for n in shape)
+
+
+def parse_shape(text: str) -> tuple[int, ...]:
+    return tuple(int(n) for n in str(text).split("x")) if str(text) else ()
+
+
+def read_params(folder: Path) -> dict[str, Any] | None:
+    path = Path(folder) / PARAMS_NAME
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError) as exc:
+        raise UserError(f"{path}: unreadable ({exc}); delete it to recompute the folder") from None
+
+
+def _settings_epoch(folder: Path, kind: str, params: dict[str, Any], source: Path) -> int:
+    """Nanosecond time after which arrays of ``folder`` were made with ``params``.
+
+    Written before any work so that a crash part-way leaves a state a rerun trusts:
+    arrays older than this were made with other settings and are redone.
+    """
+    previous = read_params(folder)
+    if previous and previous.get("kind") == kind and previous.get("params") == params:
+        return int(previous["valid_after_ns"])
+    if previous:
+        log.info("%s: settings changed, recomputing every array", folder)
+    epoch = time.time_ns()
+    record = {"kind": kind, "params": params, "source": str(source), "valid_after_ns": epoch}
+    atomic_write_text(Path(folder) / PARAMS_NAME, json.dumps(record, indent=2, sort_keys=True) + "\n")
+    return epoch
+
+
+def _is_done(target: Path, source: Path, epoch: int) -> bool:
+    try:
+        made = target.stat().st_mtime_ns
+    except FileNotFoundError:
+        return False
+    return made >= epoch and made >= source.stat().st_mtime_ns
+
+
+def _existing_result(target: Path, chunked: bool) -> ItemResult | None:
+    try:
+        shape = np.load(target, mmap_mode="r").shape
+    except (OSError, ValueError):
+        return None
+    return ItemResult(shape=shape[1:], chunks=shape[0]) if chunked else ItemResult(shape=shape)
+
+
+def convert_dataset(
+    output_dir: Path,
+    destination: Path,
+    *,
+    kind: str,
+    params: dict[str, Any],
+    chunked: bool,
+    function: Callable[[list[tuple[str, str]], Any], list[ItemResult]],
+    settings: Any,
+    workers: int,
+    batch_clips: int,
+    description: str,
+) -> ConversionSummary:
+    """Convert every clip of the dataset's manifest with ``function`` into ``destination``.
+
+    ``function(batch, settings)`` gets ``(clip path, array path)`` pairs, writes each
+    array atomically and returns one :class:`ItemResult` per pair; a clip it cannot
+    convert is reported there, not raised. ``index.csv`` is rewritten at the end.
+    """
+    output_dir = Path(output_dir)
+    destination = Path(destination)
+    manifest = load_dataset_manifest(output_dir)
+    destination.mkdir(parents=True, exist_ok=True)
+    epoch = _settings_epoch(destination, kind, params, output_dir)
+    summary = ConversionSummary()
+    results: dict[int, ItemResult] = {}
+    todo: list[tuple[int, str, str]] = []
+    missing: list[str] = []
+    for position, relative in enumerate(manifest["file"]):
+        source = dataset_path(output_dir, relative)
+        target = dataset_path(destination, array_relative_path(relative))
+        if not source.is_file():
+            missing.append(relative)
+            continue
+        existing = _existing_result(target, chunked) if _is_done(target, source, epoch) else None
+        if existing is not None:
+            results[position] = existing
+            summary.skipped += 1
+        else:
+            todo.append((position, str(source), str(target)))
+    for relative in missing:
+        summary.failed.append((relative, "listed in the manifest but missing on disk"))
+    if summary.skipped:
+        log.info("%d clip(s) already converted in %s, skipped", summary.skipped, destination)
+    work = batches(todo, batch_clips)
+    payloads = [[(source, target) for _, source, target in batch] for batch in work]
+    for number, batch_results in run_batches(function, payloads, settings, workers, description):
+        for (position, _, _), result in zip(work[number], batch_results):
+            results[position] = result
+    redone = {position for position, _, _ in todo}
+    rows = []
+    for position, row in enumerate(manifest.itertuples(index=False)):
+        result = results.get(position)
+        if result is None:
+            continue
+        if result.error is not None:
+            summary.failed.append((row.file, result.error))
+            continue
+        if position in redone:
+            summary.converted += 1
+        chunks = [WHOLE] if result.chunks is None else list(range(result.chunks))
+        for chunk in chunks:
+            rows.append(_index_row(row, chunk, result.shape))
+    index = pd.DataFrame(rows, columns=list(INDEX_COLUMNS))
+    summary.items = len(index)
+    summary.index = destination / INDEX_NAME
+    write_index(summary.index, index)
+    for relative, reason in summary.failed[:20]:
+        log.warning("%s: %s", relative, reason)
+    if len(summary.failed) > 20:
+        log.warning("... and %d more failed clip(s)", len(summary.failed) - 20)
+    return summary
+
+
+def _index_row(row: Any, chunk: int, shape: tuple[int, ...]) -> dict[str, Any]:
+    return {
+        "class_index": int(row.class_index),
+        "mid": row.mid,
+        "class_name": row.class_name,
+        "split": row.split,
+        "ytid": row.ytid,
+        "start_seconds": float(row.start_seconds),
+        "end_seconds": float(row.end_seconds),
+        "source": row.file,
+        "file": array_relative_path(row.file),
+        "chunk": chunk,
+        "shape": shape_text(shape),
+    }
+
+
+def index_csv_text(frame: pd.DataFrame) -> str:
+    out = frame[list(INDEX_COLUMNS) + [c for c in frame.columns if c not in INDEX_COLUMNS]].copy()
+    for column in ("start_seconds", "end_seconds"):
+        out[column] = out[column].map(lambda value: f"{float(value):.3f}")
+    buffer = io.StringIO()
+    out.to_csv(buffer, index=False, lineterminator="\n", quoting=csv.QUOTE_MINIMAL)
+    return buffer.getvalue()
+
+
+def write_index(path: Path, frame: pd.DataFrame) -> None:
+    atomic_write_text(Path(path), index_csv_text(frame))
+
+
+def read_index(path: Path, hint: str) -> pd.DataFrame:
+    """Read an index; ``hint`` names the command that makes it, for the error message."""
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"no index at {path}\n  Run {hint} first.")
+    try:
+        frame = pd.read_csv(path, dtype=str, keep_default_na=False)
+    except (OSError, ValueError, pd.errors.ParserError) as exc:
+        raise UserError(f"{path}: unreadable index ({exc}); rerun {hint} to rewrite it") from None
+    missing = [column for column in INDEX_COLUMNS if column not in frame.columns]
+    if missing:
+        raise UserError(f"{path}: not an index, missing column(s) {', '.join(missing)}; rerun {hint}")
+    problems = []
+    for line, (relative, split) in enumerate(zip(frame["file"], frame["split"]), start=2):
+        problem = check_relative_file(relative)
+        if problem is not None:
+            problems.append(f"{path}:{line}: file {relative!r}: {problem}")
+        if split not in SPLITS:
+            problems.append(f"{path}:{line}: split must be one of {', '.join(SPLITS)}, got {split!r}")
+        if len(problems) >= 10:
+            break
+    if problems:
+        raise UserError("invalid index:\n  " + "\n  ".join(problems) + f"\n  Rerun {hint} to rewrite it.")
+    try:
+        for column in ("class_index", "chunk"):
+            frame[column] = frame[column].astype("int64")
+        for column in ("start_seconds", "end_seconds"):
+            frame[column] = frame[column].astype("float64")
+    except ValueError as exc:
+        raise UserError(f"{path}: bad number in the index ({exc}); rerun {hint}") from None
+    check_class_splits(frame, path)
+    return frame
+
+
+def load_item(folder: Path, file: str, chunk: int) -> np.ndarray:
+    """One item's array: a whole stored array, or one chunk of a stored stack."""
+    array = np.load(dataset_path(folder, file), mmap_mode="r")
+    return np.array(array if chunk == WHOLE else array[chunk])
