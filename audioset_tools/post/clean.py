@@ -133,7 +133,7 @@ def clean_dataset(
 
     # Entries of an interrupted run: moved (keep, the manifest row goes) or not (drop, recheck).
     moved = listed["quarantine_file"].map(lambda q: dataset_path(output_dir, q).is_file())
-    listed = listed[moved].reset_index(drop=True)
+    listed = listed[moved.astype(bool)].reset_index(drop=True)
     present = manifest["file"].map(lambda f: dataset_path(output_dir, f).is_file())
     finished = ~present & manifest["file"].isin(set(listed["file"]))
     summary.recovered = int(finished.sum())
