@@ -1,0 +1,150 @@
+"""``doctor``: check everything a download depends on, before a multi-day job finds out the hard way."""
+
+from __future__ import annotations
+
+import enum
+import os
+import subprocess
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+
+from ..errors import UserError
+from ..fetch.cookies import validate_cookies_file
+from ..fetch.ffmpeg_bin import ffmpeg_protocols, ffmpeg_version, find_ffmpeg
+from ..fetch.js_runtime import resolve_js_runtime, runtime_executable
+
+# YouTube changes often enough that a yt-dlp older than this is a likely cause of failures.
+YTDLP_MAX_AGE_DAYS = 60
+_RUN_TIMEOUT = 30.0
+
+
+class Status(str, enum.Enum):
+    OK = "ok"
+    WARN = "warn"
+    FAIL = "FAIL"
+
+
+@dataclass(frozen=True)
+class Check:
+    name: str
+    status: Status
+    detail: str
+
+
+def check_ffmpeg(override: Path | None) -> Check:
+    try:
+        path = find_ffmpeg(override)
+    except UserError as exc:
+        return Check("ffmpeg", Status.FAIL, exc.message)
+    version = ffmpeg_version(path)
+    if "https" not in ffmpeg_protocols(path):
+        return Check(
+            "ffmpeg", Status.FAIL,
+            f"{path} (version {version}) cannot read https URLs; use imageio-ffmpeg's binary "
+            f"(unset download.ffmpeg_path) or an ffmpeg built with TLS",
+        )
+    return Check("ffmpeg", Status.OK, f"{path} (version {version}, https supported)")
+
+
+def ytdlp_release_date(version: str) -> date | None:
+    """yt-dlp versions are release dates: ``2026.10.26`` (nightlies add ``.HHMMSS``)."""
+    parts = version.split(".")
+    try:
+        return date(int(parts[0]), int(parts[1]), int(parts[2]))
+    except (IndexError, ValueError):
+        return None
+
+
+def check_ytdlp(today: date | None = None) -> Check:
+    from yt_dlp.version import __version__
+
+    released = ytdlp_release_date(__version__)
+    if released is None:
+        return Check("yt-dlp", Status.WARN, f"version {__version__}: cannot tell its age")
+    age = ((today or date.today()) - released).days
+    if age > YTDLP_MAX_AGE_DAYS:
+        return Check(
+            "yt-dlp", Status.WARN,
+            f"version {__version__} is {age} days old; YouTube breaks old versions: "
+            f"pip install -U 'yt-dlp[default]'",
+        )
+    return Check("yt-dlp", Status.OK, f"version {__version__} ({age} days old)")
+
+
+def check_js_runtime(spec: str | None) -> Check:
+    try:
+        runtime = resolve_js_runtime(spec)
+    except UserError as exc:
+        return Check("JavaScript runtime", Status.FAIL, exc.message)
+    executable = runtime_executable(runtime)
+    if executable is None:
+        return Check(
+            "JavaScript runtime", Status.FAIL,
+            f"{runtime.describe()} not found; YouTube extraction needs one: pip install deno, "
+            f"or set download.js_runtime (e.g. node)",
+        )
+    try:
+        completed = subprocess.run(
+            [executable, "--version"], capture_output=True, text=True, timeout=_RUN_TIMEOUT, check=False
+        )
+    except (OSError, subprocess.SubprocessError) as exc:
+        return Check("JavaScript runtime", Status.FAIL, f"{executable} does not run ({exc})")
+    if completed.returncode != 0:
+        return Check("JavaScript runtime", Status.FAIL, f"{executable} --version exited {completed.returncode}")
+    first_line = (completed.stdout.strip().splitlines() or ["?"])[0]
+    return Check("JavaScript runtime", Status.OK, f"{runtime.name} at {executable} ({first_line})")
+
+
+def check_cookies(path: Path | None) -> Check:
+    if path is None:
+        return Check("cookies", Status.OK, "none configured (set download.cookies_file if YouTube asks to sign in)")
+    try:
+        count = validate_cookies_file(path)
+    except UserError as exc:
+        return Check("cookies", Status.FAIL, exc.message)
+    mode = path.stat().st_mode & 0o777
+    if mode & 0o077:
+        return Check("cookies", Status.WARN,
+                     f"{path}: {count} cookies, but other users can read it (mode {mode:o}); chmod 600 it")
+    return Check("cookies", Status.OK, f"{path}: {count} cookies, valid Netscape format")
+
+
+def check_output_dir(path: Path) -> Check:
+    existing = Path(path)
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        return Check("output folder", Status.FAIL, f"{path}: {existing} is not a folder")
+    try:
+        with tempfile.NamedTemporaryFile(dir=existing, prefix=".doctor-", suffix=".tmp"):
+            pass
+    except OSError as exc:
+        return Check("output folder", Status.FAIL, f"{path}: cannot write in {existing} ({exc.strerror})")
+    free = _free_gib(existing)
+    where = "" if existing == Path(path) else f" (will be created in {existing})"
+    return Check("output folder", Status.OK, f"{path} is writable{where}, {free:.1f} GiB free")
+
+
+def _free_gib(path: Path) -> float:
+    stats = os.statvfs(path)
+    return stats.f_bavail * stats.f_frsize / 2**30
+
+
+def run_checks(
+    *, ffmpeg_path: Path | None, js_runtime: str | None, cookies_file: Path | None, output_dir: Path
+) -> list[Check]:
+    checks: list[Callable[[], Check]] = [
+        lambda: check_ffmpeg(ffmpeg_path),
+        check_ytdlp,
+        lambda: check_js_runtime(js_runtime),
+        lambda: check_cookies(cookies_file),
+        lambda: check_output_dir(output_dir),
+    ]
+    return [check() for check in checks]
+
+
+def format_checks(checks: list[Check]) -> str:
+    return "\n".join(f"[{c.status.value:>4}] {c.name}: {c.detail}" for c in checks)
