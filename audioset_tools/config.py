@@ -89,6 +89,7 @@ class DownloadConfig(_Section):
     cookies_file: Path | None = None
     fetch_strategy: Literal["range", "whole_file"] = "range"
     max_retries: NonNegativeInt = 3
+    retry_backoff_seconds: NonNegativeFloat = 2.0
     max_attempts_per_class: PositiveInt | None = None
     sleep_between_requests: NonNegativeFloat = 1.0
     sleep_jitter: NonNegativeFloat = 0.5
@@ -115,6 +116,16 @@ class DownloadConfig(_Section):
     def _has_ytid_placeholder(cls, value: str) -> str:
         if "{ytid}" not in value:
             raise ValueError("must contain the placeholder {ytid}")
+        return value
+
+    @field_validator("proxies")
+    @classmethod
+    def _http_proxies_only(cls, value: list[str]) -> list[str]:
+        # ffmpeg reads the audio and only tunnels through HTTP proxies; a socks proxy would
+        # silently leave the media requests going direct.
+        for proxy in value:
+            if not proxy.lower().startswith("http://"):
+                raise ValueError(f"{proxy!r}: only http://host:port proxies are supported (ffmpeg has no socks support)")
         return value
 
     @model_validator(mode="after")
