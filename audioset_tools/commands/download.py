@@ -1,0 +1,66 @@
+"""``audioset-tools download`` / ``download_data.py``: fetch every class of the slice."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from ..download.job import dry_run_slice, download_slice, export_unavailable_list, import_unavailable_list
+from ..download.preview import format_preview
+from ..download.runner import EXIT_THROTTLED
+
+NAME = "download"
+HELP = "download, trim and transcode the candidate clips of a class slice"
+DESCRIPTION = f"""\
+Fill each class of suitable_classes.csv[start:end) with download.samples_per_class clips,
+trying candidates.csv in rank order. Reruns resume: finished clips are kept, known-dead
+videos skipped (unless --retry-failed), interrupted work redone. Writes the clips, a
+ledger (ledger.sqlite3), manifest.csv (global and per class) and metadata.csv into
+paths.output_dir.
+
+Exit code: 0 done (every class full or out of candidates), {EXIT_THROTTLED} stopped because
+YouTube kept throttling (rerun later to resume), 2 bad input or configuration,
+130 interrupted."""
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--start", type=_index, metavar="I", help="first class index (overrides download.start_index)")
+    parser.add_argument("--end", type=_index, metavar="J",
+                        help="end class index, exclusive (overrides download.end_index)")
+    parser.add_argument("--retry-failed", action="store_true",
+                        help="also retry clips that failed permanently before (unavailable, forbidden, ...)")
+    parser.add_argument("--dry-run", action="store_true", help="list what would be fetched; download nothing")
+    parser.add_argument("--export-unavailable", type=Path, metavar="CSV",
+                        help="write the videos known to be gone to CSV and exit")
+    parser.add_argument("--import-unavailable", type=Path, metavar="CSV",
+                        help="merge another user's unavailable.csv into the ledger and exit")
+
+
+def _index(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a class index (whole number >= 0), got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected a class index >= 0, got {value}")
+    return value
+
+
+def run(args: argparse.Namespace, config) -> int:
+    output_dir = config.paths.output_dir
+    if args.export_unavailable is not None:
+        count = export_unavailable_list(output_dir, args.export_unavailable)
+        print(f"wrote {count} unavailable video(s) to {args.export_unavailable}")
+        return 0
+    if args.import_unavailable is not None:
+        count = import_unavailable_list(output_dir, args.import_unavailable)
+        print(f"imported {count} unavailable video(s) into {output_dir}; they are skipped from now on")
+        return 0
+    if args.dry_run:
+        print(format_preview(dry_run_slice(config, start=args.start, end=args.end, retry_failed=args.retry_failed)))
+        return 0
+    summary = download_slice(
+        config, start=args.start, end=args.end, retry_failed=args.retry_failed, progress=not args.quiet
+    )
+    print(summary.format())
+    return summary.exit_code

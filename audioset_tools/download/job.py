@@ -1,0 +1,79 @@
+"""The download job of download_data.py: selection outputs + config -> plans -> run."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from ..config import Config
+from ..errors import UserError
+from ..fetch.clip import FetchSettings
+from ..fetch.ffmpeg_bin import find_ffmpeg
+from .ledger import LEDGER_NAME, Ledger
+from .plan import ClassPlan, plan_download
+from .preview import ClassPreview, preview_download
+from .runner import RunOptions, RunSummary, run_download
+from .unavailable import export_unavailable, import_unavailable
+
+log = logging.getLogger(__name__)
+
+
+def slice_plans(config: Config, start: int | None = None, end: int | None = None) -> list[ClassPlan]:
+    """Plans for the configured class slice; ``start`` / ``end`` override download.start_index / end_index."""
+    from ..meta_outputs import read_candidates, read_suitable_classes
+
+    d = config.download
+    start_index = d.start_index if start is None else start
+    end_index = d.end_index if end is None else end
+    if end_index is not None and start_index > end_index:
+        raise UserError(f"--start {start_index} is past --end {end_index}; the slice is [start, end)")
+    meta_dir = config.paths.meta_dir
+    return plan_download(
+        read_suitable_classes(meta_dir),
+        read_candidates(meta_dir),
+        start_index=start_index,
+        end_index=end_index,
+        samples_per_class=d.samples_per_class,
+        audio_format=config.audio.format,
+        max_attempts_per_class=d.max_attempts_per_class,
+    )
+
+
+def download_slice(
+    config: Config,
+    *,
+    start: int | None = None,
+    end: int | None = None,
+    retry_failed: bool = False,
+    progress: bool = True,
+) -> RunSummary:
+    """Download the configured slice into paths.output_dir (resuming whatever ran before)."""
+    plans = slice_plans(config, start, end)
+    ffmpeg = find_ffmpeg(config.download.ffmpeg_path)
+    settings = FetchSettings.from_config(config, ffmpeg)
+    options = RunOptions.from_config(config, retry_failed=retry_failed, progress=progress)
+    log.info(
+        "downloading %d classes (%d clips each) into %s with %d worker(s)",
+        len(plans), config.download.samples_per_class, config.paths.output_dir, options.workers,
+    )
+    return run_download(plans, settings, config.paths.output_dir, options)
+
+
+def dry_run_slice(
+    config: Config, *, start: int | None = None, end: int | None = None, retry_failed: bool = False
+) -> list[ClassPreview]:
+    return preview_download(slice_plans(config, start, end), config.paths.output_dir, retry_failed=retry_failed)
+
+
+def export_unavailable_list(output_dir: Path, path: Path) -> int:
+    ledger_path = Path(output_dir) / LEDGER_NAME
+    if not ledger_path.exists():
+        raise UserError(f"no download ledger in {output_dir} yet: run a download first, then export")
+    with Ledger(ledger_path, read_only=True) as ledger:
+        return export_unavailable(ledger, path)
+
+
+def import_unavailable_list(output_dir: Path, path: Path) -> int:
+    Path(output_dir).mkdir(parents=True, exist_ok=True)
+    with Ledger(Path(output_dir) / LEDGER_NAME) as ledger:
+        return import_unavailable(ledger, path)

@@ -1,0 +1,606 @@
+"""Run a download plan: schedule candidates over workers, record everything, keep manifests true.
+
+:func:`run_download` takes any list of :class:`ClassPlan` (from the selection or from a
+manifest) and fills each class with its first ``target`` successful candidates in rank
+order. The result does not depend on ``workers``: a class never has more candidates in
+flight than it still needs, and candidates are submitted in rank order, so the clips it
+ends with are exactly those a single worker would have kept.
+
+Side effects, all inside ``output_dir``: clip files, the ledger, the manifests, a lock
+file. Leftover partial files of a killed run are swept at start; a complete clip that a
+killed run wrote but never recorded is verified and adopted.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import itertools
+import logging
+import os
+import threading
+from collections import Counter
+from collections.abc import Callable, Iterator
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+from tqdm import tqdm
+
+from ..atomic import is_temporary
+from ..audio_info import AudioReadError, probe_audio, sha256_file
+from ..errors import UserError
+from ..fetch.clip import ClipJob, ClipResult, FetchSettings, fetch_clip, is_partial_file
+from ..fetch.cookies import private_cookie_copy, validate_cookies_file
+from ..fetch.outcomes import PERMANENT_FAILURES, THROTTLING, Outcome
+from ..layout import inside, start_ms
+from ..manifest import write_dataset_manifests
+from .ledger import DISCARDED, LEDGER_NAME, VANISHED, Attempt, ClipRecord, Ledger, clips_frame, utc_now
+from .pacing import Pacer, PacingSettings
+from .plan import Candidate, ClassPlan
+
+log = logging.getLogger(__name__)
+
+EXIT_OK = 0
+EXIT_THROTTLED = 3
+LOCK_NAME = ".download.lock"
+# A proxy failing this many times in a row is reported (never silently dropped).
+PROXY_FAILURE_REPORT = 3
+
+Fetch = Callable[[ClipJob, FetchSettings], ClipResult]
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """How to run, apart from what each clip fetch needs (that is :class:`FetchSettings`)."""
+
+    workers: int = 1
+    retry_failed: bool = False
+    progress: bool = True
+    cookies_file: Path | None = None
+    proxies: tuple[str, ...] = ()
+    pacing: PacingSettings = field(default_factory=PacingSettings)
+
+    @classmethod
+    def from_config(cls, config, *, retry_failed: bool = False, progress: bool = True) -> RunOptions:
+        d = config.download
+        return cls(
+            workers=d.workers,
+            retry_failed=retry_failed,
+            progress=progress,
+            cookies_file=d.cookies_file,
+            proxies=tuple(d.proxies),
+            pacing=PacingSettings(
+                sleep_between_requests=d.sleep_between_requests,
+                sleep_jitter=d.sleep_jitter,
+                max_requests_per_hour=d.max_requests_per_hour,
+                max_consecutive_rate_limits=d.max_consecutive_rate_limits,
+                backoff_base_seconds=d.backoff_base_seconds,
+                backoff_max_seconds=d.backoff_max_seconds,
+            ),
+        )
+
+
+@dataclass
+class ClassSummary:
+    class_index: int
+    mid: str
+    class_name: str
+    folder: str
+    target: int
+    ok: int = 0
+    finished: bool = False
+
+    @property
+    def short(self) -> bool:
+        return self.finished and self.ok < self.target
+
+
+@dataclass
+class RunSummary:
+    """What a run did. ``outcomes`` counts this run's fetches; skips come from the ledger."""
+
+    outcomes: Counter = field(default_factory=Counter)
+    already_done: int = 0
+    known_failed: int = 0
+    adopted: int = 0
+    discarded: int = 0
+    classes: list[ClassSummary] = field(default_factory=list)
+    stopped_by_throttling: bool = False
+    failing_proxies: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def exit_code(self) -> int:
+        return EXIT_THROTTLED if self.stopped_by_throttling else EXIT_OK
+
+    def format(self) -> str:
+        lines = ["download summary:"]
+        for outcome in Outcome:
+            if self.outcomes[outcome.value]:
+                lines.append(f"  {outcome.value:<17} {self.outcomes[outcome.value]}")
+        lines.append(f"  {'already done':<17} {self.already_done}")
+        lines.append(f"  {'known failed':<17} {self.known_failed} (skipped; --retry-failed tries them again)")
+        if self.adopted:
+            lines.append(f"  {'adopted':<17} {self.adopted} (complete files an interrupted run left unrecorded)")
+        if self.discarded:
+            lines.append(f"  {'discarded':<17} {self.discarded} (beyond samples_per_class or stale)")
+        complete = sum(1 for c in self.classes if c.finished and not c.short)
+        short = [c for c in self.classes if c.short]
+        unfinished = [c for c in self.classes if not c.finished]
+        lines.append(f"  classes: {complete} complete, {len(short)} short of candidates, {len(unfinished)} unfinished")
+        for c in short:
+            lines.append(f"    {c.folder}: {c.ok}/{c.target} (candidates ran out)")
+        for proxy, count in sorted(self.failing_proxies.items()):
+            lines.append(f"  proxy {proxy} failed {count} times in a row; check it or remove it from download.proxies")
+        if self.stopped_by_throttling:
+            lines.append(
+                "  STOPPED: YouTube kept refusing requests (rate limit / sign-in wall). Finished clips are kept.\n"
+                "  Wait a while, then run the same command again to resume; consider download.cookies_file,\n"
+                "  a longer download.sleep_between_requests, download.max_requests_per_hour or fewer workers."
+            )
+        return "\n".join(lines)
+
+
+def redact_proxy(proxy: str) -> str:
+    """A proxy URL without its user:password part, for messages."""
+    parts = urlsplit(proxy)
+    if parts.username is None and parts.password is None:
+        return proxy
+    host = parts.hostname or ""
+    netloc = f"***@{host}" + (f":{parts.port}" if parts.port else "")
+    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
+
+
+@contextlib.contextmanager
+def _locked(output_dir: Path) -> Iterator[None]:
+    """One download per output folder at a time; the OS drops the lock when the process dies."""
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - Windows: no advisory locks, document one run at a time
+        yield
+        return
+    with open(output_dir / LOCK_NAME, "a+b") as handle:
+        try:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise UserError(
+                f"another download is running in {output_dir}; wait for it to finish "
+                f"(two runs in one folder would fight over its files)"
+            ) from None
+        try:
+            yield
+        finally:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+
+
+def sweep_partial_files(output_dir: Path) -> int:
+    """Delete partial clips and temporaries a killed run left in ``output_dir`` and its class folders."""
+    removed = 0
+    folders = [output_dir] + [p for p in output_dir.iterdir() if p.is_dir() and not p.is_symlink()]
+    for folder in folders:
+        for path in folder.iterdir():
+            if path.is_file() and (is_partial_file(path) or is_temporary(path)):
+                path.unlink(missing_ok=True)
+                removed += 1
+    if removed:
+        log.info("removed %d partial file(s) left by an interrupted run", removed)
+    return removed
+
+
+def write_manifests(output_dir: Path, ledger: Ledger) -> int:
+    """Rewrite every manifest from the ledger's finished clips whose files exist; return the row count."""
+    records = []
+    for record in ledger.clips():
+        if _usable_file(inside(output_dir, record.file)):
+            records.append(record)
+        else:
+            ledger.forget_clip(_event(record, VANISHED, "file missing when writing the manifests"))
+    write_dataset_manifests(output_dir, clips_frame(records))
+    return len(records)
+
+
+def _usable_file(path: Path) -> bool:
+    try:
+        return path.is_file() and path.stat().st_size > 0
+    except OSError:
+        return False
+
+
+def _event(record: ClipRecord, outcome: str, message: str) -> Attempt:
+    now = utc_now()
+    folder = record.file.rpartition("/")[0]
+    return Attempt(
+        ytid=record.ytid, start_ms=start_ms(record.start_seconds), end_ms=start_ms(record.end_seconds),
+        class_index=record.class_index, mid=record.mid, folder=folder, rank=record.rank, outcome=outcome,
+        message=message, attempts=0, started_at=now, finished_at=now, file=record.file,
+    )
+
+
+class _ClassState:
+    """Scheduling state of one class: which candidates are ok, in flight or still to try."""
+
+    def __init__(self, plan: ClassPlan) -> None:
+        self.plan = plan
+        self.next_position = 0
+        self.retry_positions: list[int] = []
+        self.ok: dict[int, ClipRecord] = {}
+        self.in_flight: set[int] = set()
+        self.failed = 0
+        self.skipped = 0
+        self.finished = False
+
+    def needs_more(self) -> bool:
+        return len(self.ok) + len(self.in_flight) < self.plan.target and self.has_untried()
+
+    def has_untried(self) -> bool:
+        return bool(self.retry_positions) or self.next_position < len(self.plan.candidates)
+
+    def take(self) -> int:
+        if self.retry_positions:
+            self.retry_positions.sort()
+            return self.retry_positions.pop(0)
+        position = self.next_position
+        self.next_position += 1
+        return position
+
+    def done(self) -> bool:
+        return not self.in_flight and (len(self.ok) >= self.plan.target or not self.has_untried())
+
+
+@dataclass
+class _Worker:
+    settings: FetchSettings
+    proxy_label: str | None
+
+
+class _Run:
+    def __init__(
+        self,
+        plans: list[ClassPlan],
+        settings: FetchSettings,
+        output_dir: Path,
+        options: RunOptions,
+        ledger: Ledger,
+        worker_settings: list[FetchSettings],
+        fetch: Fetch,
+    ) -> None:
+        self.output_dir = output_dir
+        self.settings = settings
+        self.options = options
+        self.ledger = ledger
+        self.fetch = fetch
+        self.pacer = Pacer(options.pacing)
+        self.states = [_ClassState(plan) for plan in plans]
+        self.summary = RunSummary(
+            classes=[ClassSummary(p.class_index, p.mid, p.class_name, p.folder, p.target) for p in plans]
+        )
+        self.workers = [
+            _Worker(s, redact_proxy(s.proxy) if s.proxy else None) for s in worker_settings
+        ]
+        self._worker_ids = itertools.count()
+        self._local = threading.local()
+        self._proxy_failures: Counter = Counter()
+        self._reported_proxies: set[str] = set()
+        self._stopping = False
+        disabled = not options.progress
+        total = sum(p.target for p in plans)
+        self.overall = tqdm(total=total, desc="clips", unit="clip", disable=disabled, position=0, dynamic_ncols=True)
+        self.per_class = tqdm(total=0, desc="", unit="clip", disable=disabled, position=1, leave=False,
+                              dynamic_ncols=True)
+        self._bar_class: int | None = None
+        self.counts = Counter()
+
+    # -- worker side ---------------------------------------------------------------------
+
+    def _init_worker(self) -> None:
+        self._local.worker = self.workers[next(self._worker_ids) % len(self.workers)]
+
+    def _work(self, job: ClipJob) -> tuple[str, ClipResult | None, str | None]:
+        worker: _Worker = self._local.worker
+        started = utc_now()
+        if not self.pacer.acquire():
+            return started, None, worker.proxy_label
+        return started, self.fetch(job, worker.settings), worker.proxy_label
+
+    # -- main thread ---------------------------------------------------------------------
+
+    def run(self) -> RunSummary:
+        futures: dict[Future, tuple[_ClassState, int]] = {}
+        with ThreadPoolExecutor(max_workers=len(self.workers), initializer=self._init_worker,
+                                thread_name_prefix="fetch") as pool:
+            try:
+                while True:
+                    self._fill(pool, futures)
+                    self._finish_classes()
+                    if not futures:
+                        break
+                    done, _ = wait(futures, return_when=FIRST_COMPLETED)
+                    for future in sorted(done, key=lambda f: futures[f][1]):
+                        state, position = futures.pop(future)
+                        self._handle(state, position, *future.result())
+                    if self.pacer.exhausted and not self._stopping:
+                        self._stopping = True
+                        self.summary.stopped_by_throttling = True
+                        log.error(
+                            "%d rate limits / sign-in walls in a row: stopping after the downloads in flight",
+                            self.pacer.consecutive_throttles,
+                        )
+                        self.pacer.cancel()
+            except BaseException:
+                # Interrupted (Ctrl-C) or a bug: let in-flight fetches end, keep what they finished.
+                self._stopping = True
+                self.pacer.cancel()
+                for future in futures:
+                    future.cancel()
+                for future, (state, position) in futures.items():
+                    if not future.cancelled() and future.exception() is None:
+                        self._handle(state, position, *future.result())
+                raise
+            finally:
+                self.overall.close()
+                self.per_class.close()
+                for state, summary in zip(self.states, self.summary.classes):
+                    summary.ok = min(len(state.ok), state.plan.target)
+        return self.summary
+
+    def _fill(self, pool: ThreadPoolExecutor, futures: dict[Future, tuple[_ClassState, int]]) -> None:
+        while not self._stopping and len(futures) < len(self.workers):
+            state = next((s for s in self.states if not s.finished and s.needs_more()), None)
+            if state is None:
+                return
+            position = state.take()
+            candidate = state.plan.candidates[position]
+            if self._resolve_from_disk(state, position, candidate):
+                continue
+            job = ClipJob(
+                ytid=candidate.ytid,
+                start_seconds=candidate.start_seconds,
+                end_seconds=candidate.end_seconds,
+                target=inside(self.output_dir, candidate.file),
+            )
+            state.in_flight.add(position)
+            futures[pool.submit(self._work, job)] = (state, position)
+
+    def _resolve_from_disk(self, state: _ClassState, position: int, candidate: Candidate) -> bool:
+        """Settle a candidate from the ledger and disk without fetching, when possible."""
+        plan = state.plan
+        path = inside(self.output_dir, candidate.file)
+        record = self.ledger.clip(candidate.file)
+        if record is not None:
+            if not _usable_file(path):
+                self.ledger.forget_clip(_event(record, VANISHED, "recorded clip missing on resume; fetching again"))
+            elif (record.sample_rate, record.channels) != (self.settings.sample_rate, self.settings.channels):
+                path.unlink(missing_ok=True)
+                self.ledger.forget_clip(_event(record, DISCARDED, "audio settings changed; fetching again"))
+                self.summary.discarded += 1
+            else:
+                self._count_ok(state, position, record)
+                self.summary.already_done += 1
+                return True
+        if not self.options.retry_failed:
+            known = self.ledger.known_failure(
+                candidate.ytid, start_ms(candidate.start_seconds), start_ms(candidate.end_seconds)
+            )
+            if known is not None:
+                state.skipped += 1
+                self.summary.known_failed += 1
+                self._bump("skipped")
+                return True
+        if path.exists():
+            return self._adopt(state, position, candidate, path)
+        return False
+
+    def _adopt(self, state: _ClassState, position: int, candidate: Candidate, path: Path) -> bool:
+        """Keep a complete clip written by a run killed before recording it, if it checks out."""
+        expected = candidate.end_seconds - candidate.start_seconds
+        try:
+            info = probe_audio(path)
+        except AudioReadError:
+            info = None
+        if (
+            info is None
+            or abs(info.duration - expected) > self.settings.duration_tolerance
+            or info.sample_rate != self.settings.sample_rate
+            or info.channels != self.settings.channels
+        ):
+            path.unlink(missing_ok=True)
+            return False
+        plan = state.plan
+        now = utc_now()
+        record = ClipRecord(
+            file=candidate.file, class_index=plan.class_index, mid=plan.mid, class_name=plan.class_name,
+            split=plan.split, ytid=candidate.ytid, start_seconds=candidate.start_seconds,
+            end_seconds=candidate.end_seconds, rank=candidate.rank, sample_rate=info.sample_rate,
+            channels=info.channels, duration=info.duration, sha256=sha256_file(path), labels=candidate.labels,
+        )
+        self.ledger.record_attempt(
+            Attempt(
+                ytid=candidate.ytid, start_ms=start_ms(candidate.start_seconds),
+                end_ms=start_ms(candidate.end_seconds), class_index=plan.class_index, mid=plan.mid,
+                folder=plan.folder, rank=candidate.rank, outcome=Outcome.OK.value,
+                message="adopted a complete file left unrecorded by an interrupted run", attempts=0,
+                started_at=now, finished_at=now, file=candidate.file, sha256=record.sha256,
+                duration=record.duration, sample_rate=record.sample_rate, channels=record.channels,
+            ),
+            record,
+        )
+        self.summary.adopted += 1
+        self._count_ok(state, position, record)
+        return True
+
+    def _handle(self, state: _ClassState, position: int, started: str, result: ClipResult | None,
+                proxy: str | None) -> None:
+        state.in_flight.discard(position)
+        candidate = state.plan.candidates[position]
+        if result is None:  # never started: the run is stopping
+            state.retry_positions.append(position)
+            return
+        outcome = Outcome(result.outcome)
+        plan = state.plan
+        self.summary.outcomes[outcome.value] += 1
+        record = None
+        if outcome is Outcome.OK:
+            record = ClipRecord(
+                file=candidate.file, class_index=plan.class_index, mid=plan.mid, class_name=plan.class_name,
+                split=plan.split, ytid=candidate.ytid, start_seconds=candidate.start_seconds,
+                end_seconds=candidate.end_seconds, rank=candidate.rank, sample_rate=result.sample_rate,
+                channels=result.channels, duration=result.duration, sha256=result.sha256, labels=candidate.labels,
+            )
+        self.ledger.record_attempt(
+            Attempt(
+                ytid=candidate.ytid, start_ms=start_ms(candidate.start_seconds),
+                end_ms=start_ms(candidate.end_seconds), class_index=plan.class_index, mid=plan.mid,
+                folder=plan.folder, rank=candidate.rank, outcome=outcome.value, message=result.message,
+                attempts=result.attempts, started_at=started, finished_at=utc_now(),
+                file=candidate.file if record else None, sha256=result.sha256 if record else None,
+                duration=result.duration if record else None, sample_rate=result.sample_rate if record else None,
+                channels=result.channels if record else None, bytes_read=result.bytes_read,
+            ),
+            record,
+        )
+        self._track_proxy(proxy, outcome)
+        if record is not None:
+            self.pacer.succeeded()
+            self._count_ok(state, position, record)
+            log.debug("%s: ok", candidate.file)
+            return
+        if outcome in THROTTLING:
+            pause = self.pacer.throttled(result.retry_after)
+            log.warning("%s for %s; all workers pause %.0f s", outcome.value, candidate.ytid, pause)
+        if outcome is Outcome.RATE_LIMITED:
+            # Not the clip's fault: try it again after the pause.
+            state.retry_positions.append(position)
+            return
+        state.failed += 1
+        self._bump("failed")
+        level = logging.DEBUG if outcome in PERMANENT_FAILURES else logging.INFO
+        log.log(level, "%s %s: %s (%s)", candidate.ytid, plan.folder, outcome.value, result.message)
+
+    def _track_proxy(self, proxy: str | None, outcome: Outcome) -> None:
+        if proxy is None:
+            return
+        if outcome in (Outcome.OK, Outcome.UNAVAILABLE, Outcome.TOO_SHORT):
+            self._proxy_failures[proxy] = 0
+            return
+        if outcome in (Outcome.TRANSIENT, Outcome.FORBIDDEN, Outcome.RATE_LIMITED, Outcome.SIGN_IN_REQUIRED):
+            self._proxy_failures[proxy] += 1
+            count = self._proxy_failures[proxy]
+            if count >= PROXY_FAILURE_REPORT:
+                self.summary.failing_proxies[proxy] = max(count, self.summary.failing_proxies.get(proxy, 0))
+                if proxy not in self._reported_proxies:
+                    self._reported_proxies.add(proxy)
+                    log.warning("proxy %s failed %d times in a row (%s); it stays in use", proxy, count,
+                                outcome.value)
+
+    def _count_ok(self, state: _ClassState, position: int, record: ClipRecord) -> None:
+        state.ok[position] = record
+        self.overall.update(1)
+        self._bump("ok")
+
+    def _bump(self, key: str) -> None:
+        self.counts[key] += 1
+        self.overall.set_postfix(ok=self.counts["ok"], failed=self.counts["failed"],
+                                 skipped=self.counts["skipped"], refresh=False)
+        self._show_class()
+
+    def _show_class(self) -> None:
+        current = next((s for s in self.states if not s.finished), None)
+        if current is None:
+            return
+        if self._bar_class != current.plan.class_index:
+            self._bar_class = current.plan.class_index
+            self.per_class.reset(total=current.plan.target)
+            self.per_class.set_description(current.plan.folder[:30])
+        self.per_class.n = min(len(current.ok), current.plan.target)
+        self.per_class.set_postfix(ok=len(current.ok), failed=current.failed, skipped=current.skipped,
+                                   refresh=False)
+        self.per_class.refresh()
+
+    def _finish_classes(self) -> None:
+        changed = False
+        for index, state in enumerate(self.states):
+            if state.finished or not state.done():
+                continue
+            state.finished = True
+            changed = True
+            self._discard_extras(state)
+            summary = self.summary.classes[index]
+            summary.ok = min(len(state.ok), state.plan.target)
+            summary.finished = True
+            if summary.short:
+                log.warning("class %s: only %d of %d clips (its candidates ran out)", state.plan.folder,
+                            summary.ok, state.plan.target)
+        if changed:
+            write_manifests(self.output_dir, self.ledger)
+            self._show_class()
+
+    def _discard_extras(self, state: _ClassState) -> None:
+        """Keep the class's first ``target`` clips in rank order; delete any other clip of its folder.
+
+        Extras come from an earlier run with a larger samples_per_class or another
+        candidate list: the dataset must be what this plan says, whatever ran before.
+        """
+        kept_positions = sorted(state.ok)[: state.plan.target]
+        kept = {state.plan.candidates[p].file for p in kept_positions}
+        for position in sorted(state.ok):
+            if position not in kept_positions:
+                del state.ok[position]
+        prefix = f"{state.plan.folder}/"
+        for record in self.ledger.clips():
+            if record.file.startswith(prefix) and record.file not in kept:
+                inside(self.output_dir, record.file).unlink(missing_ok=True)
+                self.ledger.forget_clip(_event(record, DISCARDED, "not among the class's first clips in rank order"))
+                self.summary.discarded += 1
+        for candidate in state.plan.candidates:
+            if candidate.file not in kept:
+                path = inside(self.output_dir, candidate.file)
+                if path.exists():
+                    path.unlink()
+                    self.summary.discarded += 1
+
+
+@contextlib.contextmanager
+def _worker_settings(settings: FetchSettings, options: RunOptions) -> Iterator[list[FetchSettings]]:
+    """One FetchSettings per worker: its own private cookie copy and its own proxy."""
+    with contextlib.ExitStack() as stack:
+        per_worker = []
+        for index in range(options.workers):
+            update = {}
+            if options.cookies_file is not None:
+                update["cookies_file"] = stack.enter_context(private_cookie_copy(options.cookies_file))
+            if options.proxies:
+                update["proxy"] = options.proxies[index % len(options.proxies)]
+            per_worker.append(dataclasses.replace(settings, **update))
+        yield per_worker
+
+
+def run_download(
+    plans: list[ClassPlan],
+    settings: FetchSettings,
+    output_dir: Path,
+    options: RunOptions,
+    *,
+    fetch: Fetch = fetch_clip,
+) -> RunSummary:
+    """Fill every class of ``plans`` in ``output_dir``; resumable, crash-safe, worker-count independent.
+
+    ``settings`` describes one clip fetch (ffmpeg, audio format, retries...) without
+    cookies or proxy; ``options`` gives the workers, pacing, the user's cookie file (each
+    worker gets a private 0600 copy; the file itself is never modified) and proxies (one
+    per worker, round robin). Manifests are rewritten from the ledger after each class
+    and at exit, including after an interruption. ``fetch`` is the per-clip function
+    (:func:`fetch_clip`); it runs in worker threads and must not raise for a clip's failure.
+    """
+    output_dir = Path(output_dir)
+    output_dir.mkdir(parents=True, exist_ok=True)
+    if options.cookies_file is not None:
+        validate_cookies_file(options.cookies_file)
+    with _locked(output_dir):
+        sweep_partial_files(output_dir)
+        with Ledger(output_dir / LEDGER_NAME) as ledger, _worker_settings(settings, options) as per_worker:
+            run = _Run(plans, settings, output_dir, options, ledger, per_worker, fetch)
+            try:
+                return run.run()
+            finally:
+                write_manifests(output_dir, ledger)
