@@ -8,4 +8,5 @@ control.yaml. Register it in :data:`COMMAND_MODULES`.
 COMMAND_MODULES = (
     "select",
     "doctor",
+    "download",
 )
