@@ -9,4 +9,9 @@ COMMAND_MODULES = (
     "select",
     "doctor",
     "download",
+    "clean",
+    "to_npy",
+    "melspec",
+    "stats",
+    "pack",
 )
