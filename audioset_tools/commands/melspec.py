@@ -1,0 +1,35 @@
+"""``audioset-tools melspec``: log-mel spectrograms of every clip."""
+
+from __future__ import annotations
+
+import argparse
+
+from ..config import Config
+from ..post.features import compute_melspecs
+from ..post.settings import feature_settings
+from ._conversion import report
+
+NAME = "melspec"
+HELP = "compute log-mel spectrograms (MetaAudio defaults: 16 kHz, n_fft 1024, hop 512, 128 mels, dB)"
+DESCRIPTION = """\
+Compute the log-mel spectrogram of every clip of the dataset's manifest into
+postprocess.features_dir, mirroring the class folders, with index.csv and params.json.
+Equal to librosa.feature.melspectrogram + librosa.power_to_db with the same settings.
+postprocess.melspec.chunk_seconds cuts clips into fixed-length chunks.
+Settings: postprocess.melspec.*, postprocess.workers, postprocess.batch_clips."""
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """No options of its own: every setting lives in control.yaml (or --set)."""
+
+
+def run(args: argparse.Namespace, config: Config) -> int:
+    return report(
+        compute_melspecs(
+            config.paths.output_dir,
+            config.postprocess.features_dir,
+            feature_settings(config),
+            workers=config.postprocess.workers,
+            batch_clips=config.postprocess.batch_clips,
+        )
+    )

@@ -1,0 +1,33 @@
+"""``audioset-tools to-npy``: every clip as a .npy array, mirroring the class folders."""
+
+from __future__ import annotations
+
+import argparse
+
+from ..config import Config
+from ..post.npy import convert_to_npy
+from ..post.settings import npy_settings
+from ._conversion import report
+
+NAME = "to-npy"
+HELP = "write every clip as a .npy array (float32 or int16, optional z-normalisation)"
+DESCRIPTION = """\
+Convert the clips of the dataset's manifest (paths.output_dir) into postprocess.npy_dir,
+mirroring the class folders, with index.csv and params.json. Clips already converted with
+the same settings are skipped. Settings: postprocess.npy.*, postprocess.workers."""
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """No options of its own: every setting lives in control.yaml (or --set)."""
+
+
+def run(args: argparse.Namespace, config: Config) -> int:
+    return report(
+        convert_to_npy(
+            config.paths.output_dir,
+            config.postprocess.npy_dir,
+            npy_settings(config),
+            workers=config.postprocess.workers,
+            batch_clips=config.postprocess.batch_clips,
+        )
+    )
