@@ -1,0 +1,202 @@
+"""The select step end to end: official files in, ``paths.meta_dir`` out.
+
+The one place with side effects for selection: it fetches missing metadata, reads it,
+calls the pure :mod:`selection` and :mod:`splits` functions and hands the results to
+:mod:`meta_outputs`. Everything is computed before anything is written, so a bad input
+leaves ``paths.meta_dir`` untouched.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+
+from . import __version__, meta_outputs
+from .config import Config
+from .errors import UserError
+from .metadata import SUBSETS, ensure_files, needed_files, read_ontology, read_quality, read_segments
+from .metadata.official import KNOWN_SHA256, SEGMENT_FILES, logical_name
+from .selection import Selection, quality_curve, select
+from .splits import SPLIT_NAMES, assign_splits
+
+log = logging.getLogger(__name__)
+
+PLOT_THRESHOLDS = tuple(round(0.05 * i, 2) for i in range(21))
+_SHOWN_MALFORMED = 20
+
+
+@dataclass
+class SelectReport:
+    meta_dir: Path
+    nodes: int
+    classes: int
+    dropped: dict[str, int]
+    candidates: int
+    per_class: tuple[int, float, int]
+    malformed: int
+    exclusive_removed_clips: int
+    duplicate_segments: int
+    label_policy: str
+    split_sizes: dict[str, int]
+    plot: Path | None = None
+    warnings: list[str] = field(default_factory=list)
+
+    def summary(self) -> str:
+        low, median, high = self.per_class
+        dropped = ", ".join(f"{reason} {count}" for reason, count in self.dropped.items())
+        lines = [
+            f"Selected {self.classes} classes of {self.nodes} ontology nodes; outputs in {self.meta_dir}",
+            f"Dropped classes: {dropped}",
+            f"Candidates per class: min {low}, median {median:g}, max {high} (total {self.candidates})",
+        ]
+        if self.label_policy == "exclusive":
+            lines.append(
+                f"label_policy exclusive: removed {self.exclusive_removed_clips} clips of videos "
+                f"carrying two or more selected classes"
+            )
+        else:
+            lines.append("label_policy any: a clip carrying several selected classes is a candidate of each")
+        if self.duplicate_segments:
+            lines.append(f"Duplicate segments ignored: {self.duplicate_segments}")
+        lines.append(
+            f"Malformed metadata rows skipped: {self.malformed}"
+            + (f" (listed in {meta_outputs.MALFORMED})" if self.malformed else "")
+        )
+        lines.append("Class splits: " + ", ".join(f"{k} {v}" for k, v in self.split_sizes.items()))
+        if self.plot is not None:
+            lines.append(f"Quality plot: {self.plot}")
+        return "\n".join(lines)
+
+
+def run_select(config: Config, *, plot: bool = False) -> SelectReport:
+    rules = config.selection
+    metadata_dir = config.paths.metadata_dir
+    meta_dir = config.paths.meta_dir
+    paths = ensure_files(metadata_dir, needed_files(rules.subsets))
+    ontology = read_ontology(paths["ontology.json"])
+    quality = read_quality(paths["qa_true_counts.csv"])
+    subsets = [s for s in SUBSETS if s in rules.subsets]
+    segments = read_segments({s: paths[SEGMENT_FILES[s]] for s in subsets}, ontology.ids)
+    _report_malformed(segments.malformed, strict=rules.strict)
+
+    selection = select(ontology, quality, segments, rules, config.seed)
+    if not selection.classes:
+        dropped = ", ".join(f"{k} {v}" for k, v in selection.dropped.items() if v)
+        raise UserError(
+            f"no class passes the selection rules in {config.source or 'the configuration'} "
+            f"(dropped: {dropped}). Lower selection.quality_threshold or selection.min_candidates, "
+            f"or list classes in selection.include."
+        )
+    splits = assign_splits(
+        [c.mid for c in selection.classes],
+        (config.splits.train, config.splits.val, config.splits.test),
+        config.splits.seed,
+    )
+    class_rows = [
+        {
+            "index": c.index,
+            "mid": c.mid,
+            "name": c.name,
+            "quality": c.quality,
+            "num_rated": c.num_rated,
+            "num_candidates": c.num_candidates,
+            "split": split,
+        }
+        for c, split in zip(selection.classes, splits)
+    ]
+    candidates = _candidate_table(selection, segments)
+    counts = np.array([c.num_candidates for c in selection.classes])
+    report = SelectReport(
+        meta_dir=meta_dir,
+        nodes=len(ontology.nodes),
+        classes=len(selection.classes),
+        dropped=selection.dropped,
+        candidates=int(counts.sum()),
+        per_class=(int(counts.min()), float(np.median(counts)), int(counts.max())),
+        malformed=len(segments.malformed),
+        exclusive_removed_clips=selection.exclusive_removed_clips,
+        duplicate_segments=selection.duplicate_segments,
+        label_policy=rules.label_policy,
+        split_sizes={name: splits.count(name) for name in SPLIT_NAMES},
+    )
+    inputs = {
+        logical_name(path): {"file": path.name, "sha256": sha, "official": KNOWN_SHA256.get(logical_name(path)) == sha}
+        for path, sha in [
+            (paths["ontology.json"], ontology.sha256),
+            (paths["qa_true_counts.csv"], quality.sha256),
+            *((paths[SEGMENT_FILES[f.subset]], f.sha256) for f in segments.files),
+        ]
+    }
+    record = _selection_record(config, report, inputs, {f.subset: f.rows for f in segments.files})
+
+    meta_outputs.write_candidates(meta_dir, candidates)
+    meta_outputs.write_suitable_classes(meta_dir, class_rows)
+    meta_outputs.write_splits(meta_dir, class_rows)
+    meta_outputs.write_malformed(meta_dir, segments.malformed)
+    if plot or rules.plot:
+        curve = quality_curve(ontology, quality, rules, PLOT_THRESHOLDS)
+        report.plot = meta_outputs.write_quality_plot(meta_dir, PLOT_THRESHOLDS, curve, rules.quality_threshold)
+    meta_outputs.write_selection_json(meta_dir, record)
+    log.info("wrote %s", ", ".join(sorted(p.name for p in meta_dir.iterdir() if not p.name.startswith("."))))
+    return report
+
+
+def _report_malformed(malformed: list, *, strict: bool) -> None:
+    if not malformed:
+        return
+    shown = "\n".join(f"  {row}" for row in malformed[:_SHOWN_MALFORMED])
+    more = f"\n  ... and {len(malformed) - _SHOWN_MALFORMED} more" if len(malformed) > _SHOWN_MALFORMED else ""
+    if strict:
+        raise UserError(
+            f"{len(malformed)} malformed metadata row(s) and selection.strict is true:\n{shown}{more}\n"
+            f"  Fix or replace the file(s), or set selection.strict: false to skip such rows."
+        )
+    log.warning("skipping %d malformed metadata row(s):\n%s%s", len(malformed), shown, more)
+
+
+def _candidate_table(selection: Selection, segments) -> pa.Table:
+    rows = selection.candidate_rows
+    mids = pa.array([c.mid for c in selection.classes], pa.string())
+    return pa.table(
+        {
+            "class_index": pa.array(selection.candidate_class, pa.int64()),
+            "mid": mids.take(pa.array(selection.candidate_class)),
+            "rank": pa.array(selection.candidate_rank, pa.int64()),
+            "ytid": segments.ytids(rows),
+            "start_seconds": pa.array(segments.start[rows], pa.float64()),
+            "end_seconds": pa.array(segments.end[rows], pa.float64()),
+            "subset": pa.array(list(SUBSETS), pa.string()).take(pa.array(segments.subset[rows])),
+            "labels": segments.labels_text(rows),
+        }
+    )
+
+
+def _selection_record(
+    config: Config, report: SelectReport, inputs: dict[str, Any], rows_read: dict[str, int]
+) -> dict[str, Any]:
+    low, median, high = report.per_class
+    return {
+        "tool": "audioset-tools",
+        "version": __version__,
+        "seed": config.seed,
+        "selection": config.selection.model_dump(mode="json"),
+        "splits": config.splits.model_dump(mode="json"),
+        "inputs": inputs,
+        "counts": {
+            "ontology_nodes": report.nodes,
+            "classes": report.classes,
+            "dropped": report.dropped,
+            "candidates": report.candidates,
+            "candidates_per_class": {"min": low, "median": median, "max": high},
+            "segments_read": rows_read,
+            "malformed_rows": report.malformed,
+            "exclusive_removed_clips": report.exclusive_removed_clips,
+            "duplicate_segments": report.duplicate_segments,
+            "split_sizes": report.split_sizes,
+        },
+    }

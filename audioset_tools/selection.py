@@ -1,0 +1,328 @@
+"""Which classes and which clips: pure functions of (ontology, quality, segments, rules).
+
+Nothing here reads or writes files. The rules, in the order a class is tested:
+
+1. ``exclude`` (by MID or exact display name) always wins.
+2. ``include`` forces a class in, bypassing the restriction, leaf and quality rules.
+3. restrictions listed in ``exclude_restrictions`` (blacklist, abstract) drop a node;
+4. ``leaf_only`` drops nodes with children;
+5. classes nobody rated (num_rated = 0, or absent from qa_true_counts.csv) drop out
+   unless ``unknown_quality: include``;
+6. quality = num_true / num_rated must be >= ``quality_threshold``;
+7. after candidates are known, classes with fewer than ``min_candidates`` drop out.
+
+Candidates of a class are the valid segments that carry its MID (exact match on the
+parsed label list, never a substring). A segment listed twice (same YTID and start) is
+kept once, from the first file in balanced, unbalanced, eval order.
+
+``label_policy: exclusive`` drops every clip of a YouTube video whose segments carry
+two or more of the selected classes, so no audio is shared between classes and none can
+leak between meta-train and meta-test. Conflicts are judged against the classes that pass
+rules 1-6; a class then dropped by rule 7 no longer causes conflicts, so exclusivity is
+recomputed once against the final set (removing classes only ever removes conflicts,
+so no kept class can fall under ``min_candidates`` in that second pass).
+
+A class's candidate order sorts its clips by a keyed 64-bit hash of (seed, MID, YTID,
+start). The order of two clips depends on nothing else, so it is the same whichever
+other classes or clips are selected, on every platform (see :mod:`stable_order`).
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .config import SelectionConfig
+from .errors import UserError
+from .metadata import Ontology, QualityTable, Segments
+from .stable_order import hash_bytes, salt, splitmix64
+
+DROP_REASONS = ("excluded", "restricted", "not_leaf", "unrated", "low_quality", "too_few_candidates")
+_YTID_WIDTH = 11
+
+
+@dataclass(frozen=True)
+class SuitableClass:
+    index: int
+    mid: str
+    name: str
+    quality: float | None
+    num_rated: int
+    num_candidates: int
+
+
+@dataclass
+class Selection:
+    """Suitable classes in ontology order and their candidates, sorted by class then rank."""
+
+    classes: list[SuitableClass]
+    dropped: dict[str, int]
+    candidate_rows: np.ndarray
+    candidate_class: np.ndarray
+    candidate_rank: np.ndarray
+    exclusive_removed_clips: int = 0
+    duplicate_segments: int = 0
+    notes: list[str] = field(default_factory=list)
+
+
+def select(
+    ontology: Ontology, quality: QualityTable, segments: Segments, rules: SelectionConfig, seed: int
+) -> Selection:
+    nodes = ontology.nodes
+    reasons = rule_reasons(ontology, quality, rules)
+    active = np.array([reason is None for reason in reasons], dtype=bool)
+
+    pool = _CandidatePool.build(segments, active)
+    kept = pool.apply_policy(active, rules.label_policy)
+    counts = np.bincount(pool.pair_node[kept], minlength=len(nodes))
+    too_few = active & (counts < rules.min_candidates)
+    if too_few.any():
+        for index in np.flatnonzero(too_few):
+            reasons[index] = "too_few_candidates"
+        active &= ~too_few
+        kept = pool.apply_policy(active, rules.label_policy)
+        counts = np.bincount(pool.pair_node[kept], minlength=len(nodes))
+
+    removed_pairs = pool.in_set(active) & ~kept
+    exclusive_removed = len(_sorted_unique(pool.pair_u[removed_pairs]))
+
+    selected = np.flatnonzero(active)
+    position = np.full(len(nodes), -1, dtype=np.int64)
+    position[selected] = np.arange(len(selected))
+    classes = [
+        SuitableClass(
+            index=int(position[i]),
+            mid=nodes[i].id,
+            name=nodes[i].name,
+            quality=_quality_of(quality, nodes[i].id),
+            num_rated=_rated_of(quality, nodes[i].id),
+            num_candidates=int(counts[i]),
+        )
+        for i in selected
+    ]
+    rows, cls, rank = pool.ordered(kept, position, [node.id for node in nodes], seed)
+    dropped = Counter(reason for reason in reasons if reason is not None)
+    return Selection(
+        classes=classes,
+        dropped={reason: dropped.get(reason, 0) for reason in DROP_REASONS},
+        candidate_rows=rows,
+        candidate_class=cls,
+        candidate_rank=rank,
+        exclusive_removed_clips=exclusive_removed,
+        duplicate_segments=pool.duplicates,
+    )
+
+
+def rule_reasons(ontology: Ontology, quality: QualityTable, rules: SelectionConfig) -> list[str | None]:
+    """Why each ontology node fails rules 1-6, or None when it passes (node order)."""
+    include = resolve_classes(ontology, rules.include, "selection.include")
+    exclude = resolve_classes(ontology, rules.exclude, "selection.exclude")
+    restricted = set(rules.exclude_restrictions)
+    reasons: list[str | None] = []
+    for index, node in enumerate(ontology.nodes):
+        q = _quality_of(quality, node.id)
+        if index in exclude:
+            reasons.append("excluded")
+        elif index in include:
+            reasons.append(None)
+        elif restricted.intersection(node.restrictions):
+            reasons.append("restricted")
+        elif rules.leaf_only and not node.is_leaf:
+            reasons.append("not_leaf")
+        elif q is None:
+            reasons.append(None if rules.unknown_quality == "include" else "unrated")
+        elif q < rules.quality_threshold:
+            reasons.append("low_quality")
+        else:
+            reasons.append(None)
+    return reasons
+
+
+def resolve_classes(ontology: Ontology, names: Sequence[str], key: str) -> set[int]:
+    """Node indices of MIDs or exact display names; unknown or ambiguous names are errors."""
+    by_id = ontology.index_of()
+    by_name: dict[str, list[int]] = {}
+    for index, node in enumerate(ontology.nodes):
+        by_name.setdefault(node.name, []).append(index)
+    found: set[int] = set()
+    for name in names:
+        if name in by_id:
+            found.add(by_id[name])
+        elif len(by_name.get(name, [])) == 1:
+            found.add(by_name[name][0])
+        elif name in by_name:
+            mids = ", ".join(ontology.nodes[i].id for i in by_name[name])
+            raise UserError(f"{key}: the name {name!r} is shared by several classes ({mids}); use the MID instead")
+        else:
+            close = difflib.get_close_matches(name, list(by_name), n=3)
+            hint = f" Did you mean: {', '.join(repr(c) for c in close)}?" if close else ""
+            raise UserError(
+                f"{key}: {name!r} is neither a MID nor an exact class name in ontology.json.{hint}"
+            )
+    return found
+
+
+def quality_curve(
+    ontology: Ontology, quality: QualityTable, rules: SelectionConfig, thresholds: Sequence[float]
+) -> dict[str, list[int]]:
+    """How many classes pass each quality threshold, leaf-only and over all nodes.
+
+    Only the restriction and unknown-quality rules apply; include, exclude and
+    min_candidates are left out so the curve shows the metadata, not the hand edits.
+    """
+    restricted = set(rules.exclude_restrictions)
+    eligible = [node for node in ontology.nodes if not restricted.intersection(node.restrictions)]
+    curve: dict[str, list[int]] = {"leaf_only": [], "all_nodes": []}
+    for threshold in thresholds:
+        for label, nodes in (
+            ("leaf_only", [n for n in eligible if n.is_leaf]),
+            ("all_nodes", eligible),
+        ):
+            passing = 0
+            for node in nodes:
+                q = _quality_of(quality, node.id)
+                if (q is None and rules.unknown_quality == "include") or (q is not None and q >= threshold):
+                    passing += 1
+            curve[label].append(passing)
+    return curve
+
+
+def _quality_of(quality: QualityTable, mid: str) -> float | None:
+    count = quality.counts.get(mid)
+    return count.quality if count is not None else None
+
+
+def _rated_of(quality: QualityTable, mid: str) -> int:
+    count = quality.counts.get(mid)
+    return count.num_rated if count is not None else 0
+
+
+@dataclass
+class _CandidatePool:
+    """(segment, class) pairs of every class that passed rules 1-6.
+
+    Segments are numbered by ``u`` (index into ``rows``, the distinct segment rows),
+    so per-segment facts (YTID code, start) are computed once.
+    """
+
+    rows: np.ndarray
+    ytid_bytes: np.ndarray
+    ytid_code: np.ndarray
+    start_ms: np.ndarray
+    pair_u: np.ndarray
+    pair_node: np.ndarray
+    node_count: int
+    duplicates: int
+
+    @classmethod
+    def build(cls, segments: Segments, active: np.ndarray) -> _CandidatePool:
+        node_count = len(active)
+        # Code -1 (no label) lands on the extra last slot, which is never active.
+        lookup = np.zeros(node_count + 1, dtype=bool)
+        lookup[:node_count] = active
+        positions = np.flatnonzero(lookup[segments.label_codes])
+        pair_row = np.searchsorted(segments.label_offsets, positions, side="right") - 1
+        pair_node = segments.label_codes[positions].astype(np.int64)
+        # A label listed twice on one row must not make the clip a candidate twice.
+        pair_key = _sorted_unique(pair_row * node_count + pair_node)
+        pair_row, pair_node = pair_key // node_count, pair_key % node_count
+
+        rows = _sorted_unique(pair_row)
+        ytid_bytes = _ytid_matrix(segments, rows)
+        ytid_code = _ytid_codes(ytid_bytes)
+        start_ms = np.round(segments.start[rows] * 1000).astype(np.int64)
+
+        # Same (YTID, start) on two rows: keep the first row (balanced, unbalanced, eval order).
+        order = np.lexsort((rows, start_ms, ytid_code))
+        same = (ytid_code[order][1:] == ytid_code[order][:-1]) & (start_ms[order][1:] == start_ms[order][:-1])
+        duplicate_u = np.zeros(len(rows), dtype=bool)
+        duplicate_u[order[1:][same]] = True
+        pair_u = np.searchsorted(rows, pair_row)
+        keep = ~duplicate_u[pair_u]
+        return cls(
+            rows=rows,
+            ytid_bytes=ytid_bytes,
+            ytid_code=ytid_code,
+            start_ms=start_ms,
+            pair_u=pair_u[keep],
+            pair_node=pair_node[keep],
+            node_count=node_count,
+            duplicates=int(duplicate_u.sum()),
+        )
+
+    def in_set(self, active: np.ndarray) -> np.ndarray:
+        return active[self.pair_node]
+
+    def apply_policy(self, active: np.ndarray, policy: str) -> np.ndarray:
+        """Mask of pairs kept for the classes in ``active`` under ``policy``."""
+        kept = self.in_set(active)
+        if policy == "any":
+            return kept
+        ytid = self.ytid_code[self.pair_u[kept]]
+        video_class = _sorted_unique(ytid * self.node_count + self.pair_node[kept])
+        classes_per_video = np.bincount(video_class // self.node_count, minlength=len(self.rows))
+        shared = classes_per_video[self.ytid_code[self.pair_u]] > 1
+        return kept & ~shared
+
+    def ordered(
+        self, kept: np.ndarray, position: np.ndarray, mids: list[str], seed: int
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Segment rows, class positions and ranks of the kept pairs, by class then rank."""
+        pair_u, pair_node = self.pair_u[kept], self.pair_node[kept]
+        salts = np.zeros(self.node_count, dtype=np.uint64)
+        for node in _sorted_unique(pair_node):
+            salts[node] = salt("candidates", seed, mids[node])
+        ytid_hash = hash_bytes(self.ytid_bytes)
+        key = splitmix64(
+            splitmix64(ytid_hash[pair_u] ^ salts[pair_node]) ^ self.start_ms[pair_u].astype(np.uint64)
+        )
+        # Ties of the 64-bit key are practically impossible; YTID and start settle them anyway.
+        cls = position[pair_node]
+        order = np.lexsort((self.start_ms[pair_u], self.ytid_code[pair_u], key, cls))
+        cls = cls[order]
+        starts = np.r_[0, np.flatnonzero(np.diff(cls)) + 1] if len(cls) else np.zeros(0, np.int64)
+        run_start = np.repeat(starts, np.diff(np.r_[starts, len(cls)]))
+        rank = np.arange(len(cls)) - run_start
+        return self.rows[pair_u[order]], cls, rank
+
+
+def _ytid_matrix(segments: Segments, rows: np.ndarray) -> np.ndarray:
+    """The YTIDs of ``rows`` as an ``(n, 11)`` uint8 array (valid YTIDs are ASCII)."""
+    if len(rows) == 0:
+        return np.zeros((0, _YTID_WIDTH), dtype=np.uint8)
+    ytids = segments.ytids(rows)
+    _, offsets_buffer, data_buffer = ytids.buffers()
+    offsets = np.frombuffer(offsets_buffer, dtype=np.int32)[ytids.offset : ytids.offset + len(ytids) + 1]
+    data = np.frombuffer(data_buffer, dtype=np.uint8)
+    return data[offsets[0] : offsets[-1]].reshape(len(rows), _YTID_WIDTH)
+
+
+def _sorted_unique(values: np.ndarray) -> np.ndarray:
+    # np.unique in numpy >= 2.3 hashes integer arrays, several times slower than sorting here.
+    ordered = np.sort(values)
+    if len(ordered) == 0:
+        return ordered
+    return ordered[np.r_[True, ordered[1:] != ordered[:-1]]]
+
+
+def _ytid_codes(ytid_bytes: np.ndarray) -> np.ndarray:
+    """Rank of each YTID among the distinct YTIDs, in byte order (equal YTIDs, equal codes)."""
+    if len(ytid_bytes) == 0:
+        return np.zeros(0, dtype=np.int64)
+    # The 11 bytes as two big-endian integers compare exactly like the byte strings.
+    high = np.ascontiguousarray(ytid_bytes[:, :8]).view(">u8").ravel().astype(np.uint64)
+    low = (
+        (ytid_bytes[:, 8].astype(np.uint64) << np.uint64(16))
+        | (ytid_bytes[:, 9].astype(np.uint64) << np.uint64(8))
+        | ytid_bytes[:, 10].astype(np.uint64)
+    )
+    order = np.lexsort((low, high))
+    high, low = high[order], low[order]
+    new = np.r_[True, (high[1:] != high[:-1]) | (low[1:] != low[:-1])]
+    codes = np.empty(len(order), dtype=np.int64)
+    codes[order] = np.cumsum(new) - 1
+    return codes
