@@ -38,7 +38,8 @@ STEP_FREQUENCY = 50.0
 MAX_SECONDS = 100
 
 _CODECS = {
-    ".webm": ["-c:a", "libopus", "-b:a", "32k"],
+    # Cues first, as in the DASH webm streams YouTube serves: a seek needs no trip to the end.
+    ".webm": ["-c:a", "libopus", "-b:a", "32k", "-cues_to_front", "1"],
     # faststart puts the index first, as streaming sites serve mp4 audio.
     ".m4a": ["-c:a", "aac", "-b:a", "64k", "-movflags", "+faststart"],
     ".mp3": ["-c:a", "libmp3lame", "-b:a", "64k"],
@@ -124,7 +125,8 @@ def clip_seconds(path: Path, sample_rate: int = 16000, start_offset: float = 0.0
     # The first whole source second inside the clip begins (1 - frac) into the clip.
     first = (1.0 - start_offset) % 1.0
     position = first
-    while position + 1.0 <= len(samples) / sample_rate + 1e-9:
+    # A second counts once its analysed part is complete (codecs may end a few ms early).
+    while position + 0.9 <= len(samples) / sample_rate:
         lo = int((position + 0.1) * sample_rate)
         hi = int((position + 0.9) * sample_rate)
         seconds.append(source_second(dominant_frequency(samples[lo:hi], sample_rate)))

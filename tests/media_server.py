@@ -55,7 +55,8 @@ a fetch succeeds only if every request really went through the proxy.
 Network shaping (constructor): ``latency`` seconds before every response and
 ``bytes_per_second`` per connection, for benchmarks that need a realistic network.
 
-Counters: :meth:`stats` gives per-ID ``requests``, ``bytes_sent`` and a log of every
+Counters: :meth:`stats` gives per-ID ``requests``, ``bytes_sent``, ``faults`` (faults
+injected by the ``_then_ok`` and ``drop_mid_body`` behaviours) and a log of every
 request (method, Range header, status, bytes, user agent, Accept-Encoding);
 :meth:`total_bytes` sums all IDs; :meth:`reset_stats` clears them.
 yt-dlp's resolving GET of a direct link reads only the headers, but the server may have
@@ -118,6 +119,8 @@ class RequestRecord:
 class IdStats:
     requests: int = 0
     bytes_sent: int = 0
+    # Faults injected so far (error statuses of the _then_ok behaviours, drops, resets).
+    faults: int = 0
     log: list[RequestRecord] = dataclasses.field(default_factory=list)
 
 
@@ -235,7 +238,7 @@ class MediaServer:
     def stats(self, ytid: str) -> IdStats:
         with self._lock:
             current = self._stats.get(ytid, IdStats())
-            return IdStats(current.requests, current.bytes_sent, list(current.log))
+            return IdStats(current.requests, current.bytes_sent, current.faults, list(current.log))
 
     def total_bytes(self) -> int:
         with self._lock:
@@ -255,13 +258,14 @@ class MediaServer:
         with self._lock:
             return self._entries.get(ytid)
 
-    def _take_failure(self, entry: _Entry) -> bool:
+    def _take_failure(self, ytid: str, entry: _Entry) -> bool:
         with self._lock:
             if entry.passes_left > 0:
                 entry.passes_left -= 1
                 return False
             if entry.failures_left > 0:
                 entry.failures_left -= 1
+                self._stats.setdefault(ytid, IdStats()).faults += 1
                 return True
             return False
 
@@ -335,7 +339,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             record.status = int(behaviour)
             self._send_status(record.status, entry.retry_after, head)
             return
-        if behaviour.endswith("_then_ok") and server._take_failure(entry):
+        if behaviour.endswith("_then_ok") and server._take_failure(ytid, entry):
             if behaviour == "reset_then_ok":
                 record.status = -1
                 self._reset()
@@ -380,7 +384,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         dropped = False
         if behaviour == "drop_mid_body":
             drop_at = entry.drop_at if entry.drop_at is not None else size // 2
-            if first < drop_at < stop and server._take_failure(entry):
+            if first < drop_at < stop and server._take_failure(ytid, entry):
                 stop, dropped = drop_at, True
         self._send_body(server, data, first, stop, lambda count: server._add_bytes(ytid, record, count))
         if stall:

@@ -1,0 +1,280 @@
+"""The per-clip pipeline: one candidate in, one classified outcome out.
+
+:func:`fetch_clip` is a plain module-level function of picklable arguments
+(:class:`ClipJob`, :class:`FetchSettings`), so any executor (threads, processes, a later
+run) can call it. It never raises for a clip's own failure: every failure comes back as a
+:class:`ClipResult` with its outcome and message.
+
+One attempt = resolve with yt-dlp, then one ffmpeg call reading only the segment (or, with
+``fetch_strategy = whole_file``, download the whole stream then trim it), then check the
+decoded duration, rate and channels. The file is written under a partial name in the
+target folder and renamed into place only when it passed every check.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import os
+import re
+import secrets
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from ..audio_info import AudioReadError, probe_audio, sha256_file
+from ..ids import is_valid_ytid
+from .classify import Failure, FetchFailure
+from .js_runtime import JsRuntime, resolve_js_runtime
+from .outcomes import Outcome
+
+if TYPE_CHECKING:
+    from ..config import Config
+
+log = logging.getLogger(__name__)
+
+# Outcomes that end a clip at once: more attempts would repeat the answer, or (throttling)
+# make it worse; the scheduler decides when to come back.
+_FINAL = frozenset(
+    {Outcome.UNAVAILABLE, Outcome.SIGN_IN_REQUIRED, Outcome.RATE_LIMITED, Outcome.TOO_SHORT, Outcome.DECODE_ERROR}
+)
+# Proxies ffmpeg's http protocol can tunnel through (it has no SOCKS support).
+_FFMPEG_PROXY_SCHEMES = ("http://",)
+# A whole second of grace for sites that round the length down (YouTube's lengthSeconds).
+_LENGTH_ROUNDING = 1.0
+# Beyond what ffmpeg's own timeouts bound: a trickling server could still take forever.
+DEFAULT_PROCESS_TIMEOUT = 600.0
+
+
+@dataclasses.dataclass(frozen=True)
+class ClipJob:
+    ytid: str
+    start_seconds: float
+    end_seconds: float
+    # Absolute final path, extension included.
+    target: Path
+
+    def __post_init__(self) -> None:
+        # The planner validates too; this guards the one place an ID turns into a URL and a file.
+        if not is_valid_ytid(self.ytid):
+            raise ValueError(f"invalid YouTube ID {self.ytid!r}")
+        if not 0 <= self.start_seconds < self.end_seconds:
+            raise ValueError(f"{self.ytid}: need 0 <= start < end, got [{self.start_seconds}, {self.end_seconds}]")
+        if not Path(self.target).is_absolute():
+            raise ValueError(f"{self.ytid}: target must be an absolute path, got {self.target}")
+
+    @property
+    def duration(self) -> float:
+        return self.end_seconds - self.start_seconds
+
+
+@dataclasses.dataclass(frozen=True)
+class FetchSettings:
+    """Everything one clip fetch needs; plain values only, so it pickles."""
+
+    url_template: str
+    ffmpeg: str
+    audio_format: str = "wav"
+    sample_rate: int = 16000
+    channels: int = 1
+    fetch_strategy: str = "range"
+    max_retries: int = 3
+    socket_timeout: float = 30.0
+    duration_tolerance: float = 0.05
+    # Transient failures wait retry_backoff * 2**n seconds (n = retries so far), capped.
+    retry_backoff: float = 2.0
+    retry_backoff_max: float = 60.0
+    # A PRIVATE copy of the user's cookies (see cookies.private_cookie_copy), never the original.
+    cookies_file: Path | None = None
+    proxy: str | None = None
+    js_runtime: JsRuntime = JsRuntime("deno")
+    process_timeout: float = DEFAULT_PROCESS_TIMEOUT
+
+    def __post_init__(self) -> None:
+        if "{ytid}" not in self.url_template:
+            raise ValueError("url_template must contain {ytid}")
+        if self.audio_format not in ("wav", "flac"):
+            raise ValueError(f"audio_format must be wav or flac, got {self.audio_format!r}")
+        if self.fetch_strategy not in ("range", "whole_file"):
+            raise ValueError(f"fetch_strategy must be range or whole_file, got {self.fetch_strategy!r}")
+        if self.proxy is not None and not self.proxy.lower().startswith(_FFMPEG_PROXY_SCHEMES):
+            raise ValueError(
+                "only http:// proxies are supported: ffmpeg, which reads the audio, cannot tunnel through "
+                "socks or https proxies, and sending its requests direct would bypass the proxy"
+            )
+
+    @classmethod
+    def from_config(
+        cls, config: Config, ffmpeg: str, cookies_copy: Path | None = None, proxy: str | None = None
+    ) -> FetchSettings:
+        download = config.download
+        return cls(
+            url_template=download.url_template,
+            ffmpeg=ffmpeg,
+            audio_format=config.audio.format,
+            sample_rate=config.audio.sample_rate,
+            channels=config.audio.channels,
+            fetch_strategy=download.fetch_strategy,
+            max_retries=download.max_retries,
+            socket_timeout=download.socket_timeout,
+            duration_tolerance=download.duration_tolerance,
+            retry_backoff=download.retry_backoff_seconds,
+            retry_backoff_max=download.backoff_max_seconds,
+            cookies_file=cookies_copy,
+            proxy=proxy,
+            js_runtime=resolve_js_runtime(download.js_runtime),
+        )
+
+    def url_for(self, ytid: str) -> str:
+        return self.url_template.replace("{ytid}", ytid)
+
+
+@dataclasses.dataclass(frozen=True)
+class ClipResult:
+    outcome: Outcome
+    message: str
+    attempts: int
+    retry_after: float | None = None
+    file: Path | None = None
+    sha256: str | None = None
+    duration: float | None = None
+    sample_rate: int | None = None
+    channels: int | None = None
+    bytes_read: int | None = None
+    # "outcome: message" of every attempt, in order (the last one is this result's).
+    history: tuple[str, ...] = ()
+
+    @property
+    def ok(self) -> bool:
+        return self.outcome is Outcome.OK
+
+
+_PARTIAL_RE = re.compile(r"\A\..+\.[0-9a-f]{8}\.part\.[A-Za-z0-9]+\Z")
+
+
+def partial_path(target: Path, suffix: str | None = None) -> Path:
+    """A fresh temporary name beside ``target``; the suffix lets ffmpeg pick the muxer."""
+    extension = suffix if suffix is not None else target.suffix
+    return target.with_name(f".{target.name}.{secrets.token_hex(4)}.part{extension}")
+
+
+def is_partial_file(path: Path) -> bool:
+    """True for the temporaries :func:`fetch_clip` writes (only kill -9 leaves them behind)."""
+    return _PARTIAL_RE.match(Path(path).name) is not None
+
+
+def fetch_clip(job: ClipJob, settings: FetchSettings) -> ClipResult:
+    """Fetch ``job`` into ``job.target``; see the module docstring. Never raises for a clip's failure.
+
+    Transient failures and wrong durations are retried up to ``settings.max_retries``
+    times with exponential backoff; a 403 is retried once with a fresh resolve (signed
+    media URLs expire); rate limits and sign-in walls return at once with ``retry_after``
+    so the scheduler can pause every worker.
+    """
+    history: list[str] = []
+    retries = 0
+    forbidden_retried = False
+    while True:
+        started = time.monotonic()
+        try:
+            result = _attempt(job, settings, len(history) + 1)
+        except FetchFailure as failure_exc:
+            failure = failure_exc.failure
+        else:
+            history.append(f"{Outcome.OK}: {result.message}")
+            return dataclasses.replace(result, attempts=len(history), history=tuple(history))
+        history.append(f"{failure.outcome}: {failure.message}")
+        log.debug("%s attempt %d: %s (%.1f s)", job.ytid, len(history), history[-1], time.monotonic() - started)
+        if failure.outcome is Outcome.FORBIDDEN and not forbidden_retried:
+            forbidden_retried = True
+            continue
+        if failure.outcome in _FINAL or failure.outcome is Outcome.FORBIDDEN or retries >= settings.max_retries:
+            return ClipResult(
+                outcome=failure.outcome,
+                message=failure.message,
+                attempts=len(history),
+                retry_after=failure.retry_after,
+                history=tuple(history),
+            )
+        delay = min(settings.retry_backoff * 2**retries, settings.retry_backoff_max)
+        retries += 1
+        if delay > 0:
+            log.debug("%s: retrying in %.1f s", job.ytid, delay)
+            time.sleep(delay)
+
+
+def _attempt(job: ClipJob, settings: FetchSettings, number: int) -> ClipResult:
+    # Imported here so that planning code importing this module does not pay for yt-dlp.
+    from .resolve import resolve
+
+    resolved = resolve(settings.url_for(job.ytid), settings)
+    if resolved.duration is not None and resolved.duration + _LENGTH_ROUNDING < job.end_seconds - settings.duration_tolerance:
+        raise FetchFailure(
+            Failure(Outcome.TOO_SHORT, f"the video lasts {resolved.duration:g} s; the segment ends at {job.end_seconds:g} s")
+        )
+    target = Path(job.target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    temporary = partial_path(target)
+    try:
+        source_duration, network_bytes = _write_segment(job, settings, resolved, temporary)
+        info = _verify(job, settings, temporary, source_duration)
+        os.replace(temporary, target)
+    finally:
+        temporary.unlink(missing_ok=True)
+    return ClipResult(
+        outcome=Outcome.OK,
+        message=f"{info.duration:.3f} s at {info.sample_rate} Hz" + (f" (attempt {number})" if number > 1 else ""),
+        attempts=number,
+        file=target,
+        sha256=sha256_file(target),
+        duration=info.duration,
+        sample_rate=info.sample_rate,
+        channels=info.channels,
+        bytes_read=network_bytes,
+    )
+
+
+def _write_segment(job: ClipJob, settings: FetchSettings, resolved, temporary: Path) -> tuple[float | None, int | None]:
+    from .segment import copy_whole_stream, network_input_options, transcode_segment
+
+    network = network_input_options(settings, resolved.http_headers)
+    if settings.fetch_strategy == "range":
+        run = transcode_segment(resolved.url, temporary, job.start_seconds, job.duration, settings, network)
+        return run.source_duration, run.bytes_read
+    whole = partial_path(Path(job.target), ".mka")
+    try:
+        download = copy_whole_stream(resolved.url, whole, settings, network)
+        trim = transcode_segment(str(whole), temporary, job.start_seconds, job.duration, settings)
+    finally:
+        whole.unlink(missing_ok=True)
+    return download.source_duration or trim.source_duration, download.bytes_read
+
+
+def _verify(job: ClipJob, settings: FetchSettings, path: Path, source_duration: float | None):
+    try:
+        info = probe_audio(path)
+    except AudioReadError as exc:
+        raise FetchFailure(Failure(Outcome.DECODE_ERROR, f"ffmpeg wrote unreadable audio: {exc}")) from None
+    if info.sample_rate != settings.sample_rate or info.channels != settings.channels:
+        raise FetchFailure(
+            Failure(
+                Outcome.DECODE_ERROR,
+                f"got {info.sample_rate} Hz x {info.channels} channels, "
+                f"expected {settings.sample_rate} Hz x {settings.channels}",
+            )
+        )
+    tolerance = settings.duration_tolerance
+    if abs(info.duration - job.duration) <= tolerance:
+        return info
+    if source_duration is not None and source_duration < job.end_seconds - tolerance:
+        raise FetchFailure(
+            Failure(
+                Outcome.TOO_SHORT,
+                f"the source lasts {source_duration:g} s; the segment ends at {job.end_seconds:g} s",
+            )
+        )
+    if source_duration is None and info.frames == 0:
+        raise FetchFailure(Failure(Outcome.TOO_SHORT, f"nothing to read after {job.start_seconds:g} s"))
+    raise FetchFailure(
+        Failure(Outcome.TRUNCATED, f"decoded {info.duration:.3f} s, expected {job.duration:.3f} s")
+    )

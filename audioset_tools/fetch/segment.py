@@ -1,0 +1,111 @@
+"""Run ffmpeg: read a segment of a remote (or local) source and transcode it in one call.
+
+Arguments are built with ffmpeg-python and run without a shell. Network reads use
+``-rw_timeout`` (a stalled server must not hang the job), ``-reconnect 1`` (a dropped
+connection must not yield a silently short clip) with a bounded number of reconnects,
+and a wall-clock limit on the whole process as the last line of defence.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import subprocess
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import ffmpeg
+
+from .classify import Failure, FetchFailure, bytes_read, classify_ffmpeg_failure, input_duration
+from .outcomes import Outcome
+
+if TYPE_CHECKING:
+    from .clip import FetchSettings
+
+log = logging.getLogger(__name__)
+
+# Reconnects after a drop or a read timeout; more would only multiply rw_timeout.
+_RECONNECT_RETRIES = 2
+_RECONNECT_DELAY_MAX = 2
+_CODECS = {"wav": "pcm_s16le", "flac": "flac"}
+
+
+@dataclasses.dataclass(frozen=True)
+class FfmpegRun:
+    # Duration of the input as ffmpeg saw it (None when the container does not say).
+    source_duration: float | None
+    bytes_read: int | None
+
+
+def network_input_options(settings: FetchSettings, headers: tuple[tuple[str, str], ...]) -> dict[str, Any]:
+    options: dict[str, Any] = {
+        "rw_timeout": int(settings.socket_timeout * 1_000_000),
+        "reconnect": 1,
+        "reconnect_max_retries": _RECONNECT_RETRIES,
+        "reconnect_delay_max": _RECONNECT_DELAY_MAX,
+    }
+    if headers:
+        options["headers"] = "".join(f"{key}: {value}\r\n" for key, value in headers)
+    if settings.proxy is not None:
+        options["http_proxy"] = settings.proxy
+    return options
+
+
+def transcode_segment(
+    source: str,
+    output: Path,
+    start: float,
+    duration: float,
+    settings: FetchSettings,
+    input_options: dict[str, Any] | None = None,
+) -> FfmpegRun:
+    """Write ``[start, start + duration)`` of ``source`` to ``output`` in the configured format.
+
+    ``-ss`` comes before ``-i`` (input seek: only the needed byte ranges are read) and
+    ffmpeg still cuts sample-accurately. Output is bit-exact, so the same input always
+    gives the same bytes (and checksum).
+    """
+    stream = ffmpeg.input(source, ss=f"{start:.6f}", t=f"{duration:.6f}", **(input_options or {}))
+    stream = stream.output(
+        str(output),
+        map="0:a:0",
+        acodec=_CODECS[settings.audio_format],
+        ar=settings.sample_rate,
+        ac=settings.channels,
+        format=settings.audio_format,
+        map_metadata=-1,
+        fflags="+bitexact",
+        flags="+bitexact",
+    )
+    return _run(stream, settings)
+
+
+def copy_whole_stream(source: str, output: Path, settings: FetchSettings, input_options: dict[str, Any]) -> FfmpegRun:
+    """Download the first audio stream of ``source`` unchanged into a Matroska file."""
+    stream = ffmpeg.input(source, **input_options).output(
+        str(output), map="0:a:0", acodec="copy", format="matroska"
+    )
+    return _run(stream, settings, timeout_factor=_WHOLE_FILE_TIMEOUT_FACTOR)
+
+
+# A whole video takes far longer than a 10 s range; its wall-clock limit scales accordingly.
+_WHOLE_FILE_TIMEOUT_FACTOR = 10
+
+
+def _run(stream: Any, settings: FetchSettings, timeout_factor: float = 1) -> FfmpegRun:
+    stream = stream.overwrite_output().global_args("-hide_banner", "-nostdin", "-nostats", "-loglevel", "verbose")
+    timeout = settings.process_timeout * timeout_factor
+    process = stream.run_async(cmd=settings.ffmpeg, pipe_stderr=True)
+    try:
+        _, stderr_bytes = process.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.communicate()
+        raise FetchFailure(
+            Failure(Outcome.TRANSIENT, f"ffmpeg did not finish within {timeout:g} s and was stopped")
+        ) from None
+    stderr = stderr_bytes.decode("utf-8", errors="replace")
+    if process.returncode != 0:
+        log.debug("ffmpeg exited %s; stderr tail:\n%s", process.returncode, stderr[-2000:])
+        raise FetchFailure(classify_ffmpeg_failure(process.returncode, stderr))
+    return FfmpegRun(source_duration=input_duration(stderr), bytes_read=bytes_read(stderr))
