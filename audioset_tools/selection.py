@@ -158,12 +158,20 @@ def resolve_classes(ontology: Ontology, names: Sequence[str], key: str) -> set[i
             mids = ", ".join(ontology.nodes[i].id for i in by_name[name])
             raise UserError(f"{key}: the name {name!r} is shared by several classes ({mids}); use the MID instead")
         else:
-            close = difflib.get_close_matches(name, list(by_name), n=3)
+            close = _similar_names(name, list(by_name))
             hint = f" Did you mean: {', '.join(repr(c) for c in close)}?" if close else ""
             raise UserError(
                 f"{key}: {name!r} is neither a MID nor an exact class name in ontology.json.{hint}"
             )
     return found
+
+
+def _similar_names(name: str, names: list[str]) -> list[str]:
+    wanted = name.casefold()
+    containing = [n for n in names if wanted and wanted in n.casefold()]
+    folded = {n.casefold(): n for n in names}
+    close = [folded[n] for n in difflib.get_close_matches(wanted, list(folded), n=3)]
+    return list(dict.fromkeys(containing[:3] + close))[:3]
 
 
 def quality_curve(
