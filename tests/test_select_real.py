@@ -1,0 +1,137 @@
+"""Selection on Google's real metadata files in ../shared/audioset (2,084,320 segments)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import get_relevant_meta_data
+from audioset_tools.config import SelectionConfig
+from audioset_tools.meta_outputs import read_candidates, read_suitable_classes
+from audioset_tools.metadata import read_ontology, read_quality, read_segments
+from audioset_tools.selection import select
+
+SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "audioset"
+SEGMENT_FILES = {
+    "balanced": "balanced_train_segments.csv",
+    "unbalanced": "unbalanced_train_segments.csv",
+    "eval": "eval_segments.csv",
+}
+
+
+@pytest.fixture(scope="session")
+def real():
+    assert SHARED.is_dir(), f"the official AudioSet metadata must be at {SHARED}"
+    ontology = read_ontology(SHARED / "ontology.json")
+    quality = read_quality(SHARED / "qa_true_counts.csv")
+    segments = read_segments({k: SHARED / v for k, v in SEGMENT_FILES.items()}, ontology.ids)
+    return ontology, quality, segments
+
+
+@pytest.fixture(scope="session")
+def raw_labels():
+    """The label column as pandas reads it: an oracle independent of our reader."""
+    frames = [
+        pd.read_csv(SHARED / name, skiprows=3, header=None, skipinitialspace=True,
+                    names=["ytid", "start", "end", "labels"])
+        for name in SEGMENT_FILES.values()
+    ]
+    return pd.concat(frames, ignore_index=True)
+
+
+def run(real, seed=0, **rules):
+    ontology, quality, segments = real
+    return select(ontology, quality, segments, SelectionConfig(**rules), seed)
+
+
+def test_every_official_row_is_valid(real):
+    segments = real[2]
+    assert len(segments) == 2_084_320 and segments.valid.all() and not segments.malformed
+
+
+@pytest.mark.parametrize("policy", ["any", "exclusive"])
+def test_original_tool_selects_142_classes(real, policy):
+    selection = run(real, label_policy=policy)
+    assert len(selection.classes) == 142
+    assert (selection.classes[0].mid, selection.classes[0].name) == ("/m/05zppz", "Male speech, man speaking")
+    assert (selection.classes[-1].mid, selection.classes[-1].name) == ("/m/06bz3", "Radio")
+
+
+@pytest.mark.parametrize("mid", ["/m/05zppz", "/m/06bz3", "/m/07qfr4h"])
+def test_candidate_counts_match_an_independent_count(real, raw_labels, mid):
+    selection = run(real, label_policy="any")
+    by_mid = {c.mid: c for c in selection.classes}
+    expected = int(raw_labels["labels"].str.contains(rf"(?:^|,){mid}(?:,|$)", regex=True).sum())
+    assert by_mid[mid].num_candidates == expected > 0
+
+
+def test_order_of_a_class_ignores_which_other_classes_are_selected(real):
+    full = run(real, label_policy="any")
+    radio = len(full.classes) - 1
+    others = [c.mid for c in full.classes[:100]]
+    fewer = run(real, label_policy="any", exclude=others)
+    radio_fewer = len(fewer.classes) - 1
+    assert fewer.classes[radio_fewer].mid == "/m/06bz3"
+    assert np.array_equal(
+        full.candidate_rows[full.candidate_class == radio], fewer.candidate_rows[fewer.candidate_class == radio_fewer]
+    )
+    # Under exclusive the candidate set changes, but the kept clips keep their relative order.
+    ex_full = run(real)
+    ex_fewer = run(real, exclude=others)
+    kept = set(ex_full.candidate_rows[ex_full.candidate_class == radio].tolist())
+    fewer_rows = ex_fewer.candidate_rows[ex_fewer.candidate_class == radio_fewer].tolist()
+    assert [r for r in fewer_rows if r in kept] == ex_full.candidate_rows[ex_full.candidate_class == radio].tolist()
+
+
+def test_exclusive_policy_shares_no_youtube_video(real):
+    ontology, quality, segments = real
+    selection = run(real, label_policy="exclusive")
+    ytids = np.array(segments.ytids(selection.candidate_rows).to_pylist())
+    frame = pd.DataFrame({"ytid": ytids, "cls": selection.candidate_class})
+    assert frame.groupby("ytid")["cls"].nunique().max() == 1
+    assert selection.exclusive_removed_clips > 0
+    shared = run(real, label_policy="any")
+    frame_any = pd.DataFrame({"ytid": segments.ytids(shared.candidate_rows).to_pylist(), "cls": shared.candidate_class})
+    assert frame_any.groupby("ytid")["cls"].nunique().max() > 1  # the policy has something to remove
+
+
+@pytest.fixture(scope="session")
+def two_runs(tmp_path_factory):
+    outputs = []
+    for name in ("first", "second"):
+        folder = tmp_path_factory.mktemp(name)
+        (folder / "control.yaml").write_text(f"paths:\n  metadata_dir: {SHARED}\n  meta_dir: meta\n")
+        assert get_relevant_meta_data.main(["--config", str(folder / "control.yaml"), "--plot", "-q"]) == 0
+        outputs.append(folder / "meta")
+    return outputs
+
+
+def test_two_runs_write_byte_identical_outputs(two_runs):
+    first, second = two_runs
+    names = sorted(p.name for p in first.iterdir())
+    assert names == [
+        "candidates.csv", "malformed_rows.csv", "quality_threshold.png", "selection.json",
+        "splits.csv", "splits.npy", "suitable_classes.csv",
+    ]
+    assert names == sorted(p.name for p in second.iterdir())
+    for name in names:
+        assert (first / name).read_bytes() == (second / name).read_bytes(), name
+
+
+def test_outputs_read_back_and_splits_are_disjoint(two_runs):
+    meta = two_runs[0]
+    classes = read_suitable_classes(meta)
+    candidates = read_candidates(meta)
+    assert len(classes) == 142
+    assert classes["num_candidates"].tolist() == candidates.groupby("class_index").size().tolist()
+    assert candidates.groupby("ytid")["class_index"].nunique().max() == 1  # exclusive by default
+    train, val, test = np.load(meta / "splits.npy", allow_pickle=True)
+    assert (len(train), len(val), len(test)) == (100, 14, 28)
+    assert not (set(train) & set(val) or set(train) & set(test) or set(val) & set(test))
+    assert set(train) | set(val) | set(test) == set(classes["name"])
+    assert classes.loc[classes["split"] == "val", "name"].tolist() == list(val)
+    splits_csv = pd.read_csv(meta / "splits.csv")
+    assert splits_csv["split"].value_counts().to_dict() == {"train": 100, "test": 28, "val": 14}
