@@ -9,17 +9,41 @@ the outcome of each row goes to ``rebuild_report.csv``.
 
 from __future__ import annotations
 
+import csv
+import enum
+import io
 import logging
+from collections import Counter
 from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from pathlib import Path
 
 import pandas as pd
+from pydantic import ValidationError
+from tqdm import tqdm
 
+from .atomic import atomic_write_text
+from .config import AudioConfig, Config
+from .download.job import import_unavailable_list
+from .download.ledger import LEDGER_NAME, PERMANENT_OUTCOMES, Ledger
 from .download.plan import Candidate, ClassPlan
+from .download.runner import Fetch, RunOptions, RunSummary, run_download
 from .errors import UserError
-from .layout import check_folder, clip_file_name
+from .fetch.clip import FetchSettings, fetch_clip
+from .fetch.ffmpeg_bin import find_ffmpeg
+from .layout import check_folder, clip_file_name, start_ms
+from .manifest import MANIFEST_NAME, dataset_path, read_manifest
+from .report import segment_outcomes
+from .validate import INVALID_KINDS, Finding, Kind, ValidationResult, check_clip
 
 log = logging.getLogger(__name__)
+
+REBUILD_REPORT_NAME = "rebuild_report.csv"
+EXIT_COMPLETE = 0
+# Same code as an interrupted download: run the same command again later to finish.
+EXIT_INCOMPLETE = 3
+EXIT_GONE = 4
 
 
 @dataclass(frozen=True)
@@ -132,3 +156,308 @@ def _candidates(rows: pd.DataFrame) -> Iterable[Candidate]:
             labels=str(row.labels),
             file=row.file,
         )
+
+
+class Status(str, enum.Enum):
+    """What became of one manifest row. The values are written to rebuild_report.csv."""
+
+    KEPT = "kept"  # already on disk and intact before the run
+    REBUILT = "rebuilt"  # fetched by this run
+    GONE = "gone"  # the video (or segment) is permanently unavailable
+    FAILED = "failed"  # a failure that may pass (network, throttling): run again
+    NOT_ATTEMPTED = "not_attempted"  # the run stopped before reaching it
+
+
+@dataclass(frozen=True)
+class RowResult:
+    file: str
+    class_index: int
+    class_name: str
+    ytid: str
+    start_seconds: float
+    end_seconds: float
+    status: Status
+    reason: str
+    # For a file on disk: "identical" (same sha256 as the manifest) or the validate finding kinds.
+    check: str
+    sha256_expected: str
+    sha256_actual: str
+
+
+REPORT_COLUMNS = tuple(RowResult.__dataclass_fields__)
+
+
+@dataclass(frozen=True)
+class RebuildResult:
+    rows: list[RowResult]
+    run: RunSummary
+
+    def counts(self) -> Counter:
+        return Counter(row.status for row in self.rows)
+
+    def gone_reasons(self) -> Counter:
+        return Counter(row.reason.split(":", 1)[0] for row in self.rows if row.status is Status.GONE)
+
+    @property
+    def exit_code(self) -> int:
+        counts = self.counts()
+        if counts[Status.FAILED] or counts[Status.NOT_ATTEMPTED]:
+            return EXIT_INCOMPLETE
+        return EXIT_GONE if counts[Status.GONE] else EXIT_COMPLETE
+
+    def format(self) -> str:
+        counts = self.counts()
+        checks = Counter(row.check for row in self.rows if row.check)
+        lines = [f"rebuild summary ({len(self.rows)} clip(s) in the manifest):"]
+        lines += [f"  {status.value:<14} {counts[status]}" for status in Status]
+        for reason, count in sorted(self.gone_reasons().items()):
+            lines.append(f"    gone because {reason}: {count}")
+        if checks[Kind.CHECKSUM_ONLY.value]:
+            lines.append(
+                f"  {checks[Kind.CHECKSUM_ONLY.value]} clip(s) have another sha256 than the manifest but the "
+                f"expected length, rate and channels (another ffmpeg build encodes differently)"
+            )
+        odd = {name: n for name, n in checks.items() if name not in ("identical", Kind.CHECKSUM_ONLY.value)}
+        for name, count in sorted(odd.items()):
+            lines.append(f"  {count} clip(s) on disk with: {name}")
+        verdict = {
+            EXIT_COMPLETE: "COMPLETE: every clip of the manifest is on disk",
+            EXIT_GONE: "some clips are no longer available; everything else is on disk",
+            EXIT_INCOMPLETE: "INCOMPLETE: run the same command again (later, if YouTube was throttling) to resume",
+        }[self.exit_code]
+        lines.append(verdict)
+        return "\n".join(lines)
+
+
+def rebuild_dataset(
+    manifest_path: Path,
+    output_dir: Path,
+    config: Config | None = None,
+    *,
+    unavailable: Path | None = None,
+    retry_failed: bool = False,
+    progress: bool = True,
+    fetch: Fetch = fetch_clip,
+) -> RebuildResult:
+    """Fetch exactly the clips of ``manifest_path`` into ``output_dir``; write rebuild_report.csv there.
+
+    The download settings (workers, pacing, cookies, proxies, url_template, ffmpeg) come
+    from ``config`` (defaults when None); the audio settings always come from the manifest.
+    Everything is validated before anything is fetched. ``unavailable`` is another
+    user's unavailable.csv: its videos are skipped (reported as gone) unless ``retry_failed``.
+    """
+    manifest_path = Path(manifest_path)
+    frame = read_manifest(manifest_path)
+    return rebuild_frame(
+        frame, Path(output_dir), config, source=str(manifest_path), unavailable=unavailable,
+        retry_failed=retry_failed, progress=progress, fetch=fetch,
+    )
+
+
+def rebuild_frame(
+    frame: pd.DataFrame,
+    output_dir: Path,
+    config: Config | None = None,
+    *,
+    source: str = "manifest",
+    unavailable: Path | None = None,
+    retry_failed: bool = False,
+    progress: bool = True,
+    fetch: Fetch = fetch_clip,
+    refetch: Iterable[str] = (),
+    checked: dict[str, list[Finding]] | None = None,
+) -> RebuildResult:
+    """:func:`rebuild_dataset` for a manifest already read.
+
+    ``refetch`` names files to fetch again even though they look intact (validate
+    --repair --strict). ``checked`` gives the findings of the files already on disk when
+    the caller has just validated them, to save reading every file again.
+    """
+    config = config if config is not None else Config()
+    plans = plans_from_manifest(frame, source)
+    settings_audio = manifest_audio_settings(frame, source)
+    _refuse_foreign_clips(output_dir, frame, plans)
+    audio_config = _audio_config(settings_audio, source)
+    tolerance = config.download.duration_tolerance
+    ffmpeg = find_ffmpeg(config.download.ffmpeg_path)
+    settings = FetchSettings.from_config(config.model_copy(update={"audio": audio_config}), ffmpeg)
+    options = RunOptions.from_config(config, retry_failed=retry_failed, progress=progress)
+
+    output_dir.mkdir(parents=True, exist_ok=True)
+    rows = frame.to_dict("records")
+    before = checked if checked is not None else _check_existing(output_dir, rows, tolerance, options.workers, progress)
+    forced = set(refetch)
+    kept = {file for file, findings in before.items() if not _needs_fetch(findings) and file not in forced}
+    for file, findings in before.items():
+        if file not in kept:
+            # Otherwise the runner would keep it: it trusts a recorded clip whose file is there.
+            why = ", ".join(f.kind.value for f in findings) or "asked for"
+            log.info("%s: fetching it again (%s)", file, why)
+            dataset_path(output_dir, file).unlink()
+    if unavailable is not None:
+        count = import_unavailable_list(output_dir, unavailable)
+        log.info("imported %d unavailable video(s) from %s", count, unavailable)
+    log.info(
+        "rebuilding %d clip(s) of %d class(es) from %s into %s (%s); %d already present",
+        len(rows), len(plans), source, output_dir, settings_audio.describe(), len(kept),
+    )
+    summary = run_download(plans, settings, output_dir, options, fetch=fetch)
+    result = RebuildResult(_row_results(output_dir, rows, before, kept, tolerance, options.workers, progress),
+                           summary)
+    write_rebuild_report(output_dir / REBUILD_REPORT_NAME, result)
+    return result
+
+
+def _audio_config(settings: AudioSettings, source: str) -> AudioConfig:
+    try:
+        return AudioConfig(format=settings.format, sample_rate=settings.sample_rate, channels=settings.channels)
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors(include_url=False))
+        raise UserError(f"{source}: audio settings this tool cannot write ({problems})") from None
+
+
+def _refuse_foreign_clips(output_dir: Path, frame: pd.DataFrame, plans: list[ClassPlan]) -> None:
+    """Refuse to rebuild over a dataset whose class folders hold clips this manifest lacks.
+
+    The runner makes each planned folder hold exactly its plan's clips, so it would delete
+    them; that is right for a rerun of the same manifest, never for someone else's data.
+    """
+    existing = output_dir / MANIFEST_NAME
+    if not existing.is_file():
+        return
+    folders = {plan.folder for plan in plans}
+    current = read_manifest(existing)
+    foreign = current[
+        current["file"].str.rpartition("/")[0].isin(folders) & ~current["file"].isin(set(frame["file"]))
+    ]
+    if len(foreign):
+        raise UserError(
+            f"{output_dir} already holds {len(foreign)} clip(s) in the same class folders that the manifest "
+            f"does not list (e.g. {foreign['file'].iloc[0]}); rebuilding would delete them.\n"
+            f"  Rebuild into an empty folder, or pass that folder's own manifest.csv."
+        )
+
+
+def _check_existing(
+    output_dir: Path, rows: list[dict], tolerance: float, workers: int, progress: bool
+) -> dict[str, list[Finding]]:
+    """Findings of every row whose file is already on disk (empty list = intact)."""
+    present = [row for row in rows if dataset_path(output_dir, row["file"]).is_file()]
+    return _check_rows(output_dir, present, tolerance, workers, progress, "check existing")
+
+
+def _check_rows(
+    output_dir: Path, rows: list[dict], tolerance: float, workers: int, progress: bool, desc: str
+) -> dict[str, list[Finding]]:
+    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+        checks = pool.map(lambda row: check_clip(output_dir, row, tolerance), rows)
+        findings = list(tqdm(checks, total=len(rows), desc=desc, unit="clip", disable=not progress or not rows))
+    return {row["file"]: found for row, found in zip(rows, findings)}
+
+
+def _needs_fetch(findings: list[Finding]) -> bool:
+    """A file is worth fetching again when it is damaged; a silent clip matching the manifest is not."""
+    return any(
+        f.kind in INVALID_KINDS and not (f.kind is Kind.SILENT and f.found == "sha256 matches") for f in findings
+    )
+
+
+def _row_results(
+    output_dir: Path,
+    rows: list[dict],
+    before: dict[str, list[Finding]],
+    kept: set[str],
+    tolerance: float,
+    workers: int,
+    progress: bool,
+) -> list[RowResult]:
+    fetched = [row for row in rows if row["file"] not in kept and dataset_path(output_dir, row["file"]).is_file()]
+    still_kept = {file for file in kept if dataset_path(output_dir, file).is_file()}
+    after = {file: before[file] for file in still_kept} | _check_rows(
+        output_dir, fetched, tolerance, workers, progress, "verify"
+    )
+    ledger_path = output_dir / LEDGER_NAME
+    latest = segment_outcomes(ledger_path) if ledger_path.is_file() else pd.DataFrame(
+        columns=["class_index", "ytid", "start_ms", "end_ms", "outcome", "message"]
+    )
+    outcome_of = {
+        (r.class_index, r.ytid, r.start_ms, r.end_ms): (r.outcome, r.message) for r in latest.itertuples()
+    }
+    results = []
+    with Ledger(ledger_path, read_only=True) as ledger:
+        for row in rows:
+            file = row["file"]
+            findings = after.get(file)
+            actual = ""
+            reason = ""
+            if findings is not None:
+                status = Status.KEPT if file in kept else Status.REBUILT
+                check = ",".join(sorted({f.kind.value for f in findings})) or "identical"
+                actual = next((f.found for f in findings if f.kind is Kind.CHECKSUM_ONLY), row["sha256"])
+                if any(f.kind is not Kind.CHECKSUM_ONLY for f in findings):
+                    actual = ""  # not computed for a file with other problems; validate shows the details
+            else:
+                check = ""
+                status, reason = _why_missing(ledger, outcome_of, row)
+            results.append(RowResult(
+                file=file, class_index=int(row["class_index"]), class_name=row["class_name"], ytid=row["ytid"],
+                start_seconds=float(row["start_seconds"]), end_seconds=float(row["end_seconds"]),
+                status=status, reason=reason, check=check, sha256_expected=row["sha256"], sha256_actual=actual,
+            ))
+    return results
+
+
+def _why_missing(ledger: Ledger, outcome_of: dict, row: dict) -> tuple[Status, str]:
+    begin, end = start_ms(row["start_seconds"]), start_ms(row["end_seconds"])
+    known = ledger.known_failure(row["ytid"], begin, end)
+    latest = outcome_of.get((int(row["class_index"]), row["ytid"], begin, end))
+    if latest is not None and latest[0] != "ok":
+        outcome, message = latest
+        status = Status.GONE if outcome in PERMANENT_OUTCOMES else Status.FAILED
+        return status, f"{outcome}: {message}"
+    if known is not None:
+        return Status.GONE, f"{known.outcome}: {known.message} (last checked {known.last_checked})"
+    return Status.NOT_ATTEMPTED, "the run stopped before this clip"
+
+
+def write_rebuild_report(path: Path, result: RebuildResult) -> None:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(REPORT_COLUMNS)
+    for row in result.rows:
+        writer.writerow([
+            row.file, row.class_index, row.class_name, row.ytid, f"{row.start_seconds:.3f}",
+            f"{row.end_seconds:.3f}", row.status.value, " ".join(row.reason.split()), row.check,
+            row.sha256_expected, row.sha256_actual,
+        ])
+    atomic_write_text(Path(path), buffer.getvalue())
+
+
+def repair_dataset(
+    root: Path,
+    validation: ValidationResult,
+    config: Config | None = None,
+    *,
+    strict: bool = False,
+    retry_failed: bool = False,
+    progress: bool = True,
+    fetch: Fetch = fetch_clip,
+) -> RebuildResult | None:
+    """Fetch again what ``validation`` found missing or damaged in ``root`` (None: nothing to do).
+
+    The whole manifest is the plan, not only the damaged rows: the runner keeps each
+    planned class folder to exactly its plan, and rewrites the manifests from its ledger,
+    so a partial plan would drop the rest. Intact files are kept without a second read.
+    """
+    refetch = validation.files_to_refetch(strict)
+    if not refetch:
+        return None
+    missing = {finding.file for finding in validation.missing}
+    checked: dict[str, list[Finding]] = {file: [] for file in validation.manifest["file"] if file not in missing}
+    for finding in validation.invalid + validation.checksum_only:
+        checked[finding.file].append(finding)
+    log.info("repairing %d clip(s) in %s", len(refetch), root)
+    return rebuild_frame(
+        validation.manifest, Path(root), config, source=f"{root}", retry_failed=retry_failed,
+        progress=progress, fetch=fetch, refetch=refetch, checked=checked,
+    )

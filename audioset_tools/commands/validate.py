@@ -5,7 +5,9 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from ..rebuild import repair_dataset
 from ..validate import DEFAULT_DURATION_TOLERANCE, VALIDATION_NAME, summary_text, validate_dataset, write_details
+from .rebuild import optional_config, workers_type
 
 NAME = "validate"
 HELP = "check a dataset folder against its manifests"
@@ -17,7 +19,10 @@ expected length, rate and channels is reported on its own (another ffmpeg build
 encodes the same clip into different bytes); --strict counts it as damage.
 
 Prints a summary and writes one CSV row per problem (default DIR/validation.csv).
-Exit code: 0 intact, 1 damaged, 2 bad input."""
+--repair fetches missing and damaged clips again through the download pipeline (the
+download settings of control.yaml when present), then validates again. Files no
+manifest lists are reported, never deleted.
+Exit code: 0 intact, 1 damaged (after --repair: still damaged), 2 bad input."""
 NEEDS_CONFIG = False
 
 EXIT_DAMAGED = 1
@@ -37,7 +42,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--duration-tolerance", type=float, default=DEFAULT_DURATION_TOLERANCE, metavar="SECONDS",
         help=f"allowed difference from the manifest's duration (default {DEFAULT_DURATION_TOLERANCE})",
     )
-    parser.add_argument("--workers", type=int, default=2, metavar="N", help="files checked in parallel (default 2)")
+    parser.add_argument(
+        "--workers", type=workers_type, default=2, metavar="N", help="files checked in parallel (default 2)"
+    )
+    parser.add_argument(
+        "--repair", action="store_true",
+        help="fetch missing and damaged clips again (with --strict also checksum-only differences)",
+    )
 
 
 def run(args: argparse.Namespace, config: object) -> int:
@@ -45,6 +56,17 @@ def run(args: argparse.Namespace, config: object) -> int:
         args.dataset, args.manifest,
         duration_tolerance=args.duration_tolerance, workers=args.workers, progress=not args.quiet,
     )
+    if args.repair:
+        config = optional_config(args)
+        repaired = repair_dataset(args.dataset, result, config, strict=args.strict, progress=not args.quiet)
+        if repaired is None:
+            print("nothing to repair")
+        else:
+            print(repaired.format())
+            result = validate_dataset(
+                args.dataset, args.manifest,
+                duration_tolerance=args.duration_tolerance, workers=args.workers, progress=not args.quiet,
+            )
     details = args.out if args.out is not None else args.dataset / VALIDATION_NAME
     write_details(details, result)
     print(summary_text(result, args.strict))

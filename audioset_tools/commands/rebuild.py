@@ -1,0 +1,68 @@
+"""``audioset-tools rebuild`` / ``rebuild_from_manifest.py``: reproduce a dataset from its manifest."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from ..config import DEFAULT_CONFIG_NAME, Config, load_config
+from ..rebuild import EXIT_GONE, EXIT_INCOMPLETE, REBUILD_REPORT_NAME, rebuild_dataset
+
+NAME = "rebuild"
+HELP = "fetch exactly the clips a manifest.csv lists into a folder"
+DESCRIPTION = f"""\
+Rebuild a dataset from the global manifest.csv that download_data.py wrote, possibly on
+another machine: the same clips (ytid, start, end), class folders, file names and audio
+settings (from the manifest). No selection step, no extra clips. Runs through the
+download pipeline, so it resumes, keeps clips already present and intact, uses the
+ledger, pacing, cookies and workers of control.yaml when there is one (defaults
+otherwise), and shows progress bars.
+
+Writes the clips, the manifests, the ledger and {REBUILD_REPORT_NAME} (one row per
+manifest clip: kept / rebuilt / gone / failed / not_attempted, with the reason).
+
+Exit code: 0 complete, {EXIT_GONE} some clips are no longer available (the rest is complete),
+{EXIT_INCOMPLETE} incomplete (throttled or transient failures: run again later), 2 bad input
+(nothing fetched), 130 interrupted."""
+NEEDS_CONFIG = False
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--manifest", type=Path, required=True, metavar="PATH", help="the manifest.csv to reproduce")
+    parser.add_argument("--output", type=Path, required=True, metavar="DIR", help="folder to rebuild into")
+    parser.add_argument(
+        "--workers", type=workers_type, metavar="N", help="parallel downloads, 1..64 (overrides download.workers)"
+    )
+    parser.add_argument(
+        "--unavailable", type=Path, metavar="CSV",
+        help="an unavailable.csv (from download_data.py --export-unavailable): skip the videos it lists",
+    )
+    parser.add_argument(
+        "--retry-failed", action="store_true", help="also try clips known to have failed permanently"
+    )
+
+
+def workers_type(text: str) -> int:
+    if not text.isdigit() or not 1 <= int(text) <= 64:
+        raise argparse.ArgumentTypeError(f"expected a whole number from 1 to 64, got {text!r}")
+    return int(text)
+
+
+def optional_config(args: argparse.Namespace) -> Config:
+    """control.yaml when given or present (its download settings apply), else the defaults."""
+    if args.config != DEFAULT_CONFIG_NAME or Path(args.config).is_file() or args.overrides:
+        return load_config(args.config, args.overrides)
+    return Config()
+
+
+def run(args: argparse.Namespace, config: object) -> int:
+    loaded = optional_config(args)
+    if args.workers is not None:
+        loaded = loaded.model_copy(update={"download": loaded.download.model_copy(update={"workers": args.workers})})
+    result = rebuild_dataset(
+        args.manifest, args.output, loaded, unavailable=args.unavailable,
+        retry_failed=args.retry_failed, progress=not args.quiet,
+    )
+    print(result.format())
+    print(f"details: {args.output / REBUILD_REPORT_NAME}")
+    return result.exit_code
