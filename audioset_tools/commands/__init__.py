@@ -14,4 +14,7 @@ COMMAND_MODULES = (
     "melspec",
     "stats",
     "pack",
+    "rebuild",
+    "validate",
+    "report",
 )
