@@ -23,7 +23,7 @@ Behaviours (``behaviour=``):
     Serve the file.
 ``401`` / ``403`` / ``404`` / ``410`` / ``500`` / ``429``
     Answer every request with that status (429 carries ``Retry-After``).
-``429_then_ok`` / ``500_then_ok`` / ``403_then_ok``
+``401_then_ok`` / ``403_then_ok`` / ``404_then_ok`` / ``410_then_ok`` / ``429_then_ok`` / ``500_then_ok``
     After ``fail_after`` normal requests, the next ``fail_times`` requests get the
     status; later ones the file. ``fail_after=1`` lets yt-dlp's resolving request pass so
     the failure hits ffmpeg's read instead.
@@ -32,10 +32,11 @@ Behaviours (``behaviour=``):
     go silent (until ``stall_seconds`` pass or the server stops). yt-dlp's resolving
     request needs only the headers, so it passes; ffmpeg's reads hang.
 ``drop_mid_body``
-    The first ``fail_times`` responses that cross absolute file offset ``drop_at``
-    (default: the middle of the file) are cut there and the socket is closed, while the
-    headers promised more: a dropped connection. ffmpeg without ``-reconnect`` would
-    return a silently short clip.
+    The first ``fail_times`` responses to a Range request that cross absolute file offset
+    ``drop_at`` (default: the middle of the file) are cut there and the socket is closed,
+    while the headers promised more: a dropped connection. ffmpeg without ``-reconnect``
+    returns a silently short clip. (ffmpeg always sends Range, even from byte 0;
+    yt-dlp's resolving GET never does, so it is not cut.)
 ``corrupt``
     Serve pseudo-random bytes (seeded by the ID) of the file's size, with the audio
     content type, so extraction succeeds and decoding fails.
@@ -61,7 +62,8 @@ request (method, Range header, status, bytes, user agent, Accept-Encoding);
 :meth:`total_bytes` sums all IDs; :meth:`reset_stats` clears them.
 yt-dlp's resolving GET of a direct link reads only the headers, but the server may have
 pushed body bytes into the socket before the client closed it; those bytes are counted
-too (a real server would have sent them), and each logged request says who asked.
+too (a real server would have sent them). Each logged request says who asked: yt-dlp's
+resolving GET has no Range header, ffmpeg's reads always have one.
 """
 
 from __future__ import annotations
@@ -90,7 +92,7 @@ CONTENT_TYPES = {
 BEHAVIOURS = frozenset(
     {
         "ok", "401", "403", "404", "410", "429", "500",
-        "429_then_ok", "500_then_ok", "403_then_ok",
+        "401_then_ok", "403_then_ok", "404_then_ok", "410_then_ok", "429_then_ok", "500_then_ok",
         "stall", "drop_mid_body", "corrupt", "truncated", "reset_then_ok",
     }
 )
@@ -384,7 +386,9 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         dropped = False
         if behaviour == "drop_mid_body":
             drop_at = entry.drop_at if entry.drop_at is not None else size // 2
-            if first < drop_at < stop and server._take_failure(ytid, entry):
+            # Only Range reads (ffmpeg always sends Range; yt-dlp's resolving GET never does,
+            # and the server may push it data it never reads, which would waste the fault).
+            if range_header and first < drop_at < stop and server._take_failure(ytid, entry):
                 stop, dropped = drop_at, True
         self._send_body(server, data, first, stop, lambda count: server._add_bytes(ytid, record, count))
         if stall:

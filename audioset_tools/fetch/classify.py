@@ -128,6 +128,7 @@ def _ytdlp_message(exc: BaseException) -> str:
     return text[len("ERROR: "):] if text.startswith("ERROR: ") else text
 
 
+_HTTP_ERROR = re.compile(r"HTTP error (\d{3})")
 _SERVER_RETURNED = re.compile(r"Server returned (\d{3}|4XX|5XX)")
 _FFMPEG_DECODE = (
     "invalid data found when processing input", "does not contain any stream", "matches no streams",
@@ -152,7 +153,9 @@ def classify_ffmpeg_failure(returncode: int, stderr: str) -> Failure:
     response headers, so a 429 here carries no Retry-After: the scheduler's backoff applies.
     """
     message = clean_message(ffmpeg_error_summary(stderr) or f"ffmpeg exited with status {returncode}")
-    statuses = _SERVER_RETURNED.findall(stderr)
+    # ffmpeg's http layer logs the exact status ("HTTP error 410 Gone") while its summary
+    # lumps the rarer ones together ("4XX Client Error, but not one of 40{0,1,3,4}").
+    statuses = _HTTP_ERROR.findall(stderr) or _SERVER_RETURNED.findall(stderr)
     if statuses:
         status = statuses[-1]
         if status in ("4XX", "5XX"):
