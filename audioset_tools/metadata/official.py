@@ -108,8 +108,9 @@ def fetch_file(name: str, metadata_dir: Path) -> Path:
     log.info("%s is missing from %s; downloading %s", name, metadata_dir, url)
     digest = hashlib.sha256()
     try:
-        metadata_dir.mkdir(parents=True, exist_ok=True)
         with urllib.request.urlopen(url, timeout=FETCH_TIMEOUT_SECONDS) as response:
+            # Created only once the server answered, so a failed fetch leaves no trace.
+            metadata_dir.mkdir(parents=True, exist_ok=True)
             total = response.headers.get("Content-Length")
             with atomic_open(target, "wb") as out, tqdm(
                 total=int(total) if total and total.isdigit() else None,
