@@ -33,10 +33,13 @@ def test_every_key_of_the_model_is_written_and_commented_in_control_yaml():
         model = getattr(Config(), section)
         for key in type(model).model_fields:
             assert key in raw[section], f"{section}.{key} missing from control.yaml"
-            # a comment sits on the key's line or within the two lines above it (pairs such
-            # as include/exclude share one comment)
-            index = next(i for i, line in enumerate(lines) if line.strip().startswith(f"{key}:"))
-            assert any("#" in line for line in lines[max(0, index - 2) : index + 1]), f"{section}.{key} has no comment"
+            # A comment sits on the key's line or above the run of keys it belongs to
+            # (train / val / test share one, as do include / exclude).
+            start = lines.index(f"{section}:")
+            index = next(i for i in range(start, len(lines)) if lines[i].strip().startswith(f"{key}:"))
+            while index > start + 1 and "#" not in lines[index] and ":" in lines[index - 1] and "#" not in lines[index - 1]:
+                index -= 1
+            assert "#" in lines[index] or "#" in lines[index - 1], f"{section}.{key} has no comment"
 
 
 def test_issue_defaults():
