@@ -177,6 +177,7 @@ def outcomes_figure(outcomes: pd.Series) -> Figure:
     bars = axes.bar(outcomes.index, outcomes.values, color=colours)
     axes.bar_label(bars, fontsize=8)
     axes.set_ylabel("segments (latest outcome)")
+    axes.yaxis.set_major_locator(MaxNLocator(integer=True))
     axes.set_title("Download outcomes by reason")
     axes.tick_params(axis="x", labelrotation=30, labelsize=8)
     return figure
@@ -192,6 +193,9 @@ def availability_figure(availability: pd.DataFrame) -> Figure:
     axes.invert_yaxis()
     axes.set_xlim(0, 100)
     axes.set_xlabel("available segments (%), among those with a definite outcome")
+    present = [split for split in SPLITS if split in set(availability["split"])]
+    axes.legend(handles=[Patch(color=SPLIT_COLOURS[split], label=split) for split in present],
+                loc="lower right", fontsize=8)
     overall = availability["ok"].sum() / availability["tried"].sum()
     axes.set_title(f"Availability per class (overall {overall:.0%})")
     return figure
