@@ -140,6 +140,20 @@ def test_fetch_with_cookies_sends_them_and_leaves_the_users_file_untouched(media
     assert SECRET not in result.message and all(SECRET not in entry for entry in result.history)
 
 
+def test_a_deleted_cookie_copy_does_not_break_the_next_fetch(media_server, tone_sources, tmp_path):
+    original = tmp_path / "cookies.txt"
+    original.write_text(COOKIES)
+    media_server.add("abcdefghijk", tone_sources.webm)
+    common = {"url_template": media_server.url_template(), "ffmpeg": ffmpeg_bin.find_ffmpeg(), "retry_backoff": 0.0}
+    with private_cookie_copy(original) as copy:
+        job = ClipJob("abcdefghijk", 1, 3, tmp_path / "a" / "abcdefghijk_1000.wav")
+        assert fetch_clip(job, FetchSettings(cookies_file=copy, **common)).outcome is Outcome.OK
+    # Same thread, new settings: the cached yt-dlp of the finished run is closed first.
+    job = ClipJob("abcdefghijk", 1, 3, tmp_path / "b" / "abcdefghijk_1000.wav")
+    assert fetch_clip(job, FetchSettings(**common)).outcome is Outcome.OK
+    close_thread_downloader()
+
+
 # -- JavaScript runtime ----------------------------------------------------------------------
 def test_default_runtime_is_the_bundled_deno_and_yt_dlp_accepts_it():
     runtime = resolve_js_runtime(None)

@@ -73,7 +73,7 @@ def _downloader(settings: FetchSettings) -> yt_dlp.YoutubeDL:
     if cached is not None and cached[0] == settings:
         return cached[1]
     if cached is not None:
-        cached[1].close()
+        _close(cached[1])
     downloader = yt_dlp.YoutubeDL(ytdlp_params(settings))
     _local.entry = (settings, downloader)
     return downloader
@@ -84,7 +84,16 @@ def close_thread_downloader() -> None:
     cached = getattr(_local, "entry", None)
     if cached is not None:
         _local.entry = None
-        cached[1].close()
+        _close(cached[1])
+
+
+def _close(downloader: yt_dlp.YoutubeDL) -> None:
+    try:
+        downloader.close()
+    except OSError as exc:
+        # Closing writes the cookie jar back to its private copy, which the caller may
+        # already have deleted at the end of its run: nothing of the user's is lost.
+        log.debug("yt-dlp could not write its cookie copy back: %s", exc)
 
 
 def resolve(url: str, settings: FetchSettings) -> Resolved:
