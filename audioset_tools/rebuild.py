@@ -32,7 +32,7 @@ from .download.runner import Fetch, RunOptions, RunSummary, run_download
 from .errors import UserError
 from .fetch.clip import FetchSettings, fetch_clip
 from .fetch.ffmpeg_bin import find_ffmpeg
-from .layout import check_folder, clip_file_name, start_ms
+from .layout import check_folder, clip_file_name, inside, start_ms
 from .manifest import MANIFEST_NAME, dataset_path, read_manifest
 from .report import segment_outcomes
 from .validate import INVALID_KINDS, Finding, Kind, ValidationResult, check_clip
@@ -67,7 +67,7 @@ def manifest_audio_settings(frame: pd.DataFrame, source: str = "manifest") -> Au
     """
     if frame.empty:
         raise UserError(f"{source}: the manifest lists no clips; there is nothing to rebuild")
-    formats = frame["file"].str.rpartition(".")[2].str.lower()
+    formats = frame["file"].map(lambda file: file.rpartition(".")[2].lower())
     combos = pd.DataFrame({"format": formats, "sample_rate": frame["sample_rate"], "channels": frame["channels"]})
     distinct = combos.drop_duplicates()
     if len(distinct) > 1:
@@ -101,7 +101,7 @@ def plans_from_manifest(frame: pd.DataFrame, source: str = "manifest") -> list[C
             values = rows[column].unique()
             if len(values) > 1:
                 problems.append(f"{where} has several values of {column}: {', '.join(map(repr, values))}")
-        folders = rows["file"].str.rpartition("/")[0]
+        folders = rows["file"].map(_folder_of)
         if folders.nunique() > 1:
             problems.append(f"{where} is spread over several folders: {', '.join(sorted(folders.unique()))}")
             continue
@@ -133,6 +133,10 @@ def plans_from_manifest(frame: pd.DataFrame, source: str = "manifest") -> list[C
         more = [f"... and {len(problems) - len(shown)} more"] if len(problems) > len(shown) else []
         raise UserError("cannot rebuild from this manifest:\n  " + "\n  ".join(shown + more))
     return plans
+
+
+def _folder_of(file: str) -> str:
+    return file.rpartition("/")[0]
 
 
 def _name_problems(rows: pd.DataFrame, lines: pd.Series, audio_format: str, source: str) -> Iterable[str]:
@@ -293,7 +297,7 @@ def rebuild_frame(
             # Otherwise the runner would keep it: it trusts a recorded clip whose file is there.
             why = ", ".join(f.kind.value for f in findings) or "asked for"
             log.info("%s: fetching it again (%s)", file, why)
-            dataset_path(output_dir, file).unlink()
+            inside(output_dir, file).unlink(missing_ok=True)
     if unavailable is not None:
         count = import_unavailable_list(output_dir, unavailable)
         log.info("imported %d unavailable video(s) from %s", count, unavailable)
@@ -328,7 +332,7 @@ def _refuse_foreign_clips(output_dir: Path, frame: pd.DataFrame, plans: list[Cla
     folders = {plan.folder for plan in plans}
     current = read_manifest(existing)
     foreign = current[
-        current["file"].str.rpartition("/")[0].isin(folders) & ~current["file"].isin(set(frame["file"]))
+        current["file"].map(_folder_of).isin(folders) & ~current["file"].isin(set(frame["file"]))
     ]
     if len(foreign):
         raise UserError(

@@ -230,8 +230,9 @@ def find_extra_files(root: Path, listed: set[str]) -> Iterable[Finding]:
 
 def check_class_manifests(root: Path, manifest: pd.DataFrame) -> Iterable[Finding]:
     """Each class folder's manifest.csv must list exactly the global manifest's rows of that folder."""
-    folders = manifest["file"].str.split("/", n=1).str[0]
-    expected = {folder: set(rows["file"]) for folder, rows in manifest.groupby(folders)}
+    expected: dict[str, set[str]] = {}
+    for file in manifest["file"]:
+        expected.setdefault(file.split("/", 1)[0], set()).add(file)
     seen: set[str] = set()
     for path in existing_class_manifests(root):
         folder = path.parent.name

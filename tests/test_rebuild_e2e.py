@@ -6,6 +6,7 @@ must be byte-identical to the downloaded ones.
 
 from __future__ import annotations
 
+import argparse
 import csv
 import shutil
 from pathlib import Path
@@ -16,6 +17,8 @@ import pytest
 import download_data
 import rebuild_from_manifest
 from audioset_tools.cli import main
+from audioset_tools.commands.rebuild import optional_config
+from audioset_tools.config import Config
 from audioset_tools.manifest import MANIFEST_NAME, read_manifest
 from audioset_tools.rebuild import EXIT_GONE, EXIT_INCOMPLETE, REBUILD_REPORT_NAME
 from audioset_tools.validate import VALIDATION_NAME, validate_dataset
@@ -203,7 +206,9 @@ def test_bad_manifest_is_refused_before_fetching(downloaded, tmp_path, media_ser
     config, out = downloaded
     bad = _bad_manifest(tmp_path, out, edit)
     target = tmp_path / "never"
-    monkeypatch.chdir(tmp_path)
+    empty = tmp_path / "no_config_here"
+    empty.mkdir()
+    monkeypatch.chdir(empty)  # rebuild needs no control.yaml
     code = rebuild_from_manifest.main(["--manifest", str(bad), "--output", str(target), "-q"])
     assert code == 2
     err = capsys.readouterr().err
@@ -242,3 +247,45 @@ def test_other_encoder_bytes_are_their_own_category(downloaded, tmp_path, capsys
     assert main(["validate", str(rebuilt), "--manifest", str(foreign), "-q"]) == 0
     assert main(["validate", str(rebuilt), "--manifest", str(foreign), "--strict", "-q"]) == 1
     assert "checksum_only" in (rebuilt / VALIDATION_NAME).read_text()
+
+
+def test_imported_unavailable_list_is_skipped(downloaded, tmp_path, media_server):
+    config, out = downloaded
+    dead = tmp_path / "unavailable.csv"
+    dead.write_text("ytid,reason,last_checked\nc0clip00001,Video unavailable,2026-11-01T10:00:00Z\n")
+    rebuilt = tmp_path / "rebuilt"
+    code = main(["rebuild", "--manifest", str(out / MANIFEST_NAME), "--output", str(rebuilt),
+                 "--config", str(config), "--unavailable", str(dead), "-q"])
+    assert code == EXIT_GONE
+    row = report_rows(rebuilt)["c0clip00001"]
+    assert row["status"] == "gone" and "imported unavailable.csv" in row["reason"]
+    assert media_server.stats("c0clip00001").requests == 0
+    # --retry-failed tries it anyway, and the server still has it.
+    assert main(["rebuild", "--manifest", str(out / MANIFEST_NAME), "--output", str(rebuilt),
+                 "--config", str(config), "--retry-failed", "-q"]) == 0
+    assert report_rows(rebuilt)["c0clip00001"]["status"] == "rebuilt"
+
+
+def test_throttling_stop_is_incomplete_and_resumable(downloaded, tmp_path, media_server):
+    config, out = downloaded
+    media_server.set_behaviour("c0clip00000", "429", fail_times=1000)
+    rebuilt = tmp_path / "rebuilt"
+    argv = ["rebuild", "--manifest", str(out / MANIFEST_NAME), "--output", str(rebuilt), "--config", str(config),
+            "--set", "download.max_consecutive_rate_limits=1", "-q"]
+    assert main(argv) == EXIT_INCOMPLETE
+    statuses = {yt: row["status"] for yt, row in report_rows(rebuilt).items()}
+    assert statuses["c0clip00000"] == "failed"
+    assert set(statuses.values()) <= {"failed", "not_attempted", "rebuilt"}
+    assert "not_attempted" in statuses.values()
+    media_server.set_behaviour("c0clip00000", "ok")
+    assert main(argv) == 0
+    assert_manifests_equal_disk(rebuilt)
+    pd.testing.assert_frame_equal(read_manifest(rebuilt / MANIFEST_NAME), read_manifest(out / MANIFEST_NAME))
+
+
+def test_rebuild_runs_on_defaults_without_control_yaml(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    args = argparse.Namespace(config="control.yaml", overrides=[])
+    assert optional_config(args) == Config()
+    (tmp_path / "control.yaml").write_text("download:\n  workers: 3\n")
+    assert optional_config(args).download.workers == 3

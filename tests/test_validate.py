@@ -13,7 +13,7 @@ from dataset_factory import SAMPLE_RATE, make_dataset, tone
 
 from audioset_tools.cli import main
 from audioset_tools.errors import UserError
-from audioset_tools.manifest import MANIFEST_NAME
+from audioset_tools.manifest import MANIFEST_NAME, write_dataset_manifests
 from audioset_tools.validate import (
     VALIDATION_NAME,
     Kind,
@@ -236,3 +236,12 @@ def test_cli_bad_folder_is_one_message(tmp_path, capsys, monkeypatch):
     assert main(["validate", str(tmp_path / "nowhere"), "-q"]) == 2
     err = capsys.readouterr().err
     assert err.startswith("error: dataset folder not found") and "Traceback" not in err
+
+
+def test_empty_manifest_with_a_stray_clip(tmp_path):
+    root = tmp_path / "data"
+    frame = make_dataset(root)
+    write_dataset_manifests(root, frame.iloc[0:0])
+    result = validate_dataset(root, progress=False)
+    assert result.checked == 0
+    assert kinds(result) == {"extra": set(frame["file"])}
