@@ -29,6 +29,7 @@ from .download.job import import_unavailable_list
 from .download.ledger import LEDGER_NAME, PERMANENT_OUTCOMES, Ledger
 from .download.plan import Candidate, ClassPlan
 from .download.runner import Fetch, RunOptions, RunSummary, run_download
+from .download.unavailable import read_unavailable
 from .errors import UserError
 from .fetch.clip import FetchSettings, fetch_clip
 from .fetch.ffmpeg_bin import find_ffmpeg
@@ -286,6 +287,8 @@ def rebuild_frame(
     ffmpeg = find_ffmpeg(config.download.ffmpeg_path)
     settings = FetchSettings.from_config(config.model_copy(update={"audio": audio_config}), ffmpeg)
     options = RunOptions.from_config(config, retry_failed=retry_failed, progress=progress)
+    if unavailable is not None:
+        read_unavailable(unavailable)  # a bad list fails here, before anything is written
 
     output_dir.mkdir(parents=True, exist_ok=True)
     rows = frame.to_dict("records")

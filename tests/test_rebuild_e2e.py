@@ -289,3 +289,14 @@ def test_rebuild_runs_on_defaults_without_control_yaml(tmp_path, monkeypatch):
     assert optional_config(args) == Config()
     (tmp_path / "control.yaml").write_text("download:\n  workers: 3\n")
     assert optional_config(args).download.workers == 3
+
+
+def test_bad_unavailable_list_is_refused_before_writing(downloaded, tmp_path, media_server, capsys):
+    config, out = downloaded
+    bad = tmp_path / "unavailable.csv"
+    bad.write_text("ytid,reason\nc0clip00001,gone\n")
+    target = tmp_path / "never"
+    assert main(["rebuild", "--manifest", str(out / MANIFEST_NAME), "--output", str(target),
+                 "--config", str(config), "--unavailable", str(bad), "-q"]) == 2
+    assert "last_checked" in capsys.readouterr().err
+    assert not target.exists() and media_server.total_requests() == 0
