@@ -104,6 +104,11 @@ def _run(stream: Any, settings: FetchSettings, timeout_factor: float = 1) -> Ffm
         raise FetchFailure(
             Failure(Outcome.TRANSIENT, f"ffmpeg did not finish within {timeout:g} s and was stopped")
         ) from None
+    except BaseException:
+        # Ctrl-C or a crash in this thread: do not leave ffmpeg writing a partial file.
+        process.kill()
+        process.wait()
+        raise
     stderr = stderr_bytes.decode("utf-8", errors="replace")
     if process.returncode != 0:
         log.debug("ffmpeg exited %s; stderr tail:\n%s", process.returncode, stderr[-2000:])
