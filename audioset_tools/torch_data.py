@@ -133,9 +133,17 @@ class PackedDataset(_SplitDataset):
     def __getitem__(self, i: int) -> tuple[torch.Tensor, int]:
         return self._finish(np.array(self.array[i])), int(self.labels[i])
 
-    def __getitems__(self, indices: list[int]) -> list[tuple[torch.Tensor, int]]:
+    def __getitems__(self, indices: list[int]) -> ItemBatch:
         batch = self._finish(self.array[np.asarray(indices, dtype=np.int64)])
-        return [(batch[j], int(self.labels[i])) for j, i in enumerate(indices)]
+        return ItemBatch([(batch[j], int(self.labels[i])) for j, i in enumerate(indices)], batch)
+
+
+class ItemBatch(list):
+    """``(x, label)`` items that are views of one tensor, which collate can use without copying."""
+
+    def __init__(self, items: list[tuple[torch.Tensor, int]], stacked: torch.Tensor) -> None:
+        super().__init__(items)
+        self.stacked = stacked
 
 
 class EpisodeSampler(Sampler[list[int]]):
@@ -216,7 +224,7 @@ class EpisodeCollate:
         if (support_classes != support_classes[:, :1]).any() or (query_classes != support_classes[:, :1]).any():
             raise ValueError("items are not in EpisodeSampler order (supports then queries, class-major)")
         try:
-            x = torch.stack([item for item, _ in batch])
+            x = batch.stacked if isinstance(batch, ItemBatch) else torch.stack([item for item, _ in batch])
         except RuntimeError as exc:
             raise UserError(
                 f"items of different shapes cannot form one episode tensor ({exc}); pack equal-length "

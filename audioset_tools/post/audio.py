@@ -16,13 +16,13 @@ class ClipReadError(Exception):
 def read_clip(path: Path, dtype: Literal["float32", "float64", "int16"] = "float32") -> tuple[np.ndarray, int]:
     """Samples as ``(frames,)`` for mono or ``(channels, frames)``, and the sample rate."""
     try:
-        data, sample_rate = sf.read(str(path), dtype=dtype, always_2d=True)
+        data, sample_rate = sf.read(str(path), dtype=dtype)
     except (sf.LibsndfileError, RuntimeError, ValueError, OSError) as exc:
         raise ClipReadError(f"cannot decode {path.name}: {exc}") from None
     if data.shape[0] == 0:
         raise ClipReadError(f"{path.name} holds no samples")
-    if data.shape[1] == 1:
-        return data[:, 0], int(sample_rate)
+    if data.ndim == 1:
+        return data, int(sample_rate)
     return np.ascontiguousarray(data.T), int(sample_rate)
 
 

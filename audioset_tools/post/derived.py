@@ -14,6 +14,8 @@ import csv
 import io
 import json
 import logging
+import os
+import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -23,7 +25,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..atomic import atomic_open, atomic_write_text
+from ..atomic import atomic_write_text
 from ..errors import UserError
 from ..manifest import MANIFEST_NAME, SPLITS, check_relative_file, dataset_path, read_manifest
 from .parallel import batches, run_batches
@@ -98,8 +100,21 @@ def array_relative_path(source: str) -> str:
 
 
 def save_array(path: Path, array: np.ndarray) -> None:
-    with atomic_open(path, "wb") as handle:
-        np.save(handle, array, allow_pickle=False)
+    """Write under a temporary name, then rename: never a half-written array under ``path``.
+
+    Unlike :func:`atomic_open` there is no fsync: these arrays can be recomputed, and an
+    fsync per file costs more than computing one. A file cut short by a power loss fails
+    to map on the next run (see :func:`_existing_result`) and is recomputed.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            np.save(handle, array, allow_pickle=False)
+        os.replace(tmp_name, path)
+    except BaseException:
+        Path(tmp_name).unlink(missing_ok=True)
+        raise
 
 
 def shape_text(shape: tuple[int, ...]) -> str:

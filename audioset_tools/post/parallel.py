@@ -8,6 +8,7 @@ from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from typing import Any, TypeVar
 
+from threadpoolctl import threadpool_limits
 from tqdm import tqdm
 
 log = logging.getLogger(__name__)
@@ -24,6 +25,13 @@ def default_workers(requested: int | None) -> int:
         return max(1, len(os.sched_getaffinity(0)))
     except AttributeError:  # not on Linux
         return max(1, os.cpu_count() or 1)
+
+
+def _one_blas_thread() -> None:
+    # The worker processes already use every core: BLAS threads on top of them only
+    # contend for the same cores (spinning BLAS threads slowed matrix products several
+    # times over on a busy 2-core machine).
+    threadpool_limits(limits=1)
 
 
 def batches(items: Sequence[T], size: int) -> list[list[T]]:
@@ -51,7 +59,7 @@ def run_batches(
                 yield number, function(batch, settings)
                 bar.update(len(batch))
             return
-        with ProcessPoolExecutor(max_workers=min(workers, len(work))) as pool:
+        with ProcessPoolExecutor(max_workers=min(workers, len(work)), initializer=_one_blas_thread) as pool:
             pending: dict[Any, int] = {}
             queue = iter(enumerate(work))
             try:
