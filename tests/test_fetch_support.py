@@ -16,7 +16,7 @@ from audioset_tools.audio_info import AudioReadError, is_silent, probe_audio, sh
 from audioset_tools.config import Config, load_config
 from audioset_tools.errors import UserError
 from audioset_tools.fetch import ffmpeg_bin
-from audioset_tools.fetch.clip import ClipJob, FetchSettings, fetch_clip
+from audioset_tools.fetch.clip import ClipJob, FetchSettings, ends_before_segment, fetch_clip
 from audioset_tools.fetch.cookies import private_cookie_copy, validate_cookies_file
 from audioset_tools.fetch.js_runtime import JsRuntime, resolve_js_runtime, runtime_executable
 from audioset_tools.fetch.outcomes import Outcome
@@ -209,10 +209,20 @@ def test_settings_from_config(tmp_path):
 def test_socks_proxies_are_refused(tmp_path):
     with pytest.raises(ValueError, match="only http:// proxies"):
         FetchSettings(url_template="http://x/{ytid}", ffmpeg="ffmpeg", proxy="socks5://127.0.0.1:1080")
+    with pytest.raises(UserError, match="only http:// proxies"):
+        FetchSettings.from_config(Config(), "ffmpeg", proxy="socks5://127.0.0.1:1080")
     config = tmp_path / "control.yaml"
     config.write_text("download:\n  proxies: ['socks5://127.0.0.1:1080']\n")
     with pytest.raises(UserError, match="download.proxies"):
         load_config(config)
+
+
+def test_site_reported_length_short_cuts_only_clear_shortfalls():
+    # YouTube reports whole seconds, rounded down: 39 may mean 39.9, enough for [30, 40].
+    assert not ends_before_segment(39, 40.0, 0.05)
+    assert not ends_before_segment(None, 40.0, 0.05)
+    assert ends_before_segment(38, 40.0, 0.05)
+    assert ends_before_segment(5, 40.0, 0.05)
 
 
 def test_settings_reject_bad_values():

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..audio_info import AudioReadError, probe_audio, sha256_file
+from ..errors import UserError
 from ..ids import is_valid_ytid
 from .classify import Failure, FetchFailure
 from .js_runtime import JsRuntime, resolve_js_runtime
@@ -108,22 +109,27 @@ class FetchSettings:
         cls, config: Config, ffmpeg: str, cookies_copy: Path | None = None, proxy: str | None = None
     ) -> FetchSettings:
         download = config.download
-        return cls(
-            url_template=download.url_template,
-            ffmpeg=ffmpeg,
-            audio_format=config.audio.format,
-            sample_rate=config.audio.sample_rate,
-            channels=config.audio.channels,
-            fetch_strategy=download.fetch_strategy,
-            max_retries=download.max_retries,
-            socket_timeout=download.socket_timeout,
-            duration_tolerance=download.duration_tolerance,
-            retry_backoff=download.retry_backoff_seconds,
-            retry_backoff_max=download.backoff_max_seconds,
-            cookies_file=cookies_copy,
-            proxy=proxy,
-            js_runtime=resolve_js_runtime(download.js_runtime),
-        )
+        runtime = resolve_js_runtime(download.js_runtime)
+        try:
+            return cls(
+                url_template=download.url_template,
+                ffmpeg=ffmpeg,
+                audio_format=config.audio.format,
+                sample_rate=config.audio.sample_rate,
+                channels=config.audio.channels,
+                fetch_strategy=download.fetch_strategy,
+                max_retries=download.max_retries,
+                socket_timeout=download.socket_timeout,
+                duration_tolerance=download.duration_tolerance,
+                retry_backoff=download.retry_backoff_seconds,
+                retry_backoff_max=download.backoff_max_seconds,
+                cookies_file=cookies_copy,
+                proxy=proxy,
+                js_runtime=runtime,
+            )
+        except ValueError as exc:
+            # The config model checks these too; this catches values passed in directly (proxy).
+            raise UserError(f"download settings: {exc}") from None
 
     def url_for(self, ytid: str) -> str:
         return self.url_template.replace("{ytid}", ytid)
@@ -203,12 +209,21 @@ def fetch_clip(job: ClipJob, settings: FetchSettings) -> ClipResult:
             time.sleep(delay)
 
 
+def ends_before_segment(length: float | None, end_seconds: float, tolerance: float) -> bool:
+    """True when a site-reported length proves the segment cannot be read (no ffmpeg needed).
+
+    Sites round lengths down to whole seconds, so only a clear shortfall counts; a
+    borderline case is left to ffmpeg, which measures the real duration.
+    """
+    return length is not None and length + _LENGTH_ROUNDING < end_seconds - tolerance
+
+
 def _attempt(job: ClipJob, settings: FetchSettings, number: int) -> ClipResult:
     # Imported here so that planning code importing this module does not pay for yt-dlp.
     from .resolve import resolve
 
     resolved = resolve(settings.url_for(job.ytid), settings)
-    if resolved.duration is not None and resolved.duration + _LENGTH_ROUNDING < job.end_seconds - settings.duration_tolerance:
+    if ends_before_segment(resolved.duration, job.end_seconds, settings.duration_tolerance):
         raise FetchFailure(
             Failure(Outcome.TOO_SHORT, f"the video lasts {resolved.duration:g} s; the segment ends at {job.end_seconds:g} s")
         )
