@@ -113,24 +113,31 @@ def read_segments(paths: Mapping[str, Path], ontology_ids: list[str]) -> Segment
     files: list[SegmentFile] = []
     malformed: list[MalformedRow] = []
     ordered = [s for s in SUBSETS if s in paths]
-    for subset in ordered:
-        path = paths[subset]
-        data, sha = read_bytes(path)
-        table, invalid = _parse(path, data, use_threads=True)
-        with ThreadPoolExecutor(_WORKERS) as pool:
+    with ThreadPoolExecutor(_WORKERS) as pool:
+        for subset in ordered:
+            path = paths[subset]
+            data, sha = read_bytes(path)
+            table, invalid = _parse(path, data, use_threads=True)
             batches = list(pool.map(lambda b: _check_batch(b, value_set), table.to_batches()))
-        ok = np.concatenate([b.ok for b in batches]) if batches else np.zeros(0, bool)
-        skip = np.concatenate([b.skip for b in batches]) if batches else np.zeros(0, bool)
-        bad_rows = np.flatnonzero(~ok & ~skip)
-        structural = [row for row in invalid if not row.text.lstrip().startswith("#")]
-        file_malformed: list[MalformedRow] = []
-        if len(bad_rows) or structural:
-            file_malformed = _describe(path, data, table, bad_rows, ontology_ids)
-        malformed.extend(file_malformed)
-        files.append(SegmentFile(subset, path.name, sha, int(ok.sum()), len(file_malformed)))
-        parts.append((table, batches, ok))
-        del data
+            ok = np.concatenate([b.ok for b in batches]) if batches else np.zeros(0, bool)
+            file_malformed = _malformed_rows(path, data, table, invalid, batches, ontology_ids)
+            malformed.extend(file_malformed)
+            files.append(SegmentFile(subset, path.name, sha, int(ok.sum()), len(file_malformed)))
+            parts.append((table, batches, ok))
+            del data
     return _assemble(parts, ordered, files, malformed)
+
+
+def _malformed_rows(
+    path: Path, data: bytes, table: pa.Table, invalid: list, batches: list[_Batch], ontology_ids: list[str]
+) -> list[MalformedRow]:
+    bad = [np.flatnonzero(~b.ok & ~b.skip) for b in batches]
+    sizes = np.cumsum([0, *(len(b.ok) for b in batches)])
+    bad_rows = np.concatenate([rows + offset for rows, offset in zip(bad, sizes)]) if bad else np.zeros(0, np.int64)
+    structural = [row for row in invalid if not row.text.lstrip().startswith("#")]
+    if not len(bad_rows) and not structural:
+        return []
+    return _describe(path, data, table, bad_rows, ontology_ids)
 
 
 def _parse(path: Path, data: bytes, *, use_threads: bool) -> tuple[pa.Table, list]:
@@ -185,21 +192,22 @@ def _check_batch(batch: pa.RecordBatch, value_set: pa.Array) -> _Batch:
             pc.and_(pc.equal(ytid, ""), pc.equal(labels, "")),  # a blank line
         )
     )
-    # A stray quote is not checked here: it ends up inside a label, which then matches
+    # A stray quote inside is not checked here: it ends up in a label, which then matches
     # no ontology id, so the row fails anyway and _reason() explains it.
-    quoted = pc.and_(
-        pc.greater_equal(pc.binary_length(labels), 2),
-        pc.and_(pc.starts_with(labels, '"'), pc.ends_with(labels, '"')),
+    quoted = _np(
+        pc.and_(
+            pc.greater_equal(pc.binary_length(labels), 2),
+            pc.and_(pc.starts_with(labels, '"'), pc.ends_with(labels, '"')),
+        )
     )
-    inner = pc.if_else(quoted, pc.utf8_slice_codeunits(labels, 1, -1), labels)
-    split = pc.split_pattern(inner, ",")
+    split = pc.split_pattern(pc.utf8_slice_codeunits(labels, 1, -1), ",")
     codes = pc.index_in(pc.list_flatten(split), value_set=value_set)
     codes_np = pc.fill_null(codes, -1).to_numpy(zero_copy_only=False).astype(np.int32, copy=False)
     lengths = pc.list_value_length(split).to_numpy(zero_copy_only=False).astype(np.int64, copy=False)
     start_np = _to_seconds(start)
     end_np = _to_seconds(end)
     with np.errstate(invalid="ignore"):
-        ok = _ytid_ok(ytid) & (start_np >= 0) & (end_np > start_np) & ~skip
+        ok = _ytid_ok(ytid) & (start_np >= 0) & (end_np > start_np) & quoted & ~skip
     label_row = np.repeat(np.arange(len(lengths)), lengths)
     ok &= np.bincount(label_row[codes_np < 0], minlength=len(lengths)) == 0
     return _Batch(ok, skip, start_np, end_np, lengths, codes_np)
@@ -223,23 +231,27 @@ def _ytid_ok(field: pa.Array) -> np.ndarray:
     offsets = np.frombuffer(offsets_buffer, dtype=np.int32)[field.offset : field.offset + len(field) + 1]
     data = np.frombuffer(data_buffer, dtype=np.uint8) if data_buffer is not None else np.zeros(0, np.uint8)
     ok = np.diff(offsets) == 12
-    chars = data[offsets[:-1][ok, None] + np.arange(12, dtype=np.int32)]
+    if ok.all():
+        # The usual case: the fields lie back to back, so the buffer is an (n, 12) matrix.
+        chars = data[offsets[0] : offsets[-1]].reshape(-1, 12)
+    else:
+        chars = data[offsets[:-1][ok, None] + np.arange(12, dtype=np.int32)]
     ok[ok] = _YTID_BYTES[chars[:, :11]].all(axis=1) & (chars[:, 11] == ord(","))
     return ok
 
 
 def _to_seconds(field: pa.Array) -> np.ndarray:
     """The number before the separator's comma; NaN where there is none."""
-    has_comma = pc.ends_with(field, ",")
+    has_comma = _np(pc.ends_with(field, ","))
     text = pc.utf8_slice_codeunits(field, 0, -1)
     try:
-        numbers = pc.cast(pc.if_else(has_comma, text, "nan"), pa.float64())
+        numbers = pc.cast(text, pa.float64())
     except pa.ArrowInvalid:
         # Some value is not a number at all: find which with the (slower) pattern.
-        numeric = pc.and_(has_comma, pc.match_substring_regex(text, _NUMBER.pattern.join("^$")))
+        numeric = pc.match_substring_regex(text, _NUMBER.pattern.join("^$"))
         numbers = pc.cast(pc.if_else(numeric, text, "nan"), pa.float64())
     values = numbers.to_numpy(zero_copy_only=False).copy()
-    values[~np.isfinite(values)] = np.nan
+    values[~has_comma | ~np.isfinite(values)] = np.nan
     return values
 
 
@@ -289,7 +301,7 @@ def _reason(value: dict[str, str], known: set[str]) -> str:
     if times_ok and float(end) <= float(start):
         problems.append(f"end_seconds {end} is not after start_seconds {start}")
     quoted = labels.count('"') == 2 and labels.startswith('"') and labels.endswith('"')
-    if not quoted and '"' in labels:
+    if not quoted:
         problems.append(f"labels {labels!r} are not one double-quoted list")
     else:
         unknown = [label for label in labels.strip('"').split(",") if label not in known]
@@ -311,9 +323,12 @@ def _assemble(
         for batch in batches:
             starts.append(batch.start)
             ends.append(batch.end)
-            lengths.append(np.where(batch.ok, batch.label_lengths, 0))
-            row_of_label = np.repeat(batch.ok, batch.label_lengths)
-            codes.append(batch.label_codes[row_of_label])
+            if batch.ok.all():
+                lengths.append(batch.label_lengths)
+                codes.append(batch.label_codes)
+            else:
+                lengths.append(np.where(batch.ok, batch.label_lengths, 0))
+                codes.append(batch.label_codes[np.repeat(batch.ok, batch.label_lengths)])
         valids.append(ok)
         subsets.append(np.full(len(ok), SUBSETS.index(subset), dtype=np.int8))
         for name in _COLUMNS:

@@ -40,7 +40,6 @@ log = logging.getLogger(__name__)
 QUARANTINE_DIR = "_quarantine"
 QUARANTINE_LIST = "quarantine.csv"
 QUARANTINE_COLUMNS = ("reason", "detail", "quarantine_file", "quarantined_at")
-REASONS = ("unreadable", "non_finite", "silent", "wrong_length")
 
 
 @dataclass(frozen=True)
