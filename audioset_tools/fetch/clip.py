@@ -22,7 +22,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ..audio_info import AudioReadError, probe_audio, sha256_file
+from ..audio_info import AudioInfo, AudioReadError, probe_audio, sha256_file
 from ..errors import UserError
 from ..ids import is_valid_ytid
 from .classify import Failure, FetchFailure
@@ -31,6 +31,7 @@ from .outcomes import Outcome
 
 if TYPE_CHECKING:
     from ..config import Config
+    from .resolve import Resolved
 
 log = logging.getLogger(__name__)
 
@@ -233,15 +234,17 @@ def _attempt(job: ClipJob, settings: FetchSettings, number: int) -> ClipResult:
     try:
         source_duration, network_bytes = _write_segment(job, settings, resolved, temporary)
         info = _verify(job, settings, temporary, source_duration)
+        checksum = sha256_file(temporary)
+        _fsync(temporary)
         os.replace(temporary, target)
     finally:
         temporary.unlink(missing_ok=True)
     return ClipResult(
         outcome=Outcome.OK,
-        message=f"{info.duration:.3f} s at {info.sample_rate} Hz" + (f" (attempt {number})" if number > 1 else ""),
+        message=f"{info.duration:.3f} s at {info.sample_rate} Hz",
         attempts=number,
         file=target,
-        sha256=sha256_file(target),
+        sha256=checksum,
         duration=info.duration,
         sample_rate=info.sample_rate,
         channels=info.channels,
@@ -249,7 +252,19 @@ def _attempt(job: ClipJob, settings: FetchSettings, number: int) -> ClipResult:
     )
 
 
-def _write_segment(job: ClipJob, settings: FetchSettings, resolved, temporary: Path) -> tuple[float | None, int | None]:
+def _fsync(path: Path) -> None:
+    # ffmpeg does not sync; without this a power cut after the rename could leave a
+    # final name on an empty file.
+    descriptor = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)
+
+
+def _write_segment(
+    job: ClipJob, settings: FetchSettings, resolved: Resolved, temporary: Path
+) -> tuple[float | None, int | None]:
     from .segment import copy_whole_stream, network_input_options, transcode_segment
 
     network = network_input_options(settings, resolved.http_headers)
@@ -265,7 +280,7 @@ def _write_segment(job: ClipJob, settings: FetchSettings, resolved, temporary: P
     return download.source_duration or trim.source_duration, download.bytes_read
 
 
-def _verify(job: ClipJob, settings: FetchSettings, path: Path, source_duration: float | None):
+def _verify(job: ClipJob, settings: FetchSettings, path: Path, source_duration: float | None) -> AudioInfo:
     try:
         info = probe_audio(path)
     except AudioReadError as exc:
