@@ -2,6 +2,8 @@
 
 Every source is a sine tone whose frequency steps once per second:
 second ``k`` of the source (``k <= t < k + 1``) sounds at ``tone_frequency(k)`` Hz.
+The pattern repeats every ``CYCLE_SECONDS`` (100 s), so sources of any length (benchmarks
+use 5-minute ones) can be made; within a cycle every second is unique.
 Decoding any clip and naming the frequency of each of its seconds therefore tells
 exactly which seconds of the source it holds, so a test can prove a clip is
 ``[start, end]`` of its source rather than merely "10 s of something".
@@ -34,8 +36,9 @@ FFMPEG = imageio_ffmpeg.get_ffmpeg_exe()
 
 BASE_FREQUENCY = 300.0
 STEP_FREQUENCY = 50.0
-# 16 kHz output keeps everything below 8 kHz; this bound keeps the tone far from it.
-MAX_SECONDS = 100
+# 16 kHz output keeps everything below 8 kHz; 100 steps of 50 Hz stay far below it.
+CYCLE_SECONDS = 100
+MAX_SECONDS = 3600
 
 _CODECS = {
     # Cues first, as in the DASH webm streams YouTube serves: a seek needs no trip to the end.
@@ -50,7 +53,7 @@ _CODECS = {
 
 def tone_frequency(second: int) -> float:
     """Frequency (Hz) of the tone during source second ``second``."""
-    return BASE_FREQUENCY + STEP_FREQUENCY * second
+    return BASE_FREQUENCY + STEP_FREQUENCY * (second % CYCLE_SECONDS)
 
 
 def make_tone_source(path: Path, duration: float, sample_rate: int = 48000, channels: int = 2) -> Path:
@@ -60,7 +63,7 @@ def make_tone_source(path: Path, duration: float, sample_rate: int = 48000, chan
         raise ValueError(f"unsupported test media suffix {path.suffix!r}; use one of {sorted(_CODECS)}")
     if not 0 < duration <= MAX_SECONDS:
         raise ValueError(f"duration must be in (0, {MAX_SECONDS}] s")
-    expression = f"0.5*sin(2*PI*({BASE_FREQUENCY}+{STEP_FREQUENCY}*floor(t))*t)"
+    expression = f"0.5*sin(2*PI*({BASE_FREQUENCY}+{STEP_FREQUENCY}*mod(floor(t),{CYCLE_SECONDS}))*t)"
     # Stereo sources make the channel down-mix part of what the tests exercise.
     exprs = "|".join([expression] * channels)
     _run_ffmpeg(
@@ -108,12 +111,12 @@ def dominant_frequency(samples: np.ndarray, sample_rate: int) -> float:
 
 
 def source_second(frequency: float) -> int:
-    """The source second whose tone is closest to ``frequency``."""
+    """The source second (modulo ``CYCLE_SECONDS``) whose tone is closest to ``frequency``."""
     return int(round((frequency - BASE_FREQUENCY) / STEP_FREQUENCY))
 
 
 def clip_seconds(path: Path, sample_rate: int = 16000, start_offset: float = 0.0) -> list[int]:
-    """Source second heard in each whole second of the clip.
+    """Source second (modulo ``CYCLE_SECONDS``) heard in each whole second of the clip.
 
     Each second is analysed on its middle 80 %, so a clip that starts a few
     milliseconds early or late still reads correctly; whether it starts exactly

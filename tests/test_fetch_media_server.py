@@ -10,7 +10,7 @@ import urllib.request
 import numpy as np
 import pytest
 
-from media import FFMPEG, alignment_error, clip_seconds, decode, tone_frequency
+from media import FFMPEG, alignment_error, clip_seconds, decode, make_tone_source, tone_frequency
 from media_server import MediaServer, _parse_range
 
 YTID = "abcdefghijk"
@@ -144,6 +144,15 @@ def test_sources_encode_time(tone_sources):
     assert clip_seconds(tone_sources.m4a) == list(range(tone_sources.seconds))
     assert clip_seconds(tone_sources.short_webm) == list(range(tone_sources.short_seconds))
     assert tone_frequency(3) != tone_frequency(4)
+
+
+def test_long_sources_repeat_the_pattern_every_cycle(tmp_path):
+    source = make_tone_source(tmp_path / "long.webm", 130, channels=1)
+    clip = tmp_path / "cut.wav"
+    subprocess.run([FFMPEG, "-loglevel", "error", "-nostdin", "-i", str(source),
+                    "-ss", "97", "-t", "6", "-ac", "1", "-ar", "16000", str(clip)], check=True)
+    assert clip_seconds(clip) == [97, 98, 99, 0, 1, 2]
+    assert tone_frequency(101) == tone_frequency(1)
 
 
 def test_clip_checks_detect_a_wrong_segment(tmp_path, tone_sources):
