@@ -233,18 +233,27 @@ class _CandidatePool:
     @classmethod
     def build(cls, segments: Segments, active: np.ndarray) -> _CandidatePool:
         node_count = len(active)
-        # Code -1 (no label) lands on the extra last slot, which is never active.
+        # Per distinct label list: its active classes (a label listed twice counts once).
+        # Code -1 (unknown label) lands on the extra last slot, which is never active.
         lookup = np.zeros(node_count + 1, dtype=bool)
         lookup[:node_count] = active
-        positions = np.flatnonzero(lookup[segments.label_codes])
-        pair_row = np.searchsorted(segments.label_offsets, positions, side="right") - 1
-        pair_node = segments.label_codes[positions].astype(np.int64)
-        # A label listed twice on one row must not make the clip a candidate twice.
-        pair_key = _sorted_unique(pair_row * node_count + pair_node)
-        pair_row, pair_node = pair_key // node_count, pair_key % node_count
+        positions = np.flatnonzero(lookup[segments.set_codes])
+        owner = np.searchsorted(segments.set_offsets, positions, side="right") - 1
+        set_key = _sorted_unique(owner * node_count + segments.set_codes[positions].astype(np.int64))
+        set_count = len(segments.set_offsets) - 1
+        set_len = np.bincount(set_key // node_count, minlength=set_count)
+        set_start = np.r_[0, np.cumsum(set_len)[:-1]] if set_count else np.zeros(0, np.int64)
+        set_node = set_key % node_count
 
-        # pair_key is sorted, so rows come out sorted too.
-        rows = pair_row[np.r_[True, pair_row[1:] != pair_row[:-1]]] if len(pair_row) else pair_row
+        # Rows whose list holds an active class (invalid rows have list -1: the last slot).
+        has_active = np.r_[set_len > 0, False]
+        rows = np.flatnonzero(has_active[segments.label_set])
+        lists = segments.label_set[rows]
+        lengths = set_len[lists]
+        pair_u = np.repeat(np.arange(len(rows)), lengths)
+        ramp = np.arange(len(pair_u)) - np.repeat(np.cumsum(lengths) - lengths, lengths)
+        pair_node = set_node[np.repeat(set_start[lists], lengths) + ramp]
+
         ytids = segments.ytids(rows)
         ytid_bytes = _ytid_matrix(ytids)
         # Exact grouping codes (hash-based, numbered in first-seen order): only ever compared
@@ -261,7 +270,6 @@ class _CandidatePool:
         same = (ytid_code[order][1:] == ytid_code[order][:-1]) & (start_ms[order][1:] == start_ms[order][:-1])
         duplicate_u = np.zeros(len(rows), dtype=bool)
         duplicate_u[order[1:][same]] = True
-        pair_u = np.searchsorted(rows, pair_row)
         keep = ~duplicate_u[pair_u]
         return cls(
             rows=rows,

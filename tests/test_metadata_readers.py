@@ -10,6 +10,7 @@ import shutil
 import threading
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from audioset_tools.errors import UserError
@@ -43,8 +44,8 @@ def test_fixture_files_read_cleanly(ontology):
     assert [f.rows for f in segments.files] == [6, 3]
     assert segments.ytids(segments.valid.nonzero()[0][:2]).to_pylist() == ["aaaaaaaaaa1", "aaaaaaaaaa2"]
     assert segments.start[4] == 5.5 and segments.end[4] == 15.5
-    first_labels = segments.label_codes[segments.label_offsets[1] : segments.label_offsets[2]]
-    assert [ontology.ids[c] for c in first_labels] == ["/m/a", "/m/root"]
+    assert [ontology.ids[c] for c in segments.labels_of(1)] == ["/m/a", "/m/root"]
+    assert segments.label_set[0] == segments.label_set[6]  # the same list "/m/a" is stored once
     assert segments.labels_text([1]).to_pylist() == ["/m/a,/m/root"]
 
 
@@ -76,7 +77,8 @@ def test_malformed_rows_are_skipped_and_named_by_line(tmp_path, ontology):
     assert segments.valid.sum() == 2 and segments.files[0].malformed == 9
     assert segments.ytids(segments.valid.nonzero()[0]).to_pylist() == ["aaaaaaaaaa1", "aaaaaaaaaa8"]
     # Malformed rows carry no labels, so they can never become candidates.
-    assert (segments.label_offsets[1:][~segments.valid] == segments.label_offsets[:-1][~segments.valid]).all()
+    assert (segments.label_set[~segments.valid] == -1).all()
+    assert all(len(segments.labels_of(row)) == 0 for row in np.flatnonzero(~segments.valid))
 
 
 def test_crlf_and_missing_final_newline_are_fine(tmp_path, ontology):
@@ -92,7 +94,8 @@ def test_gzip_copy_reads_like_the_plain_file(tmp_path, ontology):
     gz.write_bytes(gzip.compress(plain.read_bytes()))
     a = read_segments({"unbalanced": plain}, ontology.ids)
     b = read_segments({"unbalanced": gz}, ontology.ids)
-    assert a.start.tolist() == b.start.tolist() and a.label_codes.tolist() == b.label_codes.tolist()
+    assert a.start.tolist() == b.start.tolist()
+    assert [a.labels_of(i).tolist() for i in range(len(a))] == [b.labels_of(i).tolist() for i in range(len(b))]
     assert b.files[0].sha256 == hashlib.sha256(gz.read_bytes()).hexdigest()
 
 

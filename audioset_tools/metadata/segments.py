@@ -10,6 +10,9 @@ exactly one row or one "invalid row" (wrong field count), so line numbers stay e
 even when a quote is left open. Validation is vectorised with pyarrow compute over
 record batches, two threads at a time (the kernels release the GIL).
 
+Label lists repeat a lot (2 M rows, about 52 k distinct lists), so each distinct list is
+split and checked against the ontology once; rows refer to their list by number.
+
 Line numbers of rows are only known to pyarrow's single-threaded reader, so a file with
 any malformed row is parsed a second time that way, purely to name the lines; clean
 files (the official ones) are parsed once.
@@ -66,78 +69,127 @@ class SegmentFile:
 class Segments:
     """Every row of the chosen segment files, with per-row arrays aligned on row number.
 
+    Each row points (``label_set``) at one distinct label list; the lists hold ontology
+    node indices in CSR form: list ``k`` is ``set_codes[set_offsets[k]:set_offsets[k+1]]``.
     Rows that failed validation stay in place (so row numbers are stable) with
-    ``valid = False`` and no label codes. Label codes index the ontology's node list, in
-    CSR form: the labels of row ``i`` are ``label_codes[label_offsets[i]:label_offsets[i+1]]``.
+    ``valid = False`` and ``label_set = -1``.
     """
 
     start: np.ndarray
     end: np.ndarray
     subset: np.ndarray
     valid: np.ndarray
-    label_offsets: np.ndarray
-    label_codes: np.ndarray
+    label_set: np.ndarray
+    set_offsets: np.ndarray
+    set_codes: np.ndarray
     files: list[SegmentFile]
     malformed: list[MalformedRow]
     _ytid_field: pa.ChunkedArray = field(repr=False)
-    _start_field: pa.ChunkedArray = field(repr=False)
-    _end_field: pa.ChunkedArray = field(repr=False)
-    _label_field: pa.ChunkedArray = field(repr=False)
+    _set_text: pa.Array = field(repr=False)
 
     def __len__(self) -> int:
         return len(self.start)
+
+    def labels_of(self, row: int) -> np.ndarray:
+        """Ontology node indices of one row's labels (empty for an invalid row)."""
+        k = self.label_set[row]
+        return self.set_codes[self.set_offsets[k] : self.set_offsets[k + 1]] if k >= 0 else self.set_codes[:0]
 
     def ytids(self, rows: np.ndarray) -> pa.Array:
         """The YouTube IDs of valid ``rows`` (the trailing separator removed)."""
         return pc.utf8_slice_codeunits(self._ytid_field.take(rows), 0, 11).combine_chunks()
 
     def labels_text(self, rows: np.ndarray) -> pa.Array:
-        """All labels of ``rows``, comma-joined, without the surrounding quotes."""
-        return pc.utf8_trim(self._label_field.take(rows), '"').combine_chunks()
+        """All labels of valid ``rows``, comma-joined, without the surrounding quotes."""
+        return self._set_text.take(pa.array(self.label_set[rows]))
 
 
 @dataclass
 class _Batch:
-    ok: np.ndarray
+    ok: np.ndarray  # YTID, times and layout fine (labels not judged yet)
     skip: np.ndarray
     start: np.ndarray
     end: np.ndarray
-    label_lengths: np.ndarray
-    label_codes: np.ndarray
+    lists: pa.Array  # distinct raw label fields of the batch
+    list_index: np.ndarray  # row -> index into lists
+
+
+@dataclass
+class _LabelSets:
+    """Distinct raw label fields, split and checked against the ontology."""
+
+    raw: pa.Array
+    ok: np.ndarray
+    offsets: np.ndarray
+    codes: np.ndarray
+
+    @classmethod
+    def check(cls, raw: pa.Array, value_set: pa.Array) -> _LabelSets:
+        # A stray quote inside is not checked here: it ends up in a label, which then
+        # matches no ontology id, so the list fails anyway and _reason() explains it.
+        quoted = _np(
+            pc.and_(
+                pc.greater_equal(pc.binary_length(raw), 2),
+                pc.and_(pc.starts_with(raw, '"'), pc.ends_with(raw, '"')),
+            )
+        )
+        split = pc.split_pattern(pc.utf8_slice_codeunits(raw, 1, -1), ",")
+        codes = pc.fill_null(pc.index_in(pc.list_flatten(split), value_set=value_set), -1)
+        codes_np = codes.to_numpy(zero_copy_only=False).astype(np.int32)
+        lengths = pc.list_value_length(split).to_numpy(zero_copy_only=False).astype(np.int64)
+        owner = np.repeat(np.arange(len(lengths)), lengths)
+        ok = quoted & (np.bincount(owner[codes_np < 0], minlength=len(lengths)) == 0)
+        offsets = np.zeros(len(lengths) + 1, dtype=np.int64)
+        np.cumsum(lengths, out=offsets[1:])
+        return cls(raw, ok, offsets, codes_np)
 
 
 def read_segments(paths: Mapping[str, Path], ontology_ids: list[str]) -> Segments:
     """Read the segment files given as ``{subset: path}`` in :data:`SUBSETS` order."""
     value_set = pa.array(ontology_ids, pa.string())
-    parts: list[tuple[pa.Table, list[_Batch], np.ndarray]] = []
     files: list[SegmentFile] = []
     malformed: list[MalformedRow] = []
+    per_file: list[tuple[str, pa.Table, list[_Batch], pa.Array, np.ndarray, np.ndarray]] = []
     ordered = [s for s in SUBSETS if s in paths]
     with ThreadPoolExecutor(_WORKERS) as pool:
         for subset in ordered:
             path = paths[subset]
             data, sha = read_bytes(path)
             table, invalid = _parse(path, data, use_threads=True)
-            batches = list(pool.map(lambda b: _check_batch(b, value_set), table.to_batches()))
+            batches = list(pool.map(_check_batch, table.to_batches()))
+            lists = _distinct([b.lists for b in batches])
+            sets = _LabelSets.check(lists, value_set)
+            list_index = _map_lists(batches, lists)
             ok = np.concatenate([b.ok for b in batches]) if batches else np.zeros(0, bool)
-            file_malformed = _malformed_rows(path, data, table, invalid, batches, ontology_ids)
+            ok &= sets.ok[list_index]
+            skip = np.concatenate([b.skip for b in batches]) if batches else np.zeros(0, bool)
+            bad_rows = np.flatnonzero(~ok & ~skip)
+            structural = [row for row in invalid if not row.text.lstrip().startswith("#")]
+            file_malformed = []
+            if len(bad_rows) or structural:
+                file_malformed = _describe(path, data, table, bad_rows, ontology_ids)
             malformed.extend(file_malformed)
             files.append(SegmentFile(subset, path.name, sha, int(ok.sum()), len(file_malformed)))
-            parts.append((table, batches, ok))
+            per_file.append((subset, table, batches, lists, list_index, ok))
             del data
-    return _assemble(parts, ordered, files, malformed)
+    return _assemble(per_file, value_set, files, malformed)
 
 
-def _malformed_rows(
-    path: Path, data: bytes, table: pa.Table, invalid: list, batches: list[_Batch], ontology_ids: list[str]
-) -> list[MalformedRow]:
-    bad = [np.flatnonzero(~b.ok & ~b.skip) for b in batches]
-    sizes = np.cumsum([0, *(len(b.ok) for b in batches)])
-    bad_rows = np.concatenate([rows + offset for rows, offset in zip(bad, sizes)]) if bad else np.zeros(0, np.int64)
-    structural = [row for row in invalid if not row.text.lstrip().startswith("#")]
-    if not len(bad_rows) and not structural:
-        return []
-    return _describe(path, data, table, bad_rows, ontology_ids)
+def _distinct(arrays: list[pa.Array]) -> pa.Array:
+    if not arrays:
+        return pa.array([], pa.string())
+    if len(arrays) == 1:
+        return arrays[0]  # already distinct: a dictionary
+    return pc.unique(pa.chunked_array(arrays, type=pa.string()))
+
+
+def _map_lists(batches: list[_Batch], lists: pa.Array) -> np.ndarray:
+    """Each row's index into ``lists`` (the distinct label fields of the whole file)."""
+    parts = []
+    for batch in batches:
+        local = pc.index_in(batch.lists, value_set=lists).to_numpy(zero_copy_only=False).astype(np.int32)
+        parts.append(local[batch.list_index])
+    return np.concatenate(parts) if parts else np.zeros(0, np.int32)
 
 
 def _parse(path: Path, data: bytes, *, use_threads: bool) -> tuple[pa.Table, list]:
@@ -184,7 +236,7 @@ def _unreadable_message(path: Path, data: bytes, exc: Exception) -> str:
     return f"{path}: cannot be read as a segment CSV ({exc}). Replace it with the published file."
 
 
-def _check_batch(batch: pa.RecordBatch, value_set: pa.Array) -> _Batch:
+def _check_batch(batch: pa.RecordBatch) -> _Batch:
     ytid, start, end, labels = batch.columns
     skip = _np(
         pc.or_(
@@ -192,25 +244,19 @@ def _check_batch(batch: pa.RecordBatch, value_set: pa.Array) -> _Batch:
             pc.and_(pc.equal(ytid, ""), pc.equal(labels, "")),  # a blank line
         )
     )
-    # A stray quote inside is not checked here: it ends up in a label, which then matches
-    # no ontology id, so the row fails anyway and _reason() explains it.
-    quoted = _np(
-        pc.and_(
-            pc.greater_equal(pc.binary_length(labels), 2),
-            pc.and_(pc.starts_with(labels, '"'), pc.ends_with(labels, '"')),
-        )
-    )
-    split = pc.split_pattern(pc.utf8_slice_codeunits(labels, 1, -1), ",")
-    codes = pc.index_in(pc.list_flatten(split), value_set=value_set)
-    codes_np = pc.fill_null(codes, -1).to_numpy(zero_copy_only=False).astype(np.int32, copy=False)
-    lengths = pc.list_value_length(split).to_numpy(zero_copy_only=False).astype(np.int64, copy=False)
+    encoded = pc.dictionary_encode(labels)
     start_np = _to_seconds(start)
     end_np = _to_seconds(end)
     with np.errstate(invalid="ignore"):
-        ok = _ytid_ok(ytid) & (start_np >= 0) & (end_np > start_np) & quoted & ~skip
-    label_row = np.repeat(np.arange(len(lengths)), lengths)
-    ok &= np.bincount(label_row[codes_np < 0], minlength=len(lengths)) == 0
-    return _Batch(ok, skip, start_np, end_np, lengths, codes_np)
+        ok = _ytid_ok(ytid) & (start_np >= 0) & (end_np > start_np) & ~skip
+    return _Batch(
+        ok,
+        skip,
+        start_np,
+        end_np,
+        encoded.dictionary,
+        encoded.indices.to_numpy(zero_copy_only=False).astype(np.int32),
+    )
 
 
 def _np(mask: pa.Array) -> np.ndarray:
@@ -312,48 +358,35 @@ def _reason(value: dict[str, str], known: set[str]) -> str:
 
 
 def _assemble(
-    parts: list[tuple[pa.Table, list[_Batch], np.ndarray]],
-    ordered: list[str],
+    per_file: list[tuple[str, pa.Table, list[_Batch], pa.Array, np.ndarray, np.ndarray]],
+    value_set: pa.Array,
     files: list[SegmentFile],
     malformed: list[MalformedRow],
 ) -> Segments:
-    starts, ends, subsets, valids, lengths, codes = [], [], [], [], [], []
-    columns: dict[str, list[pa.Array]] = {name: [] for name in _COLUMNS}
-    for (table, batches, ok), subset in zip(parts, ordered):
-        for batch in batches:
-            starts.append(batch.start)
-            ends.append(batch.end)
-            if batch.ok.all():
-                lengths.append(batch.label_lengths)
-                codes.append(batch.label_codes)
-            else:
-                lengths.append(np.where(batch.ok, batch.label_lengths, 0))
-                codes.append(batch.label_codes[np.repeat(batch.ok, batch.label_lengths)])
+    sets = _LabelSets.check(_distinct([lists for _, _, _, lists, _, _ in per_file]), value_set)
+    starts, ends, subsets, valids, label_sets, ytid_chunks = [], [], [], [], [], []
+    for subset, table, batches, lists, list_index, ok in per_file:
+        to_global = pc.index_in(lists, value_set=sets.raw).to_numpy(zero_copy_only=False).astype(np.int32)
+        label_sets.append(np.where(ok, to_global[list_index], -1).astype(np.int32))
+        starts.extend(b.start for b in batches)
+        ends.extend(b.end for b in batches)
         valids.append(ok)
         subsets.append(np.full(len(ok), SUBSETS.index(subset), dtype=np.int8))
-        for name in _COLUMNS:
-            columns[name].extend(table.column(name).chunks)
-    offsets = np.zeros(sum(len(x) for x in lengths) + 1, dtype=np.int64)
-    if lengths:
-        np.cumsum(np.concatenate(lengths), out=offsets[1:])
+        ytid_chunks.extend(table.column("ytid").chunks)
 
     def cat(arrays: list[np.ndarray], dtype) -> np.ndarray:
         return np.concatenate(arrays).astype(dtype, copy=False) if arrays else np.zeros(0, dtype)
-
-    def chunked(name: str) -> pa.ChunkedArray:
-        return pa.chunked_array(columns[name], type=pa.string())
 
     return Segments(
         start=cat(starts, np.float64),
         end=cat(ends, np.float64),
         subset=cat(subsets, np.int8),
         valid=cat(valids, bool),
-        label_offsets=offsets,
-        label_codes=cat(codes, np.int32),
+        label_set=cat(label_sets, np.int32),
+        set_offsets=sets.offsets,
+        set_codes=sets.codes,
         files=files,
         malformed=malformed,
-        _ytid_field=chunked("ytid"),
-        _start_field=chunked("start"),
-        _end_field=chunked("end"),
-        _label_field=chunked("labels"),
+        _ytid_field=pa.chunked_array(ytid_chunks, type=pa.string()),
+        _set_text=pc.utf8_slice_codeunits(sets.raw, 1, -1),
     )
