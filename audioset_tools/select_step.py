@@ -9,7 +9,7 @@ leaves ``paths.meta_dir`` untouched.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -44,7 +44,6 @@ class SelectReport:
     label_policy: str
     split_sizes: dict[str, int]
     plot: Path | None = None
-    warnings: list[str] = field(default_factory=list)
 
     def summary(self) -> str:
         low, median, high = self.per_class

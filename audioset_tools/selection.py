@@ -32,7 +32,7 @@ from __future__ import annotations
 import difflib
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 import pyarrow as pa
@@ -69,7 +69,6 @@ class Selection:
     candidate_rank: np.ndarray
     exclusive_removed_clips: int = 0
     duplicate_segments: int = 0
-    notes: list[str] = field(default_factory=list)
 
 
 def select(

@@ -1,6 +1,6 @@
 """Reading the official AudioSet metadata files (and fetching the missing ones)."""
 
-from .official import MetadataFile, ensure_files, needed_files
+from .official import ensure_files, needed_files
 from .ontology import Ontology, OntologyNode, read_ontology
 from .quality import QualityCount, QualityTable, read_quality
 from .segments import SUBSETS, MalformedRow, SegmentFile, Segments, read_segments
@@ -8,7 +8,6 @@ from .segments import SUBSETS, MalformedRow, SegmentFile, Segments, read_segment
 __all__ = [
     "SUBSETS",
     "MalformedRow",
-    "MetadataFile",
     "Ontology",
     "OntologyNode",
     "QualityCount",

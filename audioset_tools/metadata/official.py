@@ -18,7 +18,6 @@ import urllib.error
 import urllib.request
 import zlib
 from collections.abc import Iterable
-from dataclasses import dataclass
 from pathlib import Path
 
 from tqdm import tqdm
@@ -62,20 +61,6 @@ FETCH_TIMEOUT_SECONDS = 60.0
 _CHUNK = 1 << 20
 
 
-@dataclass(frozen=True)
-class MetadataFile:
-    """One official file as found (or fetched) on disk."""
-
-    name: str
-    path: Path
-    sha256: str
-
-    @property
-    def official(self) -> bool:
-        """True when the bytes on disk are exactly the published file we know."""
-        return KNOWN_SHA256.get(self.name) == self.sha256
-
-
 def needed_files(subsets: Iterable[str]) -> list[str]:
     return [ONTOLOGY, QUALITY, *(SEGMENT_FILES[s] for s in subsets)]
 
@@ -88,17 +73,9 @@ def locate(metadata_dir: Path, name: str) -> Path | None:
     return None
 
 
-def ensure_files(metadata_dir: Path, names: Iterable[str], *, fetch: bool = True) -> dict[str, Path]:
+def ensure_files(metadata_dir: Path, names: Iterable[str]) -> dict[str, Path]:
     """Path of every named file, fetching the missing ones (or failing with what to do)."""
-    found: dict[str, Path] = {}
-    for name in names:
-        path = locate(metadata_dir, name)
-        if path is None:
-            if not fetch:
-                raise UserError(_missing_message(metadata_dir, name, reason="fetching is disabled"))
-            path = fetch_file(name, metadata_dir)
-        found[name] = path
-    return found
+    return {name: locate(metadata_dir, name) or fetch_file(name, metadata_dir) for name in names}
 
 
 def fetch_file(name: str, metadata_dir: Path) -> Path:
@@ -156,14 +133,6 @@ def _missing_message(metadata_dir: Path, name: str, reason: str) -> str:
         f"  and put it at {metadata_dir / name} (a .gz copy is fine too), or set paths.metadata_dir "
         f"to the folder that holds it."
     )
-
-
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        while chunk := handle.read(_CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def read_bytes(path: Path) -> tuple[bytes, str]:

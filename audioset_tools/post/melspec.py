@@ -120,36 +120,50 @@ def power_to_db(power: np.ndarray, top_db: float | None, amin: float = 1e-10) ->
     return db
 
 
+# Frames per FFT block: enough to amortise per-call overhead over many short clips, few
+# enough that a block's frames, spectrum and magnitudes stay in cache (blocks of one
+# 10 s clip, 313 frames, ran about twice as fast per clip as blocks of 32 such clips).
+BLOCK_FRAMES = 512
+
+
 def log_mel_batch(signals: list[np.ndarray], params: MelParams) -> list[np.ndarray]:
-    """Spectrograms ``[n_mels, 1 + len // hop]`` (float32) of mono signals, computed together.
+    """Spectrograms ``[n_mels, 1 + len // hop]`` (float32) of mono signals, computed in blocks.
 
     Each result equals librosa on that signal alone: top_db clipping is per signal.
     """
-    if not signals:
-        return []
     frames = [_frames(np.asarray(s, dtype=np.float32), params) for s in signals]
-    counts = [f.shape[0] for f in frames]
-    stacked = np.empty((sum(counts), params.n_fft), dtype=np.float32)
+    results: list[np.ndarray] = []
+    start = 0
+    while start < len(frames):
+        stop, total = start + 1, frames[start].shape[0]
+        while stop < len(frames) and total + frames[stop].shape[0] <= BLOCK_FRAMES:
+            total += frames[stop].shape[0]
+            stop += 1
+        results.extend(_block(frames[start:stop], total, params))
+        start = stop
+    return results
+
+
+def _block(frames: list[np.ndarray], total: int, params: MelParams) -> list[np.ndarray]:
+    stacked = np.empty((total, params.n_fft), dtype=np.float32)
     window = _hann(params.n_fft)
     row = 0
-    for block in frames:
-        # Windowing straight into the batch matrix: one pass over memory instead of two.
-        np.multiply(block, window, out=stacked[row : row + block.shape[0]])
-        row += block.shape[0]
+    for clip in frames:
+        # Windowing straight into the block matrix: one pass over memory instead of two.
+        np.multiply(clip, window, out=stacked[row : row + clip.shape[0]])
+        row += clip.shape[0]
     # scipy's pocketfft keeps float32 as complex64 and is several times faster than
     # numpy's on batches of short transforms.
     spectrum = scipy.fft.rfft(stacked, axis=-1, overwrite_x=True)
-    del stacked
     if params.power == 2.0:
         magnitude = np.square(spectrum.real)
         magnitude += np.square(spectrum.imag)
     else:
-        magnitude = np.abs(spectrum) ** params.power
-    del spectrum
+        magnitude = (np.abs(spectrum) ** params.power).astype(np.float32, copy=False)
     basis = mel_filterbank(params.sample_rate, params.n_fft, params.n_mels, params.fmin, params.fmax)
-    mel = magnitude.astype(np.float32, copy=False) @ basis.T
+    mel = magnitude @ basis.T
     results = []
-    for part in np.split(mel, np.cumsum(counts)[:-1], axis=0):
+    for part in np.split(mel, np.cumsum([clip.shape[0] for clip in frames])[:-1], axis=0):
         spec = np.ascontiguousarray(part.T)
         if params.to_db:
             spec = power_to_db(spec, params.top_db)
