@@ -133,12 +133,13 @@ def run_select(config: Config, *, plot: bool = False) -> SelectReport:
     }
     record = _selection_record(config, report, inputs, {f.subset: f.rows for f in segments.files})
 
+    curve = quality_curve(ontology, quality, rules, PLOT_THRESHOLDS) if plot or rules.plot else None
+
     meta_outputs.write_candidates(meta_dir, candidates)
     meta_outputs.write_suitable_classes(meta_dir, class_rows)
     meta_outputs.write_splits(meta_dir, class_rows)
     meta_outputs.write_malformed(meta_dir, segments.malformed)
-    if plot or rules.plot:
-        curve = quality_curve(ontology, quality, rules, PLOT_THRESHOLDS)
+    if curve is not None:
         report.plot = meta_outputs.write_quality_plot(meta_dir, PLOT_THRESHOLDS, curve, rules.quality_threshold)
     meta_outputs.write_selection_json(meta_dir, record)
     log.info("wrote %s", ", ".join(sorted(p.name for p in meta_dir.iterdir() if not p.name.startswith("."))))

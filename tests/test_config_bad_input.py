@@ -138,6 +138,10 @@ CASES = {
         breaks=_delete("qa_true_counts.csv"),
         messages=("qa_true_counts.csv is missing from", "http://127.0.0.1:9/qa_true_counts.csv", "and put it at"),
     ),
+    "empty segment file": Case(
+        breaks=_replace("unbalanced_train_segments.csv", b""),
+        messages=("unbalanced_train_segments.csv: cannot be read as a segment CSV", "Empty CSV file"),
+    ),
     "corrupt gzip copy": Case(breaks=_gzip_corrupt, messages=("balanced_train_segments.csv.gz: not a valid gzip",)),
     "segment file not UTF-8": Case(
         # A latin-1 byte in an otherwise UTF-8 file.

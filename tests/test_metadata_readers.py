@@ -88,6 +88,11 @@ def test_crlf_and_missing_final_newline_are_fine(tmp_path, ontology):
     assert segments.end.tolist() == [40.0, 2.5]
 
 
+def test_header_only_file_has_no_rows(tmp_path, ontology):
+    segments = segments_from(tmp_path, "", ontology)
+    assert len(segments) == 0 and segments.files[0].rows == 0 and not segments.malformed
+
+
 def test_gzip_copy_reads_like_the_plain_file(tmp_path, ontology):
     plain = FIXTURES / "unbalanced_train_segments.csv"
     gz = tmp_path / "unbalanced_train_segments.csv.gz"
