@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from audioset_tools.errors import UserError
@@ -124,3 +125,21 @@ def test_pack_of_chunked_npy_and_mixed_shapes(tmp_path: Path) -> None:
     array, index, _ = open_packed(tmp_path / "packed", "melspec", "train")
     assert result.items == len(index) == array.shape[0] and array.shape[1:] == (128, 16)
     assert (index["chunk"] >= 0).all() and index["chunk"].max() == 1
+
+
+def test_loading_stale_stats_warns(melspec_folder: tuple[Path, Path], caplog: pytest.LogCaptureFixture) -> None:
+    data, features = melspec_folder
+    compute_stats(features, "melspec")
+    with caplog.at_level("WARNING"):
+        Normaliser.from_file(features / STATS_NAME, "global")
+    assert "changed since" not in caplog.text
+    # A train clip re-downloaded at another segment start changes the train items.
+    index = read_index(features / INDEX_NAME, "melspec")
+    manifest = pd.read_csv(data / "manifest.csv")
+    manifest.loc[0, "start_seconds"] = 30.5
+    manifest.to_csv(data / "manifest.csv", index=False)
+    assert index.loc[0, "split"] == "train"
+    compute_melspecs(data, features, FeatureSettings(), workers=1)
+    with caplog.at_level("WARNING"):
+        Normaliser.from_file(features / STATS_NAME, "global")
+    assert "changed since these statistics were computed" in caplog.text

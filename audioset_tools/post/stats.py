@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Literal
 
 import numpy as np
+import pandas as pd
 from tqdm import tqdm
 
 from ..atomic import atomic_write_text
@@ -67,6 +68,20 @@ class RunningMoments:
         return total, mean, float(np.sqrt(m2 / total))
 
 
+def train_digest(train: pd.DataFrame) -> str:
+    """Fingerprint of the train items, to tell whether statistics still describe them."""
+    return hashlib.sha256(index_csv_text(train.reset_index(drop=True)).encode()).hexdigest()
+
+
+def _warn_if_stale(path: Path, record: dict) -> None:
+    index_path = Path(record.get("source", "")) / INDEX_NAME
+    if not index_path.is_file():
+        return
+    index = read_index(index_path, "audioset-tools melspec or to-npy")
+    if train_digest(index[index["split"] == TRAIN]) != record.get("train_index_sha256"):
+        log.warning("%s: the train items changed since these statistics were computed; rerun audioset-tools stats", path)
+
+
 def compute_stats(folder: Path, hint: str) -> dict:
     """Statistics of the meta-train items listed in ``folder``'s index; written to stats.json.
 
@@ -99,7 +114,7 @@ def compute_stats(folder: Path, hint: str) -> dict:
         "splits": [TRAIN],
         "classes": sorted(int(c) for c in train["class_index"].unique()),
         "items": int(len(train)),
-        "train_index_sha256": hashlib.sha256(index_csv_text(train).encode()).hexdigest(),
+        "train_index_sha256": train_digest(train),
         "global": {"mean": mean, "std": std, "count": count},
         "per_channel": {
             "mean": moments.mean.tolist(),
@@ -140,6 +155,7 @@ class Normaliser:
             raise UserError(
                 f"{path}: statistics were computed on arrays made with other settings; rerun audioset-tools stats"
             )
+        _warn_if_stale(path, record)
         if mode == "global":
             mean = np.asarray(record["global"]["mean"], dtype=np.float32)
             std = np.asarray(record["global"]["std"], dtype=np.float32)
