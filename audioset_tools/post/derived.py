@@ -16,7 +16,6 @@ import json
 import logging
 import os
 import tempfile
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
@@ -136,20 +135,23 @@ def read_params(folder: Path) -> dict[str, Any] | None:
 
 
 def _settings_epoch(folder: Path, kind: str, params: dict[str, Any], source: Path) -> int:
-    """Nanosecond time after which arrays of ``folder`` were made with ``params``.
+    """The time (ns) after which arrays of ``folder`` were made with ``params``: the
+    modification time of params.json, rewritten whenever the settings change.
 
-    Written before any work so that a crash part-way leaves a state a rerun trusts:
-    arrays older than this were made with other settings and are redone.
+    It is written before any work, so a crash part-way leaves a state a rerun can trust:
+    arrays older than it were made with other settings and are redone. Using the file's
+    own timestamp keeps the comparison on the filesystem's clock, which can lag
+    ``time.time_ns()`` by a scheduler tick.
     """
+    path = Path(folder) / PARAMS_NAME
     previous = read_params(folder)
-    if previous and previous.get("kind") == kind and previous.get("params") == params:
-        return int(previous["valid_after_ns"])
-    if previous:
-        log.info("%s: settings changed, recomputing every array", folder)
-    epoch = time.time_ns()
-    record = {"kind": kind, "params": params, "source": str(source), "valid_after_ns": epoch}
-    atomic_write_text(Path(folder) / PARAMS_NAME, json.dumps(record, indent=2, sort_keys=True) + "\n")
-    return epoch
+    unchanged = previous and previous.get("kind") == kind and previous.get("params") == params
+    if not unchanged:
+        if previous:
+            log.info("%s: settings changed, recomputing every array", folder)
+        record = {"kind": kind, "params": params, "source": str(source)}
+        atomic_write_text(path, json.dumps(record, indent=2, sort_keys=True) + "\n")
+    return path.stat().st_mtime_ns
 
 
 def _is_done(target: Path, source: Path, epoch: int) -> bool:
