@@ -1,10 +1,7 @@
-import os
-import stat
 import sys
 from datetime import date
 from pathlib import Path
 
-from audioset_tools.commands import doctor as doctor_command
 from audioset_tools.download.doctor import (
     Status,
     check_cookies,

@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import logging
-import os
 import sqlite3
 import tempfile
 from pathlib import Path
 
-import pytest
 import soundfile
 
 from audioset_tools.config import Config

@@ -13,7 +13,6 @@ import random
 import threading
 import time
 from collections import Counter
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -23,7 +22,8 @@ from audioset_tools.config import Config
 from audioset_tools.download.ledger import LEDGER_NAME, Ledger
 from audioset_tools.download.pacing import PacingSettings
 from audioset_tools.download.plan import plan_download
-from audioset_tools.download.runner import EXIT_THROTTLED, LOCK_NAME, RunOptions, run_download
+from audioset_tools.download.runner import LOCK_NAME, RunOptions, run_download
+from audioset_tools.download.summary import EXIT_THROTTLED
 from audioset_tools.errors import UserError
 from audioset_tools.fetch.clip import ClipResult, FetchSettings
 from audioset_tools.fetch.outcomes import Outcome

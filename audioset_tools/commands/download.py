@@ -7,7 +7,7 @@ from pathlib import Path
 
 from ..download.job import dry_run_slice, download_slice, export_unavailable_list, import_unavailable_list
 from ..download.preview import format_preview
-from ..download.runner import EXIT_THROTTLED
+from ..download.summary import EXIT_THROTTLED
 
 NAME = "download"
 HELP = "download, trim and transcode the candidate clips of a class slice"

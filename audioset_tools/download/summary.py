@@ -1,0 +1,71 @@
+"""What a download run did: per-outcome counts, per-class fill, and the exit code."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+
+from ..fetch.outcomes import Outcome
+
+EXIT_OK = 0
+EXIT_THROTTLED = 3
+
+
+@dataclass
+class ClassSummary:
+    class_index: int
+    mid: str
+    class_name: str
+    folder: str
+    target: int
+    ok: int = 0
+    finished: bool = False
+
+    @property
+    def short(self) -> bool:
+        return self.finished and self.ok < self.target
+
+
+@dataclass
+class RunSummary:
+    """What a run did. ``outcomes`` counts this run's fetches; skips come from the ledger."""
+
+    outcomes: Counter = field(default_factory=Counter)
+    already_done: int = 0
+    known_failed: int = 0
+    adopted: int = 0
+    discarded: int = 0
+    classes: list[ClassSummary] = field(default_factory=list)
+    stopped_by_throttling: bool = False
+    failing_proxies: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def exit_code(self) -> int:
+        return EXIT_THROTTLED if self.stopped_by_throttling else EXIT_OK
+
+    def format(self) -> str:
+        lines = ["download summary:"]
+        for outcome in Outcome:
+            if self.outcomes[outcome.value]:
+                lines.append(f"  {outcome.value:<17} {self.outcomes[outcome.value]}")
+        lines.append(f"  {'already done':<17} {self.already_done}")
+        lines.append(f"  {'known failed':<17} {self.known_failed} (skipped; --retry-failed tries them again)")
+        if self.adopted:
+            lines.append(f"  {'adopted':<17} {self.adopted} (complete files an interrupted run left unrecorded)")
+        if self.discarded:
+            lines.append(f"  {'discarded':<17} {self.discarded} (beyond samples_per_class or stale)")
+        complete = sum(1 for c in self.classes if c.finished and not c.short)
+        short = [c for c in self.classes if c.short]
+        unfinished = [c for c in self.classes if not c.finished]
+        lines.append(f"  classes: {complete} complete, {len(short)} short of candidates, {len(unfinished)} unfinished")
+        for c in short:
+            lines.append(f"    {c.folder}: {c.ok}/{c.target} (candidates ran out)")
+        for proxy, count in sorted(self.failing_proxies.items()):
+            lines.append(f"  proxy {proxy} failed {count} times in a row; check it or remove it from download.proxies")
+        if self.stopped_by_throttling:
+            lines.append(
+                "  STOPPED: YouTube kept refusing requests (rate limit / sign-in wall). Finished clips are kept.\n"
+                "  Wait a while, then run the same command again to resume; consider download.cookies_file,\n"
+                "  a longer download.sleep_between_requests, download.max_requests_per_hour or fewer workers."
+            )
+        return "\n".join(lines)
