@@ -114,3 +114,21 @@ def test_a_clip_quarantined_twice_keeps_both_copies(tmp_path: Path) -> None:
     assert list(listed["file"]) == [victim, victim]
     assert all((data / target).is_file() for target in listed["quarantine_file"])
     assert len(set(listed["quarantine_file"])) == 2
+
+
+def test_interrupted_before_the_move_is_rechecked_and_deleted_copies_stay_listed(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    manifest = make_dataset(data)
+    first, second = manifest["file"][3], manifest["file"][7]
+    write_clip(data / first, np.zeros(16000))
+    clean_dataset(data, CleanSettings(), workers=1)
+    (data / QUARANTINE_DIR / first).unlink()  # the user reclaims the space
+    # A run that listed `second` and then died before moving it (the clip has since been fixed).
+    listed = pd.read_csv(data / QUARANTINE_DIR / QUARANTINE_LIST, dtype=str, keep_default_na=False)
+    ghost = listed.iloc[[0]].assign(file=second, quarantine_file=f"{QUARANTINE_DIR}/{second}")
+    pd.concat([listed, ghost]).to_csv(data / QUARANTINE_DIR / QUARANTINE_LIST, index=False)
+    summary = clean_dataset(data, CleanSettings(), workers=1)
+    assert summary.total_quarantined == 0
+    after = pd.read_csv(data / QUARANTINE_DIR / QUARANTINE_LIST, dtype=str)
+    assert list(after["file"]) == [first]
+    assert second in set(read_manifest(data / MANIFEST_NAME)["file"])

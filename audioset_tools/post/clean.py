@@ -130,9 +130,13 @@ def clean_dataset(
     listed = read_quarantine_list(output_dir)
     summary = CleanSummary(dry_run=dry_run)
 
-    # Entries of an interrupted run: moved (keep, the manifest row goes) or not (drop, recheck).
-    moved = listed["quarantine_file"].map(lambda q: dataset_path(output_dir, q).is_file())
-    listed = listed[moved.astype(bool)].reset_index(drop=True)
+    # An entry whose clip is still in place and not in quarantine was written by a run
+    # interrupted before the move: forget it, the clip is checked again below. Entries
+    # whose quarantined copy the user deleted stay listed.
+    moved = listed["quarantine_file"].map(lambda q: dataset_path(output_dir, q).is_file()).astype(bool)
+    in_place = listed["file"].map(lambda f: dataset_path(output_dir, f).is_file()).astype(bool)
+    unmoved = ~moved & in_place
+    listed = listed[~unmoved].reset_index(drop=True)
     present = manifest["file"].map(lambda f: dataset_path(output_dir, f).is_file())
     finished = ~present & manifest["file"].isin(set(listed["file"]))
     summary.recovered = int(finished.sum())
@@ -164,7 +168,7 @@ def clean_dataset(
         for i in bad_positions:
             log.info("would quarantine %s: %s (%s)", checkable.at[i, "file"], *verdicts[i])
         return summary
-    if not bad_positions and not summary.recovered:
+    if not bad_positions and not summary.recovered and not unmoved.any():
         return summary
 
     now = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
