@@ -122,9 +122,19 @@ class PackedDataset(_SplitDataset):
     ) -> None:
         _check_split(split)
         self.array, index, packed_params = open_packed(Path(packed_dir), kind, split)
+        self.array_path = Path(self.array.filename)
         super().__init__(index, split, Path(packed_dir) / kind)
         source = Path(packed_params.get("source", Path(packed_dir) / kind))
         self.normaliser = _normaliser(normalisation, stats_file, source / STATS_NAME, packed_params.get("params"))
+
+    def __getstate__(self) -> dict:
+        # A pickled memmap carries its whole contents; DataLoader workers started with
+        # "spawn" get the path instead and map the file themselves.
+        return {**self.__dict__, "array": None}
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        self.array = np.load(self.array_path, mmap_mode="r")
 
     def _finish(self, array: np.ndarray) -> torch.Tensor:
         array = self.normaliser(array) if self.normaliser is not None else array.astype(np.float32, copy=False)

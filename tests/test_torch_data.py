@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pickle
 import subprocess
 import sys
 from pathlib import Path
@@ -161,3 +162,17 @@ def test_example_script_prints_episode_shapes(dataset: dict[str, Path], tmp_path
     assert result.returncode == 0, result.stderr
     assert result.stdout.count("support_x (2, 128, 32)") == 3
     assert "query_x (4, 128, 32)" in result.stdout
+
+
+def test_packed_dataset_pickles_as_a_path_and_works_in_spawned_workers(dataset: dict[str, Path]) -> None:
+    ds = PackedDataset(dataset["packed"], "melspec", "train")
+    payload = pickle.dumps(ds)
+    assert len(payload) < ds.array.nbytes / 10
+    clone = pickle.loads(payload)
+    assert torch.equal(clone[3][0], ds[3][0])
+    loader = episode_loader(ds, 2, 1, 1, episodes=3, seed=2, num_workers=1)
+    loader.multiprocessing_context = "spawn"
+    episodes = list(loader)
+    reference = list(episode_loader(ds, 2, 1, 1, episodes=3, seed=2))
+    for got, expected in zip(episodes, reference):
+        assert all(torch.equal(a, b) for a, b in zip(got, expected))
