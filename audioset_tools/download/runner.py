@@ -224,9 +224,10 @@ class _Run:
         disabled = not options.progress
         total = sum(p.target for p in plans)
         self.overall = tqdm(total=total, desc="clips", unit="clip", disable=disabled, position=0, dynamic_ncols=True)
-        self.per_class = tqdm(total=0, desc="", unit="clip", disable=disabled, position=1, leave=False,
-                              dynamic_ncols=True)
-        self._bar_class: int | None = None
+        first = plans[0] if plans else None
+        self.per_class = tqdm(total=first.target if first else 0, desc=first.folder[:30] if first else "",
+                              unit="clip", disable=disabled, position=1, leave=False, dynamic_ncols=True)
+        self._bar_class: int | None = first.class_index if first else None
         self.counts = Counter()
 
     # -- worker side ---------------------------------------------------------------------
@@ -236,9 +237,9 @@ class _Run:
 
     def _work(self, job: ClipJob) -> tuple[str, ClipResult | None, str | None]:
         worker: _Worker = self._local.worker
-        started = utc_now()
         if not self.pacer.acquire():
-            return started, None, worker.proxy_label
+            return utc_now(), None, worker.proxy_label
+        started = utc_now()
         return started, self.fetch(job, worker.settings), worker.proxy_label
 
     # -- main thread ---------------------------------------------------------------------
@@ -432,13 +433,16 @@ class _Run:
 
     def _count_ok(self, state: _ClassState, position: int, record: ClipRecord) -> None:
         state.ok[position] = record
-        self.overall.update(1)
         self._bump("ok")
 
     def _bump(self, key: str) -> None:
         self.counts[key] += 1
         self.overall.set_postfix(ok=self.counts["ok"], failed=self.counts["failed"],
                                  skipped=self.counts["skipped"], refresh=False)
+        if key == "ok":
+            self.overall.update(1)
+        else:
+            self.overall.refresh()
         self._show_class()
 
     def _show_class(self) -> None:
