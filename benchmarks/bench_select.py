@@ -7,7 +7,7 @@ Ours: ``run_select`` at the default settings (read + validate + select + candida
 splits + writing every output), in a fresh subprocess so that its peak RSS is measured
 alone (``getrusage(RUSAGE_CHILDREN)``).
 
-    python benchmarks/bench_select.py [--metadata-dir ../shared/audioset] [--repeat 3]
+    python benchmarks/bench_select.py [--metadata-dir ../shared/audioset] [--repeat 5]
 
 Targets: ratio >= 10, peak RSS < 1 GiB.
 """
@@ -88,7 +88,7 @@ def child(config_path: str) -> None:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--metadata-dir", type=Path, default=DEFAULT_METADATA)
-    parser.add_argument("--repeat", type=int, default=3, help="runs of ours (median reported)")
+    parser.add_argument("--repeat", type=int, default=5, help="runs of ours (median reported)")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:

@@ -35,7 +35,7 @@ import pyarrow.csv as pacsv
 
 from ..errors import UserError
 from ..ids import is_valid_ytid
-from .official import read_bytes
+from .official import map_file
 
 log = logging.getLogger(__name__)
 
@@ -149,12 +149,12 @@ def read_segments(paths: Mapping[str, Path], ontology_ids: list[str]) -> Segment
     value_set = pa.array(ontology_ids, pa.string())
     files: list[SegmentFile] = []
     malformed: list[MalformedRow] = []
-    per_file: list[tuple[str, pa.Table, list[_Batch], pa.Array, np.ndarray, np.ndarray]] = []
+    per_file: list[tuple[str, pa.ChunkedArray, list[_Batch], pa.Array, np.ndarray, np.ndarray]] = []
     ordered = [s for s in SUBSETS if s in paths]
     with ThreadPoolExecutor(_WORKERS) as pool:
         for subset in ordered:
             path = paths[subset]
-            data, sha = read_bytes(path)
+            data, sha = map_file(path)
             table, invalid = _parse(path, data, use_threads=True)
             batches = list(pool.map(_check_batch, table.to_batches()))
             lists = _distinct([b.lists for b in batches])
@@ -170,7 +170,9 @@ def read_segments(paths: Mapping[str, Path], ontology_ids: list[str]) -> Segment
                 file_malformed = _describe(path, data, table, bad_rows, ontology_ids)
             malformed.extend(file_malformed)
             files.append(SegmentFile(subset, path.name, sha, int(ok.sum()), len(file_malformed)))
-            per_file.append((subset, table, batches, lists, list_index, ok))
+            # Only the YTID text is needed from here on; the rest of the table is freed.
+            per_file.append((subset, table.column("ytid"), batches, lists, list_index, ok))
+            del table
             del data
     return _assemble(per_file, value_set, files, malformed)
 
@@ -192,7 +194,7 @@ def _map_lists(batches: list[_Batch], lists: pa.Array) -> np.ndarray:
     return np.concatenate(parts) if parts else np.zeros(0, np.int32)
 
 
-def _parse(path: Path, data: bytes, *, use_threads: bool) -> tuple[pa.Table, list]:
+def _parse(path: Path, data: memoryview | bytes, *, use_threads: bool) -> tuple[pa.Table, list]:
     invalid: list = []
 
     def on_invalid(row) -> str:
@@ -201,7 +203,7 @@ def _parse(path: Path, data: bytes, *, use_threads: bool) -> tuple[pa.Table, lis
 
     try:
         table = pacsv.read_csv(
-            pa.BufferReader(data),
+            pa.BufferReader(pa.py_buffer(data)),
             read_options=pacsv.ReadOptions(
                 column_names=list(_COLUMNS), block_size=_BLOCK_SIZE, use_threads=use_threads
             ),
@@ -224,7 +226,8 @@ def _parse(path: Path, data: bytes, *, use_threads: bool) -> tuple[pa.Table, lis
     return table, invalid
 
 
-def _unreadable_message(path: Path, data: bytes, exc: Exception) -> str:
+def _unreadable_message(path: Path, data: memoryview | bytes, exc: Exception) -> str:
+    data = bytes(data)  # only on this error path
     try:
         data.decode("utf-8")
     except UnicodeDecodeError as bad:
@@ -302,7 +305,7 @@ def _to_seconds(field: pa.Array) -> np.ndarray:
 
 
 def _describe(
-    path: Path, data: bytes, table: pa.Table, bad_rows: np.ndarray, ontology_ids: list[str]
+    path: Path, data: memoryview | bytes, table: pa.Table, bad_rows: np.ndarray, ontology_ids: list[str]
 ) -> list[MalformedRow]:
     """File and line of every malformed row, with the reason, in line order."""
     _, invalid = _parse(path, data, use_threads=False)
@@ -358,21 +361,21 @@ def _reason(value: dict[str, str], known: set[str]) -> str:
 
 
 def _assemble(
-    per_file: list[tuple[str, pa.Table, list[_Batch], pa.Array, np.ndarray, np.ndarray]],
+    per_file: list[tuple[str, pa.ChunkedArray, list[_Batch], pa.Array, np.ndarray, np.ndarray]],
     value_set: pa.Array,
     files: list[SegmentFile],
     malformed: list[MalformedRow],
 ) -> Segments:
     sets = _LabelSets.check(_distinct([lists for _, _, _, lists, _, _ in per_file]), value_set)
     starts, ends, subsets, valids, label_sets, ytid_chunks = [], [], [], [], [], []
-    for subset, table, batches, lists, list_index, ok in per_file:
+    for subset, ytid_field, batches, lists, list_index, ok in per_file:
         to_global = pc.index_in(lists, value_set=sets.raw).to_numpy(zero_copy_only=False).astype(np.int32)
         label_sets.append(np.where(ok, to_global[list_index], -1).astype(np.int32))
         starts.extend(b.start for b in batches)
         ends.extend(b.end for b in batches)
         valids.append(ok)
         subsets.append(np.full(len(ok), SUBSETS.index(subset), dtype=np.int8))
-        ytid_chunks.extend(table.column("ytid").chunks)
+        ytid_chunks.extend(ytid_field.chunks)
 
     def cat(arrays: list[np.ndarray], dtype) -> np.ndarray:
         return np.concatenate(arrays).astype(dtype, copy=False) if arrays else np.zeros(0, dtype)
