@@ -194,3 +194,13 @@ def test_quality_curve_counts_classes_per_threshold(meta):
     assert curve["leaf_only"] == [5, 4, 4, 2, 2]
     # plus /m/h (1.0)
     assert curve["all_nodes"] == [6, 5, 5, 3, 3]
+
+
+def test_key_ties_fall_back_to_youtube_id_then_start(meta, monkeypatch):
+    # Force every ordering key to collide: the order must still be total and deterministic.
+    from audioset_tools import selection as selection_module
+
+    monkeypatch.setattr(selection_module, "splitmix64", lambda values: np.zeros_like(values, dtype=np.uint64))
+    found = candidates_of(run(meta, label_policy="any"), meta[2])
+    assert found["/m/a"] == sorted(found["/m/a"])
+    assert found["/m/d"] == ["dddddddddd1", "dddddddddd2", "dddddddddd3", "shared00001"]
