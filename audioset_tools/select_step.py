@@ -20,7 +20,7 @@ from . import __version__, meta_outputs
 from .config import Config
 from .errors import UserError
 from .metadata import SUBSETS, ensure_files, needed_files, read_ontology, read_quality, read_segments
-from .metadata.official import KNOWN_SHA256, SEGMENT_FILES, logical_name
+from .metadata.official import KNOWN_SHA256, ONTOLOGY, QUALITY, SEGMENT_FILES, logical_name
 from .selection import Selection, quality_curve, select
 from .splits import SPLIT_NAMES, assign_splits
 
@@ -73,12 +73,17 @@ class SelectReport:
 
 
 def run_select(config: Config, *, plot: bool = False) -> SelectReport:
+    """Select classes and candidates as ``config`` says and write ``paths.meta_dir``.
+
+    Raises :class:`UserError` for anything the user can fix (missing or corrupt metadata,
+    unknown class names, no class left); nothing is written in that case.
+    """
     rules = config.selection
     metadata_dir = config.paths.metadata_dir
     meta_dir = config.paths.meta_dir
     paths = ensure_files(metadata_dir, needed_files(rules.subsets))
-    ontology = read_ontology(paths["ontology.json"])
-    quality = read_quality(paths["qa_true_counts.csv"])
+    ontology = read_ontology(paths[ONTOLOGY])
+    quality = read_quality(paths[QUALITY])
     subsets = [s for s in SUBSETS if s in rules.subsets]
     segments = read_segments({s: paths[SEGMENT_FILES[s]] for s in subsets}, ontology.ids)
     _report_malformed(segments.malformed, strict=rules.strict)
@@ -126,8 +131,8 @@ def run_select(config: Config, *, plot: bool = False) -> SelectReport:
     inputs = {
         logical_name(path): {"file": path.name, "sha256": sha, "official": KNOWN_SHA256.get(logical_name(path)) == sha}
         for path, sha in [
-            (paths["ontology.json"], ontology.sha256),
-            (paths["qa_true_counts.csv"], quality.sha256),
+            (paths[ONTOLOGY], ontology.sha256),
+            (paths[QUALITY], quality.sha256),
             *((paths[SEGMENT_FILES[f.subset]], f.sha256) for f in segments.files),
         ]
     }
