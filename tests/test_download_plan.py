@@ -81,3 +81,26 @@ def test_class_plan_refuses_paths_outside_its_folder():
         ClassPlan(0, "/m/0", "Dog", "nope", "Dog", 1, ())
     with pytest.raises(UserError):
         Candidate("abc/../defg", 0.0, 10.0, 0, "", "Dog/a.wav")
+
+
+def test_file_names_match_layout_and_duplicates_drop():
+    import random
+
+    from audioset_tools.layout import clip_file_name
+
+    rng = random.Random(0)
+    suitable = _suitable(["Dog", "Cat"])
+    rows = [(0, "/m/0", r, f"id{r:09d}", round(rng.uniform(0, 500), rng.choice([0, 1, 3, 4])), 0, "eval", None)
+            for r in range(200)]
+    rows = [(c, m, r, y, s, s + 10.0, sub, lab) for c, m, r, y, s, _, sub, lab in rows]
+    rows += [(0, "/m/0", 300, "id000000007", rows[7][4], rows[7][5], "eval", ""),  # same segment again
+             (0, "/m/1", 301, "abcdefghijk", 0.0, 10.0, "eval", ""),  # MID of another class
+             (1, "/m/1", 0, "abcdefghijk", 0.0005, 10.0, "eval", "/m/1")]
+    plans = plan_download(_suitable(["Dog", "Cat"]), _candidates(rows), start_index=0, end_index=None,
+                          samples_per_class=1, audio_format="wav")
+    dog, cat = plans
+    assert len(dog.candidates) == 200
+    for c in dog.candidates:
+        assert c.file == f"Dog/{clip_file_name(c.ytid, c.start_seconds, 'wav')}"
+        assert c.labels == ""
+    assert cat.candidates[0].file == "Cat/abcdefghijk_0.wav" and len(suitable) == 2
