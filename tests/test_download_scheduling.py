@@ -238,3 +238,30 @@ def test_a_second_run_in_the_same_folder_is_refused(tmp_path, settings):
         fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
         with pytest.raises(UserError, match="another download is running"):
             _run(_plans(_rows(), 1), settings, out, FakeFetch())
+
+
+def test_each_worker_gets_its_own_proxy_and_private_cookie_copy(tmp_path, settings):
+    from audioset_tools.download.runner import _worker_settings, redact_proxy
+
+    cookies = tmp_path / "cookies.txt"
+    cookies.write_text("# Netscape HTTP Cookie File\n.example.com\tTRUE\t/\tTRUE\t0\tSID\tvalue\n")
+    options = RunOptions(workers=3, cookies_file=cookies, proxies=("http://a:1", "http://b:2"))
+    with _worker_settings(settings, options) as per_worker:
+        assert [s.proxy for s in per_worker] == ["http://a:1", "http://b:2", "http://a:1"]
+        copies = [s.cookies_file for s in per_worker]
+        assert len(set(copies)) == 3 and cookies not in copies
+        for copy in copies:
+            assert copy.read_bytes() == cookies.read_bytes()
+            assert copy.stat().st_mode & 0o777 == 0o600
+    assert not any(copy.exists() for copy in copies)
+    assert redact_proxy("http://user:pw@host:8080") == "http://***@host:8080"
+    assert redact_proxy("http://host:8080") == "http://host:8080"
+
+
+def test_classes_sharing_a_folder_are_refused(tmp_path, settings):
+    from audioset_tools.download.plan import ClassPlan
+
+    twins = [ClassPlan(i, f"/m/{i}", "Dog", "train", "Dog", 1, ()) for i in range(2)]
+    with pytest.raises(UserError, match="share the folder"):
+        _run(twins, settings, tmp_path / "out", FakeFetch())
+    assert not (tmp_path / "out").exists()

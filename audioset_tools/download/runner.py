@@ -501,6 +501,18 @@ class _Run:
                     self.summary.discarded += 1
 
 
+def _check_plans(plans: list[ClassPlan]) -> None:
+    """Two classes sharing a folder would delete each other's clips as extras."""
+    owners: dict[str, int] = {}
+    for plan in plans:
+        other = owners.setdefault(plan.folder, plan.class_index)
+        if other != plan.class_index:
+            raise UserError(
+                f"classes {other} and {plan.class_index} would share the folder {plan.folder!r}; "
+                f"every class needs its own folder"
+            )
+
+
 @contextlib.contextmanager
 def _worker_settings(settings: FetchSettings, options: RunOptions) -> Iterator[list[FetchSettings]]:
     """One FetchSettings per worker: its own private cookie copy and its own proxy."""
@@ -533,6 +545,7 @@ def run_download(
     and at exit, including after an interruption. ``fetch`` is the per-clip function
     (:func:`fetch_clip`); it runs in worker threads and must not raise for a clip's failure.
     """
+    _check_plans(plans)
     output_dir = Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
     if options.cookies_file is not None:
