@@ -176,3 +176,14 @@ def test_proxies_are_used_and_a_dead_one_is_reported(tmp_path, media_server, ton
         **{**settings.__dict__, "max_retries": 0}), target=3, proxies=(dead,))
     assert summary.failing_proxies == {"http://***@127.0.0.1:9": 3}
     assert "hunter2" not in summary.format() and "***@127.0.0.1:9" in summary.format()
+
+
+def test_every_try_inside_a_fetch_is_in_the_ledger(tmp_path, media_server, tone_sources, ffmpeg_exe):
+    media_server.add("flaky500001", tone_sources.webm, "500_then_ok")
+    out = tmp_path / "out"
+    _run([("/m/a", "Speech")], {"/m/a": [("flaky500001", 0, 2)]}, out,
+         _settings(media_server.url_template(), ffmpeg_exe), target=1)
+    with sqlite3.connect(out / LEDGER_NAME) as db:
+        attempts, history, outcome = db.execute("SELECT attempts, history, outcome FROM attempts").fetchone()
+    assert outcome == "ok" and attempts == 2
+    assert history.splitlines()[0].startswith("transient") and history.splitlines()[-1].startswith("ok")

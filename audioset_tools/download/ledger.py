@@ -9,7 +9,9 @@ Tables:
 ``attempts``
     Append-only log, one row per attempt or event: ``ytid, start_ms, end_ms, class_index,
     mid, folder, rank, outcome, message, attempts, started_at, finished_at, file, sha256,
-    duration, sample_rate, channels, bytes_read``. ``outcome`` is a fetch outcome
+    duration, sample_rate, channels, bytes_read, history``. ``attempts`` counts the tries
+    inside one fetch (transient retries, a re-resolve after a 403) and ``history`` lists
+    each as ``outcome: message``, one per line. ``outcome`` is a fetch outcome
     (``ok``, ``unavailable``, ...) or a ledger event: ``discarded`` (a finished clip
     deleted because the class needs fewer clips), ``vanished`` (a recorded clip whose
     file was gone on resume).
@@ -68,7 +70,8 @@ CREATE TABLE IF NOT EXISTS attempts (
     duration REAL,
     sample_rate INTEGER,
     channels INTEGER,
-    bytes_read INTEGER
+    bytes_read INTEGER,
+    history TEXT NOT NULL DEFAULT ''
 );
 CREATE INDEX IF NOT EXISTS attempts_by_ytid ON attempts (ytid);
 CREATE TABLE IF NOT EXISTS clips (
@@ -151,6 +154,7 @@ class Attempt:
     sample_rate: int | None = None
     channels: int | None = None
     bytes_read: int | None = None
+    history: str = ""
 
 
 @dataclass(frozen=True)
@@ -208,12 +212,13 @@ class Ledger:
             self._db.execute(
                 "INSERT INTO attempts (ytid, start_ms, end_ms, class_index, mid, folder, rank, outcome,"
                 " message, attempts, started_at, finished_at, file, sha256, duration, sample_rate,"
-                " channels, bytes_read) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                " channels, bytes_read, history) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     attempt.ytid, attempt.start_ms, attempt.end_ms, attempt.class_index, attempt.mid,
                     attempt.folder, attempt.rank, attempt.outcome, attempt.message, attempt.attempts,
                     attempt.started_at, attempt.finished_at, attempt.file, attempt.sha256,
                     attempt.duration, attempt.sample_rate, attempt.channels, attempt.bytes_read,
+                    attempt.history,
                 ),
             )
             if attempt.outcome == "ok":

@@ -29,6 +29,7 @@ from tqdm import tqdm
 
 from ..atomic import is_temporary
 from ..audio_info import AudioReadError, probe_audio, sha256_file
+from ..config import Config
 from ..errors import UserError
 from ..fetch.clip import ClipJob, ClipResult, FetchSettings, fetch_clip, is_partial_file
 from ..fetch.cookies import private_cookie_copy, validate_cookies_file
@@ -61,7 +62,7 @@ class RunOptions:
     pacing: PacingSettings = field(default_factory=PacingSettings)
 
     @classmethod
-    def from_config(cls, config, *, retry_failed: bool = False, progress: bool = True) -> RunOptions:
+    def from_config(cls, config: Config, *, retry_failed: bool = False, progress: bool = True) -> RunOptions:
         d = config.download
         return cls(
             workers=d.workers,
@@ -394,6 +395,7 @@ class _Run:
                 file=candidate.file if record else None, sha256=result.sha256 if record else None,
                 duration=result.duration if record else None, sample_rate=result.sample_rate if record else None,
                 channels=result.channels if record else None, bytes_read=result.bytes_read,
+                history="\n".join(result.history),
             ),
             record,
         )
