@@ -114,3 +114,22 @@ def test_kill_9_at_several_points_then_resume(tmp_path, world):
     for folder in sorted({f.split("/")[0] for f in manifest["file"]}):
         assert (out / folder / "manifest.csv").read_bytes() == (reference / folder / "manifest.csv").read_bytes()
     assert audio_files(out) == audio_files(reference)
+
+
+def test_ctrl_c_keeps_finished_work_and_true_manifests(tmp_path, world):
+    server, rows = world
+    config = _setup(tmp_path / "interrupted", server, rows)
+    out = tmp_path / "interrupted" / "out"
+    process = _start(config)
+    deadline = time.monotonic() + DEADLINE
+    while process.poll() is None and len(audio_files(out) if out.exists() else ()) < 2:
+        assert time.monotonic() < deadline
+        time.sleep(POLL)
+    if process.poll() is not None:
+        pytest.fail("the run finished before it could be interrupted")
+    process.send_signal(signal.SIGINT)
+    _, stderr = process.communicate(timeout=DEADLINE)
+    assert process.returncode == 130, stderr
+    assert "interrupted" in stderr and "Traceback" not in stderr
+    manifest = assert_manifests_equal_disk(out)
+    assert len(manifest) >= 2
