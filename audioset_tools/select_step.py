@@ -19,7 +19,15 @@ import pyarrow as pa
 from . import __version__, meta_outputs
 from .config import Config
 from .errors import UserError
-from .metadata import SUBSETS, ensure_files, needed_files, read_ontology, read_quality, read_segments
+from .metadata import (
+    SUBSETS,
+    MalformedRow,
+    ensure_files,
+    needed_files,
+    read_ontology,
+    read_quality,
+    read_segments,
+)
 from .metadata.official import KNOWN_SHA256, ONTOLOGY, QUALITY, SEGMENT_FILES, logical_name
 from .selection import Selection, quality_curve, select
 from .splits import SPLIT_NAMES, assign_splits
@@ -72,12 +80,32 @@ class SelectReport:
         return "\n".join(lines)
 
 
+@dataclass
+class SelectResult:
+    """Everything the step writes, computed in memory first."""
+
+    report: SelectReport
+    class_rows: list[dict[str, Any]]
+    candidates: pa.Table
+    malformed: list[MalformedRow]
+    record: dict[str, Any]
+    curve: dict[str, list[int]] | None
+    quality_threshold: float
+
+
 def run_select(config: Config, *, plot: bool = False) -> SelectReport:
     """Select classes and candidates as ``config`` says and write ``paths.meta_dir``.
 
     Raises :class:`UserError` for anything the user can fix (missing or corrupt metadata,
     unknown class names, no class left); nothing is written in that case.
     """
+    result = compute_selection(config, plot=plot)
+    write_selection(result, config.paths.meta_dir)
+    return result.report
+
+
+def compute_selection(config: Config, *, plot: bool = False) -> SelectResult:
+    """Fetch missing metadata, read it and compute every output, writing nothing else."""
     rules = config.selection
     metadata_dir = config.paths.metadata_dir
     meta_dir = config.paths.meta_dir
@@ -139,16 +167,21 @@ def run_select(config: Config, *, plot: bool = False) -> SelectReport:
     record = _selection_record(config, report, inputs, {f.subset: f.rows for f in segments.files})
 
     curve = quality_curve(ontology, quality, rules, PLOT_THRESHOLDS) if plot or rules.plot else None
+    return SelectResult(report, class_rows, candidates, segments.malformed, record, curve, rules.quality_threshold)
 
-    meta_outputs.write_candidates(meta_dir, candidates)
-    meta_outputs.write_suitable_classes(meta_dir, class_rows)
-    meta_outputs.write_splits(meta_dir, class_rows)
-    meta_outputs.write_malformed(meta_dir, segments.malformed)
-    if curve is not None:
-        report.plot = meta_outputs.write_quality_plot(meta_dir, PLOT_THRESHOLDS, curve, rules.quality_threshold)
-    meta_outputs.write_selection_json(meta_dir, record)
+
+def write_selection(result: SelectResult, meta_dir: Path) -> None:
+    """Write every output into ``meta_dir``, each file atomically."""
+    meta_outputs.write_candidates(meta_dir, result.candidates)
+    meta_outputs.write_suitable_classes(meta_dir, result.class_rows)
+    meta_outputs.write_splits(meta_dir, result.class_rows)
+    meta_outputs.write_malformed(meta_dir, result.malformed)
+    if result.curve is not None:
+        result.report.plot = meta_outputs.write_quality_plot(
+            meta_dir, PLOT_THRESHOLDS, result.curve, result.quality_threshold
+        )
+    meta_outputs.write_selection_json(meta_dir, result.record)
     log.info("wrote %s", ", ".join(sorted(p.name for p in meta_dir.iterdir() if not p.name.startswith("."))))
-    return report
 
 
 def _report_malformed(malformed: list, *, strict: bool) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from ..config import Config
 from ..download.job import dry_run_slice, download_slice, export_unavailable_list, import_unavailable_list
 from ..download.preview import format_preview
 from ..download.summary import EXIT_THROTTLED
@@ -23,6 +24,16 @@ YouTube kept throttling (rerun later to resume), 2 bad input or configuration,
 130 interrupted."""
 
 
+def _index(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a class index (whole number >= 0), got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected a class index >= 0, got {value}")
+    return value
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--start", type=_index, metavar="I", help="first class index (overrides download.start_index)")
     parser.add_argument("--end", type=_index, metavar="J",
@@ -36,17 +47,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="merge another user's unavailable.csv into the ledger and exit")
 
 
-def _index(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a class index (whole number >= 0), got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"expected a class index >= 0, got {value}")
-    return value
-
-
-def run(args: argparse.Namespace, config) -> int:
+def run(args: argparse.Namespace, config: Config) -> int:
     output_dir = config.paths.output_dir
     if args.export_unavailable is not None:
         count = export_unavailable_list(output_dir, args.export_unavailable)

@@ -112,6 +112,7 @@ class _Batch:
     end: np.ndarray
     lists: pa.Array  # distinct raw label fields of the batch
     list_index: np.ndarray  # row -> index into lists
+    ytid: pa.Array  # the raw YTID field ("XXXXXXXXXXX,")
 
 
 @dataclass
@@ -149,14 +150,13 @@ def read_segments(paths: Mapping[str, Path], ontology_ids: list[str]) -> Segment
     value_set = pa.array(ontology_ids, pa.string())
     files: list[SegmentFile] = []
     malformed: list[MalformedRow] = []
-    per_file: list[tuple[str, pa.ChunkedArray, list[_Batch], pa.Array, np.ndarray, np.ndarray]] = []
+    per_file: list[tuple[str, list[_Batch], pa.Array, np.ndarray, np.ndarray]] = []
     ordered = [s for s in SUBSETS if s in paths]
     with ThreadPoolExecutor(_WORKERS) as pool:
         for subset in ordered:
             path = paths[subset]
             data, sha = map_file(path)
-            table, invalid = _parse(path, data, use_threads=True)
-            batches = list(pool.map(_check_batch, table.to_batches()))
+            batches, invalid = _read_checked(path, data, pool)
             lists = _distinct([b.lists for b in batches])
             sets = _LabelSets.check(lists, value_set)
             list_index = _map_lists(batches, lists)
@@ -167,12 +167,10 @@ def read_segments(paths: Mapping[str, Path], ontology_ids: list[str]) -> Segment
             structural = [row for row in invalid if not row.text.lstrip().startswith("#")]
             file_malformed = []
             if len(bad_rows) or structural:
-                file_malformed = _describe(path, data, table, bad_rows, ontology_ids)
+                file_malformed = _describe(path, data, bad_rows, ontology_ids)
             malformed.extend(file_malformed)
             files.append(SegmentFile(subset, path.name, sha, int(ok.sum()), len(file_malformed)))
-            # Only the YTID text is needed from here on; the rest of the table is freed.
-            per_file.append((subset, table.column("ytid"), batches, lists, list_index, ok))
-            del table
+            per_file.append((subset, batches, lists, list_index, ok))
             del data
     return _assemble(per_file, value_set, files, malformed)
 
@@ -194,33 +192,53 @@ def _map_lists(batches: list[_Batch], lists: pa.Array) -> np.ndarray:
     return np.concatenate(parts) if parts else np.zeros(0, np.int32)
 
 
-def _parse(path: Path, data: memoryview | bytes, *, use_threads: bool) -> tuple[pa.Table, list]:
-    invalid: list = []
-
+def _csv_options(use_threads: bool, invalid: list) -> dict:
     def on_invalid(row) -> str:
         invalid.append(row)
         return "skip"
 
+    return {
+        "read_options": pacsv.ReadOptions(
+            column_names=list(_COLUMNS), block_size=_BLOCK_SIZE, use_threads=use_threads
+        ),
+        "parse_options": pacsv.ParseOptions(
+            delimiter=" ",
+            quote_char=False,
+            escape_char=False,
+            newlines_in_values=False,
+            ignore_empty_lines=False,
+            invalid_row_handler=on_invalid,
+        ),
+        "convert_options": pacsv.ConvertOptions(
+            column_types={name: pa.string() for name in _COLUMNS},
+            strings_can_be_null=False,
+            quoted_strings_can_be_null=False,
+        ),
+    }
+
+
+def _read_checked(path: Path, data: memoryview | bytes, pool: ThreadPoolExecutor) -> tuple[list[_Batch], list]:
+    """Stream the file batch by batch, checking each batch in the pool while the next parses.
+
+    Only each batch's YTID column outlives its check, so the other parsed columns never
+    pile up in memory.
+    """
+    invalid: list = []
+    futures = []
     try:
-        table = pacsv.read_csv(
-            pa.BufferReader(pa.py_buffer(data)),
-            read_options=pacsv.ReadOptions(
-                column_names=list(_COLUMNS), block_size=_BLOCK_SIZE, use_threads=use_threads
-            ),
-            parse_options=pacsv.ParseOptions(
-                delimiter=" ",
-                quote_char=False,
-                escape_char=False,
-                newlines_in_values=False,
-                ignore_empty_lines=False,
-                invalid_row_handler=on_invalid,
-            ),
-            convert_options=pacsv.ConvertOptions(
-                column_types={name: pa.string() for name in _COLUMNS},
-                strings_can_be_null=False,
-                quoted_strings_can_be_null=False,
-            ),
-        )
+        reader = pacsv.open_csv(pa.BufferReader(pa.py_buffer(data)), **_csv_options(True, invalid))
+        for batch in reader:
+            futures.append(pool.submit(_check_batch, batch))
+    except pa.ArrowInvalid as exc:
+        raise UserError(_unreadable_message(path, data, exc)) from None
+    return [future.result() for future in futures], invalid
+
+
+def _parse_numbered(path: Path, data: memoryview | bytes) -> tuple[pa.Table, list]:
+    """The whole file single-threaded, the only way pyarrow numbers the invalid rows."""
+    invalid: list = []
+    try:
+        table = pacsv.read_csv(pa.BufferReader(pa.py_buffer(data)), **_csv_options(False, invalid))
     except pa.ArrowInvalid as exc:
         raise UserError(_unreadable_message(path, data, exc)) from None
     return table, invalid
@@ -259,6 +277,7 @@ def _check_batch(batch: pa.RecordBatch) -> _Batch:
         end_np,
         encoded.dictionary,
         encoded.indices.to_numpy(zero_copy_only=False).astype(np.int32),
+        ytid,
     )
 
 
@@ -305,10 +324,10 @@ def _to_seconds(field: pa.Array) -> np.ndarray:
 
 
 def _describe(
-    path: Path, data: memoryview | bytes, table: pa.Table, bad_rows: np.ndarray, ontology_ids: list[str]
+    path: Path, data: memoryview | bytes, bad_rows: np.ndarray, ontology_ids: list[str]
 ) -> list[MalformedRow]:
     """File and line of every malformed row, with the reason, in line order."""
-    _, invalid = _parse(path, data, use_threads=False)
+    table, invalid = _parse_numbered(path, data)
     invalid_lines = np.array([row.number for row in invalid], dtype=np.int64)
     total_lines = table.num_rows + len(invalid)
     row_lines = np.setdiff1d(np.arange(1, total_lines + 1), invalid_lines, assume_unique=True)
@@ -361,21 +380,21 @@ def _reason(value: dict[str, str], known: set[str]) -> str:
 
 
 def _assemble(
-    per_file: list[tuple[str, pa.ChunkedArray, list[_Batch], pa.Array, np.ndarray, np.ndarray]],
+    per_file: list[tuple[str, list[_Batch], pa.Array, np.ndarray, np.ndarray]],
     value_set: pa.Array,
     files: list[SegmentFile],
     malformed: list[MalformedRow],
 ) -> Segments:
-    sets = _LabelSets.check(_distinct([lists for _, _, _, lists, _, _ in per_file]), value_set)
+    sets = _LabelSets.check(_distinct([lists for _, _, lists, _, _ in per_file]), value_set)
     starts, ends, subsets, valids, label_sets, ytid_chunks = [], [], [], [], [], []
-    for subset, ytid_field, batches, lists, list_index, ok in per_file:
+    for subset, batches, lists, list_index, ok in per_file:
         to_global = pc.index_in(lists, value_set=sets.raw).to_numpy(zero_copy_only=False).astype(np.int32)
         label_sets.append(np.where(ok, to_global[list_index], -1).astype(np.int32))
         starts.extend(b.start for b in batches)
         ends.extend(b.end for b in batches)
         valids.append(ok)
         subsets.append(np.full(len(ok), SUBSETS.index(subset), dtype=np.int8))
-        ytid_chunks.extend(ytid_field.chunks)
+        ytid_chunks.extend(b.ytid for b in batches)
 
     def cat(arrays: list[np.ndarray], dtype) -> np.ndarray:
         return np.concatenate(arrays).astype(dtype, copy=False) if arrays else np.zeros(0, dtype)
