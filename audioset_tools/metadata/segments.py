@@ -7,8 +7,9 @@ Published format: three header lines starting with ``#``, then one segment per l
 Fields are separated by ", " and labels contain no spaces, so pyarrow's multithreaded
 reader splits each line on spaces with quoting disabled: every physical line becomes
 exactly one row or one "invalid row" (wrong field count), so line numbers stay exact
-even when a quote is left open. Validation is vectorised with pyarrow compute over
-record batches, two threads at a time (the kernels release the GIL).
+even when a quote is left open. Batches stream out of the reader into a small thread
+pool that validates them with vectorised pyarrow compute and numpy (both release the
+GIL), so parsing and checking overlap.
 
 Label lists repeat a lot (2 M rows, about 52 k distinct lists), so each distinct list is
 split and checked against the ontology once; rows refer to their list by number.
