@@ -97,20 +97,19 @@ def _hann(n_fft: int) -> np.ndarray:
     return window
 
 
-def _frames(signal: np.ndarray, params: MelParams) -> np.ndarray:
-    half = params.n_fft // 2
-    if params.pad_mode == "reflect" and signal.shape[0] <= half:
-        raise ValueError(
-            f"a signal of {signal.shape[0]} samples is too short for reflect padding of {half}"
-        )
-    # Same result as np.pad(signal, half, mode=pad_mode), at half the cost.
+def _frames(signal: np.ndarray, params: MelParams, padded: np.ndarray) -> np.ndarray:
+    """Overlapping frames (a view) of ``signal`` padded by n_fft // 2 on each side into
+    ``padded``, a reused buffer; the same values as ``np.pad(signal, half, mode=pad_mode)``."""
+    half, n = params.n_fft // 2, signal.shape[0]
+    padded = padded[: n + 2 * half]
+    padded[half : half + n] = signal
     if params.pad_mode == "reflect":
-        edges = (signal[half:0:-1], signal[-2 : -half - 2 : -1])
+        padded[:half] = signal[half:0:-1]
+        padded[half + n :] = signal[-2 : -half - 2 : -1]
     else:
-        edges = (np.zeros(half, dtype=signal.dtype),) * 2
-    padded = np.concatenate((edges[0], signal, edges[1]))
-    windows = np.lib.stride_tricks.sliding_window_view(padded, params.n_fft)
-    return windows[:: params.hop_length]
+        padded[:half] = 0.0
+        padded[half + n :] = 0.0
+    return np.lib.stride_tricks.sliding_window_view(padded, params.n_fft)[:: params.hop_length]
 
 
 def power_to_db(power: np.ndarray, top_db: float | None, amin: float = 1e-10) -> np.ndarray:
@@ -132,15 +131,20 @@ def log_mel_batch(signals: list[np.ndarray], params: MelParams) -> list[np.ndarr
 
     Each result equals librosa on that signal alone: top_db clipping is per signal.
     """
-    frames = [_frames(np.asarray(s, dtype=np.float32), params) for s in signals]
+    signals = [np.asarray(signal, dtype=np.float32) for signal in signals]
+    half = params.n_fft // 2
+    for signal in signals:
+        if params.pad_mode == "reflect" and signal.shape[0] <= half:
+            raise ValueError(f"a signal of {signal.shape[0]} samples is too short for reflect padding of {half}")
+    counts = [params.n_frames(signal.shape[0]) for signal in signals]
     results: list[np.ndarray] = []
     start = 0
-    while start < len(frames):
-        stop, total = start + 1, frames[start].shape[0]
-        while stop < len(frames) and total + frames[stop].shape[0] <= BLOCK_FRAMES:
-            total += frames[stop].shape[0]
+    while start < len(signals):
+        stop, total = start + 1, counts[start]
+        while stop < len(signals) and total + counts[stop] <= BLOCK_FRAMES:
+            total += counts[stop]
             stop += 1
-        results.extend(_block(frames[start:stop], total, params))
+        results.extend(_block(signals[start:stop], counts[start:stop], params))
         start = stop
     return results
 
@@ -151,32 +155,35 @@ def log_mel_batch(signals: list[np.ndarray], params: MelParams) -> list[np.ndarr
 _workspace = threading.local()
 
 
-def _work_arrays(rows: int, n_fft: int, n_mels: int) -> tuple[np.ndarray, ...]:
-    """Frames ``[rows, n_fft]``, two ``[rows, bins]`` and mel ``[rows, n_mels]`` float32 views."""
-    key = (n_fft, n_mels)
+def _work_arrays(rows: int, longest: int, params: MelParams) -> tuple[np.ndarray, ...]:
+    """Views of reused float32 arrays: frames ``[rows, n_fft]``, two ``[rows, bins]``,
+    mel ``[rows, n_mels]``, and a padding buffer for signals of up to ``longest`` samples."""
+    key = (params.n_fft, params.n_mels)
     held = getattr(_workspace, "arrays", None)
-    if held is None or held[0] != key or held[1].shape[0] < rows:
+    if held is None or held[0] != key or held[1].shape[0] < rows or held[5].shape[0] < longest + params.n_fft:
         capacity = max(rows, BLOCK_FRAMES)
-        bins = n_fft // 2 + 1
+        bins = params.n_fft // 2 + 1
         held = (
             key,
-            np.empty((capacity, n_fft), dtype=np.float32),
+            np.empty((capacity, params.n_fft), dtype=np.float32),
             np.empty((capacity, bins), dtype=np.float32),
             np.empty((capacity, bins), dtype=np.float32),
-            np.empty((capacity, n_mels), dtype=np.float32),
+            np.empty((capacity, params.n_mels), dtype=np.float32),
+            np.empty(max(longest, capacity * params.hop_length) + params.n_fft, dtype=np.float32),
         )
         _workspace.arrays = held
-    return tuple(array[:rows] for array in held[1:])
+    return (*(array[:rows] for array in held[1:5]), held[5])
 
 
-def _block(frames: list[np.ndarray], total: int, params: MelParams) -> list[np.ndarray]:
-    stacked, magnitude, scratch, mel = _work_arrays(total, params.n_fft, params.n_mels)
+def _block(signals: list[np.ndarray], counts: list[int], params: MelParams) -> list[np.ndarray]:
+    longest = max(signal.shape[0] for signal in signals)
+    stacked, magnitude, scratch, mel, padded = _work_arrays(sum(counts), longest, params)
     window = _hann(params.n_fft)
     row = 0
-    for clip in frames:
+    for signal, count in zip(signals, counts):
         # Windowing straight into the block matrix: one pass over memory instead of two.
-        np.multiply(clip, window, out=stacked[row : row + clip.shape[0]])
-        row += clip.shape[0]
+        np.multiply(_frames(signal, params, padded), window, out=stacked[row : row + count])
+        row += count
     # scipy's pocketfft keeps float32 as complex64 and is several times faster than
     # numpy's on batches of short transforms.
     spectrum = scipy.fft.rfft(stacked, axis=-1)
@@ -190,7 +197,7 @@ def _block(frames: list[np.ndarray], total: int, params: MelParams) -> list[np.n
     basis = mel_filterbank(params.sample_rate, params.n_fft, params.n_mels, params.fmin, params.fmax)
     np.matmul(magnitude, basis.T, out=mel)
     results = []
-    for part in np.split(mel, np.cumsum([clip.shape[0] for clip in frames])[:-1], axis=0):
+    for part in np.split(mel, np.cumsum(counts)[:-1], axis=0):
         spec = np.ascontiguousarray(part.T)
         if params.to_db:
             spec = power_to_db(spec, params.top_db)
