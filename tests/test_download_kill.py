@@ -128,8 +128,9 @@ def test_ctrl_c_keeps_finished_work_and_true_manifests(tmp_path, world):
     if process.poll() is not None:
         pytest.fail("the run finished before it could be interrupted")
     process.send_signal(signal.SIGINT)
-    _, stderr = process.communicate(timeout=DEADLINE)
+    stdout, stderr = process.communicate(timeout=DEADLINE)
     assert process.returncode == 130, stderr
     assert "interrupted" in stderr and "Traceback" not in stderr
+    assert "INTERRUPTED" in stdout
     manifest = assert_manifests_equal_disk(out)
     assert len(manifest) >= 2

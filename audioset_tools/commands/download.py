@@ -8,7 +8,7 @@ from pathlib import Path
 from ..config import Config
 from ..download.job import dry_run_slice, download_slice, export_unavailable_list, import_unavailable_list
 from ..download.preview import format_preview
-from ..download.summary import EXIT_THROTTLED
+from ..download.summary import EXIT_NETWORK, EXIT_THROTTLED
 
 NAME = "download"
 HELP = "download, trim and transcode the candidate clips of a class slice"
@@ -20,8 +20,8 @@ ledger (ledger.sqlite3), manifest.csv (global and per class) and metadata.csv in
 paths.output_dir.
 
 Exit code: 0 done (every class full or out of candidates), {EXIT_THROTTLED} stopped because
-YouTube kept throttling (rerun later to resume), 2 bad input or configuration,
-130 interrupted."""
+YouTube kept throttling, {EXIT_NETWORK} stopped because the network seems down (rerun later
+to resume either), 2 bad input or configuration, 130 interrupted."""
 
 
 def _index(text: str) -> int:

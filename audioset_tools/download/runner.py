@@ -17,6 +17,7 @@ import contextlib
 import dataclasses
 import itertools
 import logging
+import signal
 import threading
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -44,6 +45,7 @@ from .summary import ClassSummary, RunSummary
 log = logging.getLogger(__name__)
 
 LOCK_NAME = ".download.lock"
+_POLL_SECONDS = 0.5
 # A proxy failing this many times in a row is reported (never silently dropped).
 PROXY_FAILURE_REPORT = 3
 
@@ -60,6 +62,8 @@ class RunOptions:
     cookies_file: Path | None = None
     proxies: tuple[str, ...] = ()
     pacing: PacingSettings = field(default_factory=PacingSettings)
+    # This many transient failures in a row (no answer from any server) means the network is down.
+    max_consecutive_transient: int = 20
 
     @classmethod
     def from_config(cls, config: Config, *, retry_failed: bool = False, progress: bool = True) -> RunOptions:
@@ -70,6 +74,7 @@ class RunOptions:
             progress=progress,
             cookies_file=d.cookies_file,
             proxies=tuple(d.proxies),
+            max_consecutive_transient=d.max_consecutive_transient,
             pacing=PacingSettings(
                 sleep_between_requests=d.sleep_between_requests,
                 sleep_jitter=d.sleep_jitter,
@@ -222,6 +227,8 @@ class _Run:
         self._proxy_failures: Counter = Counter()
         self._reported_proxies: set[str] = set()
         self._stopping = False
+        self._interrupted = False
+        self._transient_streak = 0
         disabled = not options.progress
         total = sum(p.target for p in plans)
         self.overall = tqdm(total=total, desc="clips", unit="clip", disable=disabled, position=0, dynamic_ncols=True)
@@ -245,28 +252,51 @@ class _Run:
 
     # -- main thread ---------------------------------------------------------------------
 
+    def _on_sigint(self, signum: int, frame: object) -> None:
+        # Only set a flag: the main thread may hold a lock right now. A second Ctrl-C aborts.
+        if self._interrupted:
+            raise KeyboardInterrupt
+        self._interrupted = True
+
+    @contextlib.contextmanager
+    def graceful_ctrl_c(self) -> Iterator[None]:
+        """First Ctrl-C: finish the clips in flight, write the manifests, stop (signals reach the main thread only)."""
+        if threading.current_thread() is not threading.main_thread():
+            yield
+            return
+        previous = signal.signal(signal.SIGINT, self._on_sigint)
+        try:
+            yield
+        finally:
+            signal.signal(signal.SIGINT, previous)
+
     def run(self) -> RunSummary:
         futures: dict[Future, tuple[_ClassState, int]] = {}
-        with ThreadPoolExecutor(max_workers=len(self.workers), initializer=self._init_worker,
-                                thread_name_prefix="fetch") as pool:
+        with ThreadPoolExecutor(
+            max_workers=len(self.workers), initializer=self._init_worker, thread_name_prefix="fetch"
+        ) as pool:
             try:
                 while True:
                     self._fill(pool, futures)
                     self._finish_classes()
                     if not futures:
                         break
-                    done, _ = wait(futures, return_when=FIRST_COMPLETED)
+                    # A timeout, so a Ctrl-C is noticed even while every worker sits in a long pause.
+                    done, _ = wait(futures, timeout=_POLL_SECONDS, return_when=FIRST_COMPLETED)
                     for future in sorted(done, key=lambda f: futures[f][1]):
                         state, position = futures.pop(future)
                         self._handle(state, position, *future.result())
-                    if self.pacer.exhausted and not self._stopping:
-                        self._stopping = True
+                    if self._stopping:
+                        continue
+                    if self._interrupted:
+                        self.summary.interrupted = True
+                        self._stop("interrupted (Ctrl-C again to abort at once)")
+                    elif self.pacer.exhausted:
                         self.summary.stopped_by_throttling = True
-                        log.error(
-                            "%d rate limits / sign-in walls in a row: stopping after the downloads in flight",
-                            self.pacer.consecutive_throttles,
-                        )
-                        self.pacer.cancel()
+                        self._stop(f"{self.pacer.consecutive_throttles} rate limits / sign-in walls in a row")
+                    elif self._transient_streak >= self.options.max_consecutive_transient:
+                        self.summary.stopped_by_network = True
+                        self._stop(f"{self._transient_streak} network failures in a row")
             except BaseException:
                 # Interrupted (Ctrl-C) or a bug: let in-flight fetches end, keep what they finished.
                 self._stopping = True
@@ -283,6 +313,11 @@ class _Run:
                 for state, summary in zip(self.states, self.summary.classes):
                     summary.ok = min(len(state.ok), state.plan.target)
         return self.summary
+
+    def _stop(self, reason: str) -> None:
+        log.error("%s: stopping after the downloads in flight", reason)
+        self._stopping = True
+        self.pacer.cancel()
 
     def _fill(self, pool: ThreadPoolExecutor, futures: dict[Future, tuple[_ClassState, int]]) -> None:
         while not self._stopping and len(futures) < len(self.workers):
@@ -400,6 +435,8 @@ class _Run:
             record,
         )
         self._track_proxy(proxy, outcome)
+        # Any answer from a server, even "gone", shows the network works.
+        self._transient_streak = self._transient_streak + 1 if outcome is Outcome.TRANSIENT else 0
         if record is not None:
             self.pacer.succeeded()
             self._count_ok(state, position, record)
@@ -556,7 +593,8 @@ def run_download(
         sweep_partial_files(output_dir)
         with Ledger(output_dir / LEDGER_NAME) as ledger, _worker_settings(settings, options) as per_worker:
             run = _Run(plans, settings, output_dir, options, ledger, per_worker, fetch)
-            try:
-                return run.run()
-            finally:
-                write_manifests(output_dir, ledger)
+            with run.graceful_ctrl_c():
+                try:
+                    return run.run()
+                finally:
+                    write_manifests(output_dir, ledger)

@@ -9,6 +9,9 @@ from ..fetch.outcomes import Outcome
 
 EXIT_OK = 0
 EXIT_THROTTLED = 3
+EXIT_NETWORK = 4
+# The shell's convention for "ended by SIGINT".
+EXIT_INTERRUPTED = 130
 
 
 @dataclass
@@ -37,11 +40,17 @@ class RunSummary:
     discarded: int = 0
     classes: list[ClassSummary] = field(default_factory=list)
     stopped_by_throttling: bool = False
+    stopped_by_network: bool = False
+    interrupted: bool = False
     failing_proxies: dict[str, int] = field(default_factory=dict)
 
     @property
     def exit_code(self) -> int:
-        return EXIT_THROTTLED if self.stopped_by_throttling else EXIT_OK
+        if self.interrupted:
+            return EXIT_INTERRUPTED
+        if self.stopped_by_throttling:
+            return EXIT_THROTTLED
+        return EXIT_NETWORK if self.stopped_by_network else EXIT_OK
 
     def format(self) -> str:
         lines = ["download summary:"]
@@ -68,4 +77,12 @@ class RunSummary:
                 "  Wait a while, then run the same command again to resume; consider download.cookies_file,\n"
                 "  a longer download.sleep_between_requests, download.max_requests_per_hour or fewer workers."
             )
+        if self.stopped_by_network:
+            lines.append(
+                "  STOPPED: the network seems down (timeouts, resets or DNS failures on every clip in a row).\n"
+                "  Finished clips are kept and nothing was marked unavailable. Check the connection and any\n"
+                "  download.proxies, then run the same command again to resume."
+            )
+        if self.interrupted:
+            lines.append("  INTERRUPTED: finished clips are kept; run the same command again to resume.")
         return "\n".join(lines)
