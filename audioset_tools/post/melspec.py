@@ -121,8 +121,8 @@ def power_to_db(power: np.ndarray, top_db: float | None, amin: float = 1e-10) ->
 
 
 # Frames per FFT block: enough to amortise per-call overhead over many short clips, few
-# enough that a block's frames, spectrum and magnitudes stay in cache (blocks of one
-# 10 s clip, 313 frames, ran about twice as fast per clip as blocks of 32 such clips).
+# enough that a block's frames, spectrum and magnitudes stay in cache (512 measured
+# 10-15 % faster per clip than 2048 or 8192).
 BLOCK_FRAMES = 512
 
 
