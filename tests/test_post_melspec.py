@@ -160,3 +160,16 @@ def test_wrong_sample_rate_is_reported_not_fatal(tmp_path: Path) -> None:
     assert [f for f, _ in summary.failed] == [odd]
     assert "22050 Hz" in summary.failed[0][1]
     assert summary.converted == len(manifest) - 1
+
+
+def test_stereo_clips_are_mixed_down_and_short_remainders_dropped(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    manifest = make_dataset(data, seconds=2.3)
+    stereo = np.stack([np.sin(np.arange(int(2.3 * SR)) / 7.0), 0.5 * np.cos(np.arange(int(2.3 * SR)) / 3.0)], axis=1)
+    write_clip(data / manifest["file"][0], 0.3 * stereo)
+    settings = FeatureSettings(chunk_seconds=1.0, chunk_remainder="pad")
+    summary = compute_melspecs(data, tmp_path / "mel", settings, workers=1)
+    assert summary.items == 2 * len(manifest)  # 0.3 s is less than half a chunk: dropped
+    y, _ = sf.read(data / manifest["file"][0], dtype="float32")
+    expected = _librosa(y.mean(axis=1)[:SR], MelParams())
+    np.testing.assert_allclose(load_item(tmp_path / "mel", manifest["file"][0][:-4] + ".npy", 0), expected, atol=2e-3)

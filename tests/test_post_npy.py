@@ -10,7 +10,7 @@ import soundfile as sf
 
 from audioset_tools.post.derived import INDEX_NAME, read_index
 from audioset_tools.post.npy import NpySettings, convert_to_npy
-from post_data import make_dataset
+from post_data import make_dataset, write_clip
 
 
 def test_float32_arrays_equal_the_decoded_wav(tmp_path: Path) -> None:
@@ -69,3 +69,14 @@ def test_unreadable_clip_is_reported_and_left_out_of_the_index(tmp_path: Path) -
     summary = convert_to_npy(data, out, NpySettings(), workers=1)
     assert [f for f, _ in summary.failed] == [broken]
     assert broken not in set(read_index(out / INDEX_NAME, "to-npy")["source"])
+
+
+def test_stereo_clip_becomes_channels_first(tmp_path: Path) -> None:
+    data, out = tmp_path / "data", tmp_path / "npy"
+    manifest = make_dataset(data)
+    stereo = 0.2 * np.stack([np.sin(np.arange(16000) / 5.0), np.cos(np.arange(16000) / 9.0)], axis=1)
+    write_clip(data / manifest["file"][0], stereo)
+    convert_to_npy(data, out, NpySettings(), workers=1)
+    array = np.load(out / manifest["file"][0].replace(".wav", ".npy"))
+    assert array.shape == (2, 16000)
+    np.testing.assert_array_equal(array, sf.read(data / manifest["file"][0], dtype="float32")[0].T)
