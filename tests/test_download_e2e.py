@@ -132,7 +132,12 @@ def test_workers_1_and_4_give_identical_manifests(tmp_path, media_server, tone_s
             tmp_path / "four" / folder / "manifest.csv").read_bytes()
 
 
-def test_cookie_file_is_never_modified_or_leaked(tmp_path, media_server, tone_sources, ffmpeg_exe, caplog):
+def test_cookie_file_is_never_modified_or_leaked(tmp_path, media_server, tone_sources, ffmpeg_exe, caplog,
+                                                 monkeypatch):
+    # A temp folder of our own, so other processes' cookie copies cannot blur the leftover check.
+    private_tmp = tmp_path / "tmp"
+    private_tmp.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(private_tmp))
     secret = "TopSecretCookieValue42"
     cookies = tmp_path / "cookies.txt"
     cookies.write_text(
@@ -141,7 +146,6 @@ def test_cookie_file_is_never_modified_or_leaked(tmp_path, media_server, tone_so
     )
     cookies.chmod(0o600)
     before = (cookies.read_bytes(), cookies.stat().st_mtime_ns)
-    temp_before = set(Path(tempfile.gettempdir()).glob("audioset-tools-cookies-*"))
     for n in range(4):
         media_server.add(f"cookie{n:05d}", tone_sources.webm)
     rows = {"/m/a": [(f"cookie{n:05d}", float(n), n + 2.0) for n in range(4)]}
@@ -151,7 +155,7 @@ def test_cookie_file_is_never_modified_or_leaked(tmp_path, media_server, tone_so
                    target=4, workers=2, cookies_file=cookies)
     assert summary.exit_code == 0 and len(assert_manifests_equal_disk(out)) == 4
     assert (cookies.read_bytes(), cookies.stat().st_mtime_ns) == before
-    assert set(Path(tempfile.gettempdir()).glob("audioset-tools-cookies-*")) == temp_before
+    assert list(private_tmp.iterdir()) == []
     # The private copies were really used: the server saw the cookie.
     assert any(secret in r.cookie for n in range(4) for r in media_server.stats(f"cookie{n:05d}").log)
     assert secret not in caplog.text and secret not in summary.format()
