@@ -17,6 +17,9 @@ from .errors import UserError
 from .ids import is_valid_ytid
 
 AUDIO_EXTENSIONS = ("wav", "flac")
+# The tool's own folder for clips that cleaning set aside. Class folders can never take this
+# name: slugify strips leading underscores.
+QUARANTINE_DIR = "_quarantine"
 MAX_FOLDER_LENGTH = 80
 _UNSAFE_RUN = re.compile(r"[^A-Za-z0-9._-]+")
 _CLIP_NAME = re.compile(r"\A(?P<ytid>[A-Za-z0-9_-]{11})_(?P<start_ms>\d+)\.(?P<ext>wav|flac)\Z")

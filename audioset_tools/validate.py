@@ -24,6 +24,7 @@ from tqdm import tqdm
 from .atomic import atomic_write_text, is_temporary
 from .audio_info import AudioReadError, is_silent, probe_audio, sha256_file
 from .errors import UserError
+from .layout import QUARANTINE_DIR
 from .manifest import MANIFEST_NAME, dataset_path, existing_class_manifests, read_manifest
 
 log = logging.getLogger(__name__)
@@ -215,10 +216,14 @@ def check_clip(root: Path, row: dict, duration_tolerance: float) -> list[Finding
 def find_extra_files(root: Path, listed: set[str]) -> Iterable[Finding]:
     """Audio files under ``root`` that no manifest row names.
 
-    Hidden files and folders (crash leftovers, quarantine) are skipped.
+    Hidden files and folders (crash leftovers) and the quarantine folder are skipped:
+    clips set aside by cleaning are listed in its own quarantine.csv.
     """
     for folder, dirs, files in os.walk(root):
-        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        at_root = Path(folder) == Path(root)
+        dirs[:] = sorted(
+            d for d in dirs if not d.startswith(".") and not (at_root and d == QUARANTINE_DIR)
+        )
         for name in sorted(files):
             path = Path(folder) / name
             if name.startswith(".") or is_temporary(path) or path.suffix.lower() not in AUDIO_SUFFIXES:

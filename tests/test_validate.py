@@ -13,7 +13,9 @@ from dataset_factory import SAMPLE_RATE, make_dataset, tone
 
 from audioset_tools.cli import main
 from audioset_tools.errors import UserError
+from audioset_tools.layout import QUARANTINE_DIR
 from audioset_tools.manifest import MANIFEST_NAME, write_dataset_manifests
+from audioset_tools.post.clean import CleanSettings, clean_dataset
 from audioset_tools.validate import (
     VALIDATION_NAME,
     Kind,
@@ -134,6 +136,15 @@ def test_all_silent_clip_is_invalid_but_not_worth_refetching(tmp_path):
     assert not result.is_intact()
     # Its bytes are those the manifest recorded: the source itself was silent.
     assert result.files_to_refetch() == []
+
+
+def test_clips_quarantined_by_cleaning_are_not_extra_files(tmp_path):
+    root = tmp_path / "data"
+    make_dataset(root, silent={"vid01clip01"})
+    summary = clean_dataset(root, CleanSettings(), workers=1)
+    assert summary.quarantined == {"silent": 1}
+    assert any((root / QUARANTINE_DIR).rglob("*.wav"))
+    assert kinds(validate_dataset(root, progress=False)) == {}
 
 
 def test_reencoded_same_samples_is_checksum_only(dataset):

@@ -31,13 +31,13 @@ from ..manifest import (
     manifest_csv_text,
     write_dataset_manifests,
 )
+from ..layout import QUARANTINE_DIR
 from .audio import ClipReadError, read_clip
 from .derived import load_dataset_manifest
 from .parallel import batches, default_workers, run_batches
 
 log = logging.getLogger(__name__)
 
-QUARANTINE_DIR = "_quarantine"
 QUARANTINE_LIST = "quarantine.csv"
 QUARANTINE_COLUMNS = ("reason", "detail", "quarantine_file", "quarantined_at")
 
