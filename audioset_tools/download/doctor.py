@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import enum
-import os
+import shutil
 import subprocess
 import tempfile
 from collections.abc import Callable
@@ -129,8 +129,7 @@ def check_output_dir(path: Path) -> Check:
 
 
 def _free_gib(path: Path) -> float:
-    stats = os.statvfs(path)
-    return stats.f_bavail * stats.f_frsize / 2**30
+    return shutil.disk_usage(path).free / 2**30
 
 
 def run_checks(
