@@ -23,7 +23,7 @@ def _common_options() -> argparse.ArgumentParser:
     common.add_argument(
         "--config",
         metavar="PATH",
-        default=DEFAULT_CONFIG_NAME,
+        default=None,
         help=f"control file with every parameter (default: ./{DEFAULT_CONFIG_NAME})",
     )
     common.add_argument(
@@ -74,8 +74,9 @@ def _execute(module: ModuleType, args: argparse.Namespace) -> int:
     configure_logging(args.verbose, args.quiet)
     try:
         config = None
-        if getattr(module, "NEEDS_CONFIG", True):
-            config = load_config(args.config, args.overrides)
+        needs = getattr(module, "CONFIG", "required")
+        if needs != "none":
+            config = load_config(args.config, args.overrides, required=needs == "required")
         return int(module.run(args, config))
     except UserError as exc:
         print(f"error: {exc.message}", file=sys.stderr)

@@ -235,30 +235,38 @@ _PATH_FIELDS = (
 )
 
 
-def load_config(path: Path | str | None = None, overrides: list[str] | None = None) -> Config:
+def load_config(
+    path: Path | str | None = None, overrides: list[str] | None = None, *, required: bool = True
+) -> Config:
     """Read, override and validate a control.yaml; raise :class:`UserError` on any problem.
 
-    ``overrides`` are ``dotted.key=value`` strings whose value is parsed as YAML.
-    Relative paths resolve against the config file's folder, so a job behaves the same
-    whatever the current directory is.
+    ``path`` None means ./control.yaml. With ``required=False`` and no explicit ``path``,
+    a missing ./control.yaml means the defaults (plus ``overrides``), with relative paths
+    resolved against the current directory and ``source`` None. ``overrides`` are
+    ``dotted.key=value`` strings whose value is parsed as YAML. Relative paths resolve
+    against the config file's folder, so a job behaves the same whatever the current
+    directory is.
     """
     config_path = Path(path if path is not None else DEFAULT_CONFIG_NAME)
-    if not config_path.is_file():
+    if config_path.is_file():
+        raw, source = _read_yaml(config_path), config_path.resolve()
+    elif required or path is not None:
         raise UserError(
             f"config file not found: {config_path}\n"
             f"  Copy control.yaml from the audioset-tools repository next to your data, "
             f"or pass --config PATH."
         )
-    raw = _read_yaml(config_path)
+    else:
+        raw, source = {}, None
     for override in overrides or []:
         _apply_override(raw, override)
     try:
         config = Config.model_validate(raw)
     except ValidationError as exc:
-        raise UserError(format_validation_error(config_path, exc, raw)) from None
-    return _resolve_paths(config, config_path.resolve().parent).model_copy(
-        update={"source": config_path.resolve()}
-    )
+        where = config_path if source is not None else Path("--set overrides")
+        raise UserError(format_validation_error(where, exc, raw)) from None
+    base = source.parent if source is not None else Path.cwd()
+    return _resolve_paths(config, base).model_copy(update={"source": source})
 
 
 def _read_yaml(config_path: Path) -> dict[str, Any]:

@@ -102,3 +102,16 @@ def test_doctor_command_exit_codes(tmp_path, capsys):
     config.write_text(f"download:\n  cookies_file: {_cookies(tmp_path / 'c.txt')}\npaths:\n  output_dir: out\n")
     assert main(["doctor", "--config", str(config)]) == 0
     assert main(["doctor", "--config", str(config), "--set", "download.js_runtime=perl"]) == 1
+
+
+def test_doctor_without_control_yaml_takes_overrides(tmp_path, monkeypatch, capsys):
+    """No control.yaml: defaults plus --set, so a bad cookies path named with --set is checked."""
+    from audioset_tools.cli import main as cli_main
+
+    monkeypatch.chdir(tmp_path)
+    missing = tmp_path / "nope.txt"
+    code = cli_main(["doctor", "--set", f"download.cookies_file={missing}", "--output", str(tmp_path / "out")])
+    out = capsys.readouterr().out
+    assert "no control.yaml here" in out
+    assert str(missing) in out or "nope.txt" in out
+    assert code == 1

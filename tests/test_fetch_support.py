@@ -75,7 +75,7 @@ def test_valid_cookies_file_counts_cookies(tmp_path):
 @pytest.mark.parametrize(
     ("content", "expected"),
     [
-        (f"# Netscape HTTP Cookie File\n.example.com\tTRUE\t/\tFALSE\t0\tSID\n", r"line 2: expected 7 .*found 6"),
+        ("# Netscape HTTP Cookie File\n.example.com\tTRUE\t/\tFALSE\t0\tSID\n", r"line 2: expected 7 .*found 6"),
         (f".example.com\tYES\t/\tFALSE\t0\tSID\t{SECRET}\n", r"line 1: field 2"),
         (f".example.com\tTRUE\t/\tFALSE\tsoon\tSID\t{SECRET}\n", r"line 1: field 5"),
         (f".example.com\tTRUE\t/\tmaybe\t0\tSID\t{SECRET}\n", r"line 1: field 4"),

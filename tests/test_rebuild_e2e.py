@@ -6,7 +6,6 @@ must be byte-identical to the downloaded ones.
 
 from __future__ import annotations
 
-import argparse
 import csv
 import shutil
 from pathlib import Path
@@ -17,8 +16,8 @@ import pytest
 import download_data
 import rebuild_from_manifest
 from audioset_tools.cli import main
-from audioset_tools.commands.rebuild import optional_config
-from audioset_tools.config import Config
+from audioset_tools.config import Config, load_config
+from audioset_tools.errors import UserError
 from audioset_tools.manifest import MANIFEST_NAME, read_manifest
 from audioset_tools.rebuild import EXIT_GONE, EXIT_INCOMPLETE, REBUILD_REPORT_NAME
 from audioset_tools.validate import VALIDATION_NAME, validate_dataset
@@ -283,12 +282,19 @@ def test_throttling_stop_is_incomplete_and_resumable(downloaded, tmp_path, media
     pd.testing.assert_frame_equal(read_manifest(rebuilt / MANIFEST_NAME), read_manifest(out / MANIFEST_NAME))
 
 
-def test_rebuild_runs_on_defaults_without_control_yaml(tmp_path, monkeypatch):
+def test_optional_config_is_defaults_plus_overrides_without_control_yaml(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    args = argparse.Namespace(config="control.yaml", overrides=[])
-    assert optional_config(args) == Config()
+    defaults = load_config(None, [], required=False)
+    assert defaults.source is None
+    assert defaults.download == Config().download
+    assert defaults.paths.output_dir == tmp_path / "AudioSet_Data"
+    assert load_config(None, ["download.workers=2"], required=False).download.workers == 2
+    with pytest.raises(UserError, match="--set overrides"):
+        load_config(None, ["download.bogus=1"], required=False)
+    with pytest.raises(UserError, match="config file not found"):
+        load_config("named.yaml", [], required=False)
     (tmp_path / "control.yaml").write_text("download:\n  workers: 3\n")
-    assert optional_config(args).download.workers == 3
+    assert load_config(None, [], required=False).download.workers == 3
 
 
 def test_bad_unavailable_list_is_refused_before_writing(downloaded, tmp_path, media_server, capsys):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ..config import DEFAULT_CONFIG_NAME, Config, load_config
+from ..config import Config
 from ..download.doctor import Status, format_checks, run_checks
 
 NAME = "doctor"
@@ -17,17 +17,16 @@ values) and that the output folder is writable. Reads control.yaml when present,
 checks the defaults.
 
 Exit code: 0 all usable (warnings allowed), 1 a check failed, 2 bad configuration."""
-NEEDS_CONFIG = False
+CONFIG = "optional"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--output", type=Path, metavar="DIR", help="check this output folder instead of paths.output_dir")
 
 
-def run(args: argparse.Namespace, config: object) -> int:
-    explicit = args.config != DEFAULT_CONFIG_NAME or Path(args.config).is_file()
-    loaded = load_config(args.config, args.overrides) if explicit else Config()
-    if not explicit:
+def run(args: argparse.Namespace, config: Config) -> int:
+    loaded = config
+    if loaded.source is None:
         print("no control.yaml here: checking the default settings")
     checks = run_checks(
         ffmpeg_path=loaded.download.ffmpeg_path,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ..config import DEFAULT_CONFIG_NAME, Config, load_config
+from ..config import Config
 from ..rebuild import EXIT_GONE, EXIT_INCOMPLETE, REBUILD_REPORT_NAME, rebuild_dataset
 
 NAME = "rebuild"
@@ -24,7 +24,7 @@ manifest clip: kept / rebuilt / gone / failed / not_attempted, with the reason).
 Exit code: 0 complete, {EXIT_GONE} some clips are no longer available (the rest is complete),
 {EXIT_INCOMPLETE} incomplete (throttled or transient failures: run again later), 2 bad input
 (nothing fetched), 130 interrupted."""
-NEEDS_CONFIG = False
+CONFIG = "optional"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -48,15 +48,8 @@ def workers_type(text: str) -> int:
     return int(text)
 
 
-def optional_config(args: argparse.Namespace) -> Config:
-    """control.yaml when given or present (its download settings apply), else the defaults."""
-    if args.config != DEFAULT_CONFIG_NAME or Path(args.config).is_file() or args.overrides:
-        return load_config(args.config, args.overrides)
-    return Config()
-
-
-def run(args: argparse.Namespace, config: object) -> int:
-    loaded = optional_config(args)
+def run(args: argparse.Namespace, config: Config) -> int:
+    loaded = config
     if args.workers is not None:
         loaded = loaded.model_copy(update={"download": loaded.download.model_copy(update={"workers": args.workers})})
     result = rebuild_dataset(

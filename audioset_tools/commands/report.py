@@ -13,7 +13,7 @@ DESCRIPTION = f"""\
 Describe a dataset folder: clips per class by split, download outcomes by reason,
 availability per class (both from the download ledger when present), total duration
 and disk size. Writes PNG figures and summary.md into DIR/{REPORT_DIR_NAME} (or --out)."""
-NEEDS_CONFIG = False
+CONFIG = "none"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from ..rebuild import repair_dataset
 from ..validate import DEFAULT_DURATION_TOLERANCE, VALIDATION_NAME, summary_text, validate_dataset, write_details
-from .rebuild import optional_config, workers_type
+from .rebuild import workers_type
 
 NAME = "validate"
 HELP = "check a dataset folder against its manifests"
@@ -23,7 +23,7 @@ Prints a summary and writes one CSV row per problem (default DIR/validation.csv)
 download settings of control.yaml when present), then validates again. Files no
 manifest lists are reported, never deleted.
 Exit code: 0 intact, 1 damaged (after --repair: still damaged), 2 bad input."""
-NEEDS_CONFIG = False
+CONFIG = "optional"
 
 EXIT_DAMAGED = 1
 
@@ -57,7 +57,6 @@ def run(args: argparse.Namespace, config: object) -> int:
         duration_tolerance=args.duration_tolerance, workers=args.workers, progress=not args.quiet,
     )
     if args.repair:
-        config = optional_config(args)
         repaired = repair_dataset(args.dataset, result, config, strict=args.strict, progress=not args.quiet)
         if repaired is None:
             print("nothing to repair")
