@@ -16,7 +16,7 @@ import logging
 from collections import Counter
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import pandas as pd
@@ -286,7 +286,9 @@ def rebuild_frame(
     tolerance = config.download.duration_tolerance
     ffmpeg = find_ffmpeg(config.download.ffmpeg_path)
     settings = FetchSettings.from_config(config.model_copy(update={"audio": audio_config}), ffmpeg)
-    options = RunOptions.from_config(config, retry_failed=retry_failed, progress=progress)
+    # The manifest names exactly the clips wanted: a row listed in this folder's quarantine is fetched too.
+    options = replace(RunOptions.from_config(config, retry_failed=retry_failed, progress=progress),
+                      skip_quarantined=False)
     if unavailable is not None:
         read_unavailable(unavailable)  # a bad list fails here, before anything is written
 

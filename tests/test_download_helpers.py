@@ -8,6 +8,7 @@ from pathlib import Path
 import pandas as pd
 
 from audioset_tools.atomic import is_temporary
+from audioset_tools.layout import QUARANTINE_DIR
 from audioset_tools.manifest import MANIFEST_NAME, read_manifest
 
 SUITABLE_COLUMNS = ["index", "mid", "name", "quality", "num_rated", "num_candidates", "split"]
@@ -75,10 +76,11 @@ def write_config(folder: Path, url_template: str, **download) -> Path:
 
 
 def audio_files(output_dir: Path) -> set[str]:
+    """Audio files of the dataset; clips that cleaning set aside in the quarantine are not part of it."""
     return {
         p.relative_to(output_dir).as_posix()
         for p in output_dir.rglob("*")
-        if p.is_file() and p.suffix in (".wav", ".flac")
+        if p.is_file() and p.suffix in (".wav", ".flac") and p.relative_to(output_dir).parts[0] != QUARANTINE_DIR
     }
 
 

@@ -8,7 +8,9 @@ import numpy as np
 import pandas as pd
 
 from audioset_tools.manifest import MANIFEST_NAME, read_manifest, write_dataset_manifests
-from audioset_tools.post.clean import QUARANTINE_DIR, QUARANTINE_LIST, CleanSettings, clean_dataset
+from audioset_tools.layout import QUARANTINE_DIR
+from audioset_tools.post.clean import CleanSettings, clean_dataset
+from audioset_tools.quarantine import QUARANTINE_LIST
 from post_data import make_dataset, write_clip
 
 

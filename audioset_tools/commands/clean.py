@@ -6,8 +6,10 @@ import argparse
 import logging
 
 from ..config import Config
-from ..post.clean import QUARANTINE_DIR, QUARANTINE_LIST, clean_dataset
+from ..layout import QUARANTINE_DIR
+from ..post.clean import clean_dataset
 from ..post.settings import clean_settings
+from ..quarantine import QUARANTINE_LIST
 
 log = logging.getLogger(__name__)
 

@@ -14,7 +14,8 @@ Tables:
     each as ``outcome: message``, one per line. ``outcome`` is a fetch outcome
     (``ok``, ``unavailable``, ...) or a ledger event: ``discarded`` (a finished clip
     deleted because the class needs fewer clips), ``vanished`` (a recorded clip whose
-    file was gone on resume).
+    file was gone on resume), ``quarantined`` (a recorded clip that ``clean`` moved to
+    ``_quarantine/``; never fetched again for its class).
 ``clips``
     The finished clips on disk, keyed by ``file``, with every manifest column plus
     ``rank``. The manifests are written from this table.
@@ -45,6 +46,9 @@ SCHEMA_VERSION = "1"
 
 DISCARDED = "discarded"
 VANISHED = "vanished"
+QUARANTINED = "quarantined"
+# Rows of ``attempts`` that record what the runner did with a finished clip, not a fetch.
+LEDGER_EVENTS = frozenset({DISCARDED, VANISHED, QUARANTINED})
 # Outcomes that say the video itself is unusable, whichever segment was asked for.
 VIDEO_LEVEL_FAILURES = frozenset({"unavailable", "forbidden", "sign_in_required", "decode_error"})
 PERMANENT_OUTCOMES = VIDEO_LEVEL_FAILURES | {"too_short"}
@@ -250,9 +254,9 @@ class Ledger:
                 )
 
     def forget_clip(self, attempt: Attempt) -> None:
-        """Drop the clip at ``attempt.file`` from ``clips`` and log why (discarded / vanished)."""
-        if attempt.outcome not in (DISCARDED, VANISHED):
-            raise ValueError(f"forget_clip records {DISCARDED} or {VANISHED}, not {attempt.outcome}")
+        """Drop the clip at ``attempt.file`` from ``clips`` and log why (one of ``LEDGER_EVENTS``)."""
+        if attempt.outcome not in LEDGER_EVENTS:
+            raise ValueError(f"forget_clip records one of {sorted(LEDGER_EVENTS)}, not {attempt.outcome}")
         with self._db:
             self._db.execute("DELETE FROM clips WHERE file = ?", (attempt.file,))
             self._db.execute(

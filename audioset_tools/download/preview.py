@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..layout import inside, start_ms
+from ..quarantine import quarantined_segments
 from .ledger import LEDGER_NAME, Ledger
 from .plan import Candidate, ClassPlan
 
@@ -15,6 +16,7 @@ class ClassPreview:
     plan: ClassPlan
     done: int = 0
     known_failed: int = 0
+    quarantined: int = 0
     to_fetch: list[Candidate] = field(default_factory=list)
     reserve: int = 0
 
@@ -24,7 +26,7 @@ class ClassPreview:
 
 
 def preview_download(plans: list[ClassPlan], output_dir: Path, *, retry_failed: bool) -> list[ClassPreview]:
-    """For each class: clips already done, candidates skipped as known failures, the next ones to fetch.
+    """For each class: clips already done, candidates skipped (known failures, quarantined), the next to fetch.
 
     ``to_fetch`` lists as many candidates as the class still needs, in the order they
     would be tried; ``reserve`` counts the others that would be tried if some fail.
@@ -32,12 +34,16 @@ def preview_download(plans: list[ClassPlan], output_dir: Path, *, retry_failed: 
     """
     ledger_path = Path(output_dir) / LEDGER_NAME
     ledger = Ledger(ledger_path, read_only=True) if ledger_path.exists() else None
+    quarantined = quarantined_segments(output_dir)
     previews = []
     try:
         for plan in plans:
             preview = ClassPreview(plan)
             fetchable: list[Candidate] = []
             for candidate in plan.candidates:
+                if (plan.mid, candidate.ytid, start_ms(candidate.start_seconds)) in quarantined:
+                    preview.quarantined += 1
+                    continue
                 if ledger is not None:
                     record = ledger.clip(candidate.file)
                     path = inside(Path(output_dir), candidate.file)
@@ -66,7 +72,8 @@ def format_preview(previews: list[ClassPreview]) -> str:
         plan = p.plan
         lines.append(
             f"[{plan.class_index}] {plan.class_name} -> {plan.folder}/  done {p.done}/{plan.target}, "
-            f"would fetch {len(p.to_fetch)}, {p.reserve} more in reserve, {p.known_failed} known failed"
+            f"would fetch {len(p.to_fetch)}, {p.reserve} more in reserve, {p.known_failed} known failed, "
+            f"{p.quarantined} quarantined"
         )
         for c in p.to_fetch:
             lines.append(f"    {c.ytid} {c.start_seconds:.3f}-{c.end_seconds:.3f} -> {c.file}")

@@ -8,7 +8,10 @@ ends with are exactly those a single worker would have kept.
 
 Side effects, all inside ``output_dir``: clip files, the ledger, the manifests, a lock
 file. Leftover partial files of a killed run are swept at start; a complete clip that a
-killed run wrote but never recorded is verified and adopted.
+killed run wrote but never recorded is verified and adopted. Segments that ``clean`` set
+aside (``_quarantine/quarantine.csv``) are never fetched again for their class, not even
+with ``retry_failed``: they were judged bad on their content, and the next candidate
+in rank order takes their place.
 """
 
 from __future__ import annotations
@@ -37,7 +40,18 @@ from ..fetch.cookies import private_cookie_copy, validate_cookies_file
 from ..fetch.outcomes import PERMANENT_FAILURES, THROTTLING, Outcome
 from ..layout import inside, start_ms
 from ..manifest import write_dataset_manifests
-from .ledger import DISCARDED, LEDGER_NAME, VANISHED, Attempt, ClipRecord, Ledger, clips_frame, utc_now
+from ..quarantine import quarantined_segments
+from .ledger import (
+    DISCARDED,
+    LEDGER_NAME,
+    QUARANTINED,
+    VANISHED,
+    Attempt,
+    ClipRecord,
+    Ledger,
+    clips_frame,
+    utc_now,
+)
 from .pacing import Pacer, PacingSettings
 from .plan import Candidate, ClassPlan
 from .summary import ClassSummary, RunSummary
@@ -64,6 +78,8 @@ class RunOptions:
     pacing: PacingSettings = field(default_factory=PacingSettings)
     # This many transient failures in a row (no answer from any server) means the network is down.
     max_consecutive_transient: int = 20
+    # False for a rebuild: a manifest names exactly the clips wanted, quarantined or not.
+    skip_quarantined: bool = True
 
     @classmethod
     def from_config(cls, config: Config, *, retry_failed: bool = False, progress: bool = True) -> RunOptions:
@@ -132,16 +148,29 @@ def sweep_partial_files(output_dir: Path) -> int:
     return removed
 
 
-def write_manifests(output_dir: Path, ledger: Ledger) -> int:
-    """Rewrite every manifest from the ledger's finished clips whose files exist; return the row count."""
+def write_manifests(output_dir: Path, ledger: Ledger, quarantined: frozenset = frozenset()) -> int:
+    """Rewrite every manifest from the ledger's finished clips whose files exist; return the row count.
+
+    ``quarantined`` holds the (mid, ytid, start_ms) keys of :func:`quarantined_segments`,
+    so a clip that cleaning moved away is recorded as such rather than as vanished.
+    """
     records = []
     for record in ledger.clips():
         if _usable_file(inside(output_dir, record.file)):
             records.append(record)
+        elif _quarantine_key(record.mid, record.ytid, record.start_seconds) in quarantined:
+            ledger.forget_clip(_event(record, QUARANTINED, _QUARANTINED_MESSAGE))
         else:
             ledger.forget_clip(_event(record, VANISHED, "file missing when writing the manifests"))
     write_dataset_manifests(output_dir, clips_frame(records))
     return len(records)
+
+
+_QUARANTINED_MESSAGE = "moved to the quarantine by clean; not fetched again for this class"
+
+
+def _quarantine_key(mid: str, ytid: str, start_seconds: float) -> tuple[str, str, int]:
+    return mid, ytid, start_ms(start_seconds)
 
 
 def _usable_file(path: Path) -> bool:
@@ -215,6 +244,7 @@ class _Run:
         self.ledger = ledger
         self.fetch = fetch
         self.pacer = Pacer(options.pacing)
+        self.quarantined = quarantined_segments(output_dir) if options.skip_quarantined else frozenset()
         self.states = [_ClassState(plan) for plan in plans]
         self.summary = RunSummary(
             classes=[ClassSummary(p.class_index, p.mid, p.class_name, p.folder, p.target) for p in plans]
@@ -341,6 +371,13 @@ class _Run:
         """Settle a candidate from the ledger and disk without fetching, when possible."""
         path = inside(self.output_dir, candidate.file)
         record = self.ledger.clip(candidate.file)
+        if _quarantine_key(state.plan.mid, candidate.ytid, candidate.start_seconds) in self.quarantined:
+            if record is not None:
+                self.ledger.forget_clip(_event(record, QUARANTINED, _QUARANTINED_MESSAGE))
+            state.skipped += 1
+            self.summary.quarantined += 1
+            self._bump("skipped")
+            return True
         if record is not None:
             if not _usable_file(path):
                 self.ledger.forget_clip(_event(record, VANISHED, "recorded clip missing on resume; fetching again"))
@@ -512,7 +549,7 @@ class _Run:
                 log.warning("class %s: only %d of %d clips (its candidates ran out)", state.plan.folder,
                             summary.ok, state.plan.target)
         if changed:
-            write_manifests(self.output_dir, self.ledger)
+            write_manifests(self.output_dir, self.ledger, self.quarantined)
             self._show_class()
 
     def _discard_extras(self, state: _ClassState) -> None:
@@ -597,4 +634,4 @@ def run_download(
                 try:
                     return run.run()
                 finally:
-                    write_manifests(output_dir, ledger)
+                    write_manifests(output_dir, ledger, run.quarantined)

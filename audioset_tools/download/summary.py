@@ -38,6 +38,7 @@ class RunSummary:
     known_failed: int = 0
     adopted: int = 0
     discarded: int = 0
+    quarantined: int = 0
     classes: list[ClassSummary] = field(default_factory=list)
     stopped_by_throttling: bool = False
     stopped_by_network: bool = False
@@ -59,6 +60,9 @@ class RunSummary:
                 lines.append(f"  {outcome.value:<17} {self.outcomes[outcome.value]}")
         lines.append(f"  {'already done':<17} {self.already_done}")
         lines.append(f"  {'known failed':<17} {self.known_failed} (skipped; --retry-failed tries them again)")
+        if self.quarantined:
+            lines.append(f"  {'quarantined':<17} {self.quarantined} (set aside by clean; never fetched again,"
+                         f" not even with --retry-failed)")
         if self.adopted:
             lines.append(f"  {'adopted':<17} {self.adopted} (complete files an interrupted run left unrecorded)")
         if self.discarded:

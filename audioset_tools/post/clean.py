@@ -3,7 +3,7 @@
 A clip is bad when it cannot be decoded, holds NaN or inf, is silent (standard
 deviation at or below a threshold, 0 = constant) or has the wrong length. Bad clips are
 moved to ``<output_dir>/_quarantine/<class folder>/`` and listed, with the reason, in
-``_quarantine/quarantine.csv`` (this module owns that file); then the manifests are
+``_quarantine/quarantine.csv`` (format owned by :mod:`audioset_tools.quarantine`); then the manifests are
 rewritten without them. Nothing is deleted.
 
 Order of the steps, for crash safety: the list is written first, then files move, then
@@ -22,25 +22,15 @@ from pathlib import Path, PurePosixPath
 import numpy as np
 import pandas as pd
 
-from ..errors import UserError
 from ..atomic import atomic_write_text
-from ..manifest import (
-    MANIFEST_COLUMNS,
-    check_relative_file,
-    dataset_path,
-    manifest_csv_text,
-    write_dataset_manifests,
-)
 from ..layout import QUARANTINE_DIR
+from ..manifest import dataset_path, manifest_csv_text, write_dataset_manifests
+from ..quarantine import quarantine_list_path, read_quarantine_list, unmoved_entries
 from .audio import ClipReadError, read_clip
 from .derived import load_dataset_manifest
 from .parallel import batches, default_workers, run_batches
 
 log = logging.getLogger(__name__)
-
-QUARANTINE_LIST = "quarantine.csv"
-QUARANTINE_COLUMNS = ("reason", "detail", "quarantine_file", "quarantined_at")
-
 
 @dataclass(frozen=True)
 class CleanSettings:
@@ -87,25 +77,6 @@ def _inspect_batch(
     return [inspect_clip(Path(path), expected, settings) for path, expected in batch]
 
 
-def read_quarantine_list(output_dir: Path) -> pd.DataFrame:
-    """The quarantine list as text columns (a clip quarantined twice is listed twice)."""
-    path = Path(output_dir) / QUARANTINE_DIR / QUARANTINE_LIST
-    columns = list(MANIFEST_COLUMNS) + list(QUARANTINE_COLUMNS)
-    if not path.is_file():
-        return pd.DataFrame({column: pd.Series(dtype=object) for column in columns})
-    try:
-        frame = pd.read_csv(path, dtype=str, keep_default_na=False)
-    except (OSError, ValueError, pd.errors.ParserError) as exc:
-        raise UserError(f"{path}: unreadable quarantine list ({exc}); fix or move it aside") from None
-    missing = [column for column in columns if column not in frame.columns]
-    if missing:
-        raise UserError(f"{path}: missing column(s) {', '.join(missing)}; it is not a quarantine list")
-    for line, relative in enumerate(frame["quarantine_file"], start=2):
-        if check_relative_file(relative) is not None or not relative.startswith(QUARANTINE_DIR + "/"):
-            raise UserError(f"{path}:{line}: quarantine_file {relative!r} is not under {QUARANTINE_DIR}/")
-    return frame
-
-
 def _quarantine_target(output_dir: Path, relative: str, taken: set[str]) -> str:
     """A free name under _quarantine for ``relative`` (a clip quarantined twice keeps both)."""
     pure = PurePosixPath(QUARANTINE_DIR) / relative
@@ -133,9 +104,7 @@ def clean_dataset(
     # An entry whose clip is still in place and not in quarantine was written by a run
     # interrupted before the move: forget it, the clip is checked again below. Entries
     # whose quarantined copy the user deleted stay listed.
-    moved = listed["quarantine_file"].map(lambda q: dataset_path(output_dir, q).is_file()).astype(bool)
-    in_place = listed["file"].map(lambda f: dataset_path(output_dir, f).is_file()).astype(bool)
-    unmoved = ~moved & in_place
+    unmoved = unmoved_entries(output_dir, listed)
     listed = listed[~unmoved].reset_index(drop=True)
     present = manifest["file"].map(lambda f: dataset_path(output_dir, f).is_file())
     finished = ~present & manifest["file"].isin(set(listed["file"]))
@@ -179,8 +148,7 @@ def clean_dataset(
     entries["quarantine_file"] = [_quarantine_target(output_dir, f, taken) for f in entries["file"]]
     entries["quarantined_at"] = now
     updated = pd.concat([listed, entries], ignore_index=True) if len(listed) else entries
-    list_path = output_dir / QUARANTINE_DIR / QUARANTINE_LIST
-    atomic_write_text(list_path, manifest_csv_text(updated))
+    atomic_write_text(quarantine_list_path(output_dir), manifest_csv_text(updated))
     for relative, target in zip(entries["file"], entries["quarantine_file"]):
         destination = dataset_path(output_dir, target)
         destination.parent.mkdir(parents=True, exist_ok=True)
