@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import os
 import stat
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -21,6 +22,7 @@ from audioset_tools.fetch.cookies import private_cookie_copy, validate_cookies_f
 from audioset_tools.fetch.js_runtime import JsRuntime, resolve_js_runtime, runtime_executable
 from audioset_tools.fetch.outcomes import Outcome
 from audioset_tools.fetch.resolve import close_thread_downloader, ytdlp_params
+from audioset_tools.fetch.segment import transcode_segment
 
 SECRET = "SECRETVALUE0123456789"
 COOKIES = (
@@ -55,6 +57,24 @@ def test_ffmpeg_override_and_environment(monkeypatch, tmp_path, ffmpeg_exe):
         ffmpeg_bin.find_ffmpeg()
     monkeypatch.setenv(ffmpeg_bin.ENV_VAR, ffmpeg_exe)
     assert ffmpeg_bin.find_ffmpeg() == ffmpeg_exe
+
+
+def test_ffmpeg_runs_in_its_own_session_so_a_terminal_ctrl_c_does_not_reach_it(tmp_path):
+    # A stand-in ffmpeg that writes its session and process group into the output file.
+    fake = tmp_path / "ffmpeg"
+    fake.write_text(
+        f"#!{sys.executable}\n"
+        "import os, sys\n"
+        "output = next(a for a in sys.argv if a.endswith('.wav'))\n"
+        "open(output, 'w').write(f'{os.getsid(0)} {os.getpgid(0)}')\n"
+    )
+    fake.chmod(0o755)
+    settings = FetchSettings.from_config(Config(), str(fake))
+    output = tmp_path / "out.wav"
+    run = transcode_segment(str(tmp_path / "source.webm"), output, 1.0, 2.0, settings)
+    assert run.source_duration is None
+    session, group = map(int, output.read_text().split())
+    assert session != os.getsid(0) and group != os.getpgid(0)
 
 
 def test_no_working_ffmpeg_anywhere_is_a_user_error(monkeypatch, tmp_path):

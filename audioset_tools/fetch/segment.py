@@ -1,6 +1,8 @@
 """Run ffmpeg: read a segment of a remote (or local) source and transcode it in one call.
 
-Arguments are built with ffmpeg-python and run without a shell. Network reads use
+Arguments are built with ffmpeg-python and run without a shell, in a session of their
+own: a Ctrl-C typed in the terminal reaches our process only, which lets the clips in
+flight finish (the runner's graceful stop) instead of ffmpeg dying mid-clip. Network reads use
 ``-rw_timeout`` (a stalled server must not hang the job), ``-reconnect 1`` (a dropped
 connection must not yield a silently short clip) with a bounded number of reconnects,
 and a wall-clock limit on the whole process as the last line of defence.
@@ -95,7 +97,14 @@ _WHOLE_FILE_TIMEOUT_FACTOR = 10
 def _run(stream: Any, settings: FetchSettings, timeout_factor: float = 1) -> FfmpegRun:
     stream = stream.overwrite_output().global_args("-hide_banner", "-nostdin", "-nostats", "-loglevel", "verbose")
     timeout = settings.process_timeout * timeout_factor
-    process = stream.run_async(cmd=settings.ffmpeg, pipe_stderr=True)
+    # ffmpeg-python's run_async cannot start a new session, hence Popen on its argument list.
+    process = subprocess.Popen(
+        stream.compile(cmd=settings.ffmpeg),
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
+    )
     try:
         _, stderr_bytes = process.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:
