@@ -25,7 +25,7 @@ from audioset_tools.download.plan import plan_download
 from audioset_tools.download.runner import LOCK_NAME, RunOptions, run_download
 from audioset_tools.download.summary import EXIT_THROTTLED
 from audioset_tools.errors import UserError
-from audioset_tools.fetch.clip import ClipResult, FetchSettings
+from audioset_tools.fetch.clip import ClipResult, FetchSettings, is_partial_file, partial_path
 from audioset_tools.fetch.outcomes import Outcome
 from test_download_helpers import assert_manifests_equal_disk, candidate_frame, suitable_frame, ytid
 
@@ -204,6 +204,25 @@ def test_unrecorded_complete_file_is_adopted_and_broken_one_refetched(tmp_path, 
     assert ytid("do", 0) not in fetch.calls and fetch.calls[ytid("do", 1)] == 1
     assert not partial.exists()
     assert_manifests_equal_disk(out)
+
+
+def test_partial_files_written_after_the_start_sweep_are_gone_at_the_end(tmp_path, settings):
+    out = tmp_path / "out"
+    fake = FakeFetch({ytid("ca", 0): "unavailable"})
+    orphans = []
+
+    def fetch_beside_an_orphan(job, s):
+        # An ffmpeg orphaned by a kill -9 of the previous run, still writing once this run has started.
+        if not orphans:
+            job.target.parent.mkdir(parents=True, exist_ok=True)
+            orphans.append(partial_path(job.target))
+            orphans[0].write_bytes(b"half a clip")
+        return fake(job, s)
+
+    summary = _run(_plans(_rows(), 2), settings, out, fetch_beside_an_orphan)
+    assert summary.exit_code == 0 and is_partial_file(orphans[0])
+    assert not orphans[0].exists()
+    assert len(assert_manifests_equal_disk(out)) == 6
 
 
 def test_rate_limits_pause_then_resume_the_same_clip(tmp_path, settings):

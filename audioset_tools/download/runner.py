@@ -7,7 +7,8 @@ flight than it still needs, and candidates are submitted in rank order, so the c
 ends with are exactly those a single worker would have kept.
 
 Side effects, all inside ``output_dir``: clip files, the ledger, the manifests, a lock
-file. Leftover partial files of a killed run are swept at start; a complete clip that a
+file. Leftover partial files of a killed run are swept at start, and again at the end
+(an ffmpeg orphaned by a kill -9 may go on writing after the first sweep); a complete clip that a
 killed run wrote but never recorded is verified and adopted. Segments that ``clean`` set
 aside (``_quarantine/quarantine.csv``) are never fetched again for their class, not even
 with ``retry_failed``: they were judged bad on their content, and the next candidate
@@ -628,10 +629,14 @@ def run_download(
         validate_cookies_file(options.cookies_file)
     with _locked(output_dir):
         sweep_partial_files(output_dir)
-        with Ledger(output_dir / LEDGER_NAME) as ledger, _worker_settings(settings, options) as per_worker:
-            run = _Run(plans, settings, output_dir, options, ledger, per_worker, fetch)
-            with run.graceful_ctrl_c():
-                try:
-                    return run.run()
-                finally:
-                    write_manifests(output_dir, ledger, run.quarantined)
+        try:
+            with Ledger(output_dir / LEDGER_NAME) as ledger, _worker_settings(settings, options) as per_worker:
+                run = _Run(plans, settings, output_dir, options, ledger, per_worker, fetch)
+                with run.graceful_ctrl_c():
+                    try:
+                        return run.run()
+                    finally:
+                        write_manifests(output_dir, ledger, run.quarantined)
+        finally:
+            # Our fetches have all ended here; whatever partial file remains belongs to nobody.
+            sweep_partial_files(output_dir)
