@@ -5,7 +5,9 @@ from __future__ import annotations
 import hashlib
 import os
 import stat
+import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -18,7 +20,7 @@ from audioset_tools.config import Config, load_config
 from audioset_tools.errors import UserError
 from audioset_tools.fetch import ffmpeg_bin
 from audioset_tools.fetch.clip import ClipJob, FetchSettings, ends_before_segment, fetch_clip
-from audioset_tools.fetch.cookies import private_cookie_copy, validate_cookies_file
+from audioset_tools.fetch.cookies import private_cookie_copy, remove_stale_cookie_copies, validate_cookies_file
 from audioset_tools.fetch.js_runtime import JsRuntime, resolve_js_runtime, runtime_executable
 from audioset_tools.fetch.outcomes import Outcome
 from audioset_tools.fetch.resolve import close_thread_downloader, ytdlp_params
@@ -138,6 +140,58 @@ def test_private_copy_is_0600_in_a_private_folder_and_removed(tmp_path):
             folder = copy.parent
             raise RuntimeError("worker crashed")
     assert not folder.exists()
+
+
+def _dead_pid() -> int:
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    child.wait()
+    return child.pid
+
+
+def test_cookie_copies_left_by_dead_processes_are_removed_and_nothing_else(tmp_path, monkeypatch):
+    temp = tmp_path / "tmp"
+    temp.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(temp))
+    original = tmp_path / "cookies.txt"
+    original.write_text(COOKIES)
+    # A real kill -9 of a process holding a private copy leaves its folder behind.
+    holder = subprocess.Popen(
+        [sys.executable, "-c",
+         "import sys, time; from audioset_tools.fetch.cookies import private_cookie_copy\n"
+         "with private_cookie_copy(sys.argv[1]) as copy:\n"
+         "    print(copy.parent, flush=True); time.sleep(600)\n", str(original)],
+        stdout=subprocess.PIPE, text=True, env={**os.environ, "TMPDIR": str(temp)},
+    )
+    killed = Path(holder.stdout.readline().strip())
+    holder.kill()
+    holder.wait()
+    holder.stdout.close()
+    assert killed.parent == temp and f"-{holder.pid}-" in killed.name and (killed / "cookies.txt").is_file()
+    dead = _dead_pid()
+    stale = temp / f"audioset-tools-cookies-{dead}-abc123"
+    stale.mkdir()
+    (stale / "cookies.txt").write_text(COOKIES)
+    outside = tmp_path / "precious"
+    outside.mkdir()
+    (outside / "keep.txt").write_text("keep")
+    linked = temp / f"audioset-tools-cookies-{dead}-link"
+    linked.symlink_to(outside, target_is_directory=True)
+    inner_link = stale / "escape"
+    inner_link.symlink_to(outside, target_is_directory=True)
+    alive = temp / f"audioset-tools-cookies-{os.getpid()}-xyz"
+    alive.mkdir()
+    unrelated = temp / f"other-tool-cookies-{dead}-abc"
+    unrelated.mkdir()
+    not_a_folder = temp / f"audioset-tools-cookies-{dead}-file"
+    not_a_folder.write_text("x")
+
+    with private_cookie_copy(original) as copy:
+        assert copy.parent.name.startswith(f"audioset-tools-cookies-{os.getpid()}-")
+        assert remove_stale_cookie_copies() == 2
+        assert copy.is_file()
+    assert not killed.exists() and not stale.exists()
+    assert alive.is_dir() and unrelated.is_dir() and not_a_folder.is_file() and linked.is_symlink()
+    assert (outside / "keep.txt").read_text() == "keep"
 
 
 def test_fetch_with_cookies_sends_them_and_leaves_the_users_file_untouched(media_server, tone_sources, tmp_path):

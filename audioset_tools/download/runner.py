@@ -37,7 +37,7 @@ from ..audio_info import AudioReadError, probe_audio, sha256_file
 from ..config import Config
 from ..errors import UserError
 from ..fetch.clip import ClipJob, ClipResult, FetchSettings, fetch_clip, is_partial_file
-from ..fetch.cookies import private_cookie_copy, validate_cookies_file
+from ..fetch.cookies import private_cookie_copy, remove_stale_cookie_copies, validate_cookies_file
 from ..fetch.outcomes import PERMANENT_FAILURES, THROTTLING, Outcome
 from ..layout import inside, start_ms
 from ..manifest import write_dataset_manifests
@@ -594,6 +594,8 @@ def _check_plans(plans: list[ClassPlan]) -> None:
 def _worker_settings(settings: FetchSettings, options: RunOptions) -> Iterator[list[FetchSettings]]:
     """One FetchSettings per worker: its own private cookie copy and its own proxy."""
     with contextlib.ExitStack() as stack:
+        if options.cookies_file is not None:
+            remove_stale_cookie_copies()
         per_worker = []
         for index in range(options.workers):
             update = {}

@@ -2,7 +2,10 @@
 
 yt-dlp writes cookies back into its ``cookiefile``, so each worker gets a private copy
 (mode 0600 in a private temporary folder, deleted at exit) and the user's file stays
-byte-identical. Error messages name the file and line, never a cookie's value.
+byte-identical. The folder's name carries the owning process id, so the copies a
+kill -9 left behind are recognised and removed by the next run
+(:func:`remove_stale_cookie_copies`). Error messages name the file and line, never a
+cookie's value.
 """
 
 from __future__ import annotations
@@ -10,7 +13,9 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import re
 import shutil
+import stat
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,6 +24,8 @@ from ..errors import UserError
 
 log = logging.getLogger(__name__)
 
+_FOLDER_PREFIX = "audioset-tools-cookies-"
+_FOLDER_RE = re.compile(rf"\A{re.escape(_FOLDER_PREFIX)}(?P<pid>[0-9]+)-")
 _FIELDS = 7
 _FLAGS = {"TRUE", "FALSE"}
 # Browsers' exporters mark HttpOnly cookies with this prefix on an otherwise normal line.
@@ -85,7 +92,7 @@ def _line_problem(line: str) -> str | None:
 @contextlib.contextmanager
 def private_cookie_copy(path: Path) -> Iterator[Path]:
     """A 0600 copy of ``path`` in a private (0700) temporary folder, removed on exit."""
-    folder = Path(tempfile.mkdtemp(prefix="audioset-tools-cookies-"))
+    folder = Path(tempfile.mkdtemp(prefix=f"{_FOLDER_PREFIX}{os.getpid()}-"))
     try:
         copy = folder / "cookies.txt"
         descriptor = os.open(copy, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
@@ -95,3 +102,47 @@ def private_cookie_copy(path: Path) -> Iterator[Path]:
     finally:
         shutil.rmtree(folder, ignore_errors=True)
         log.debug("removed the private cookie copy folder %s", folder)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # another user's process
+    return True
+
+
+def remove_stale_cookie_copies() -> int:
+    """Delete the private cookie folders of processes that no longer run; return how many.
+
+    Only folders directly in the temporary directory, named with our prefix and a pid,
+    owned by the current user and not symlinks. A folder of a live process (or of a
+    process whose pid was reused) is left alone. POSIX only: elsewhere signal 0 cannot
+    probe a process.
+    """
+    if os.name != "posix":
+        return 0
+    root = Path(tempfile.gettempdir())
+    removed = 0
+    try:
+        entries = list(os.scandir(root))
+    except OSError:
+        return 0
+    for entry in entries:
+        match = _FOLDER_RE.match(entry.name)
+        if match is None:
+            continue
+        try:
+            info = entry.stat(follow_symlinks=False)
+        except OSError:
+            continue
+        if not stat.S_ISDIR(info.st_mode) or info.st_uid != os.getuid() or _alive(int(match["pid"])):
+            continue
+        # rmtree never follows symlinks inside the folder; the folder itself was checked above.
+        shutil.rmtree(entry.path, ignore_errors=True)
+        removed += 1
+    if removed:
+        log.info("removed %d private cookie copy folder(s) left by killed runs", removed)
+    return removed
