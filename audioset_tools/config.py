@@ -95,7 +95,7 @@ class DownloadConfig(_Section):
     sleep_jitter: NonNegativeFloat = 0.5
     max_requests_per_hour: PositiveInt | None = None
     max_consecutive_rate_limits: PositiveInt = 5
-    max_consecutive_transient: PositiveInt = 20
+    max_consecutive_transient: PositiveInt = 10
     backoff_base_seconds: PositiveFloat = 30.0
     backoff_max_seconds: PositiveFloat = 1800.0
     proxies: list[str] = Field(default_factory=list)
