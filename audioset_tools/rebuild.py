@@ -35,7 +35,6 @@ from .fetch.clip import FetchSettings, fetch_clip
 from .fetch.ffmpeg_bin import find_ffmpeg
 from .layout import check_folder, clip_file_name, inside, start_ms
 from .manifest import MANIFEST_NAME, dataset_path, read_manifest
-from .report import segment_outcomes
 from .validate import INVALID_KINDS, Finding, Kind, ValidationResult, check_clip
 
 log = logging.getLogger(__name__)
@@ -385,15 +384,12 @@ def _row_results(
     after = {file: before[file] for file in still_kept} | _check_rows(
         output_dir, fetched, tolerance, workers, progress, "verify"
     )
-    ledger_path = output_dir / LEDGER_NAME
-    latest = segment_outcomes(ledger_path) if ledger_path.is_file() else pd.DataFrame(
-        columns=["class_index", "ytid", "start_ms", "end_ms", "outcome", "message"]
-    )
-    outcome_of = {
-        (r.class_index, r.ytid, r.start_ms, r.end_ms): (r.outcome, r.message) for r in latest.itertuples()
-    }
     results = []
-    with Ledger(ledger_path, read_only=True) as ledger:
+    with Ledger(output_dir / LEDGER_NAME, read_only=True) as ledger:
+        outcome_of = {
+            (r.class_index, r.ytid, r.start_ms, r.end_ms): (r.outcome, r.message)
+            for r in ledger.latest_outcomes().itertuples()
+        }
         for row in rows:
             file = row["file"]
             findings = after.get(file)

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import io
 import logging
-import sqlite3
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -52,21 +51,9 @@ class DatasetReport:
 
 
 def segment_outcomes(ledger_path: Path) -> pd.DataFrame:
-    """The latest outcome of every (class, segment) the download tried, from the ledger's attempts.
-
-    Columns: class_index, mid, ytid, start_ms, end_ms, outcome, message. Ledger events
-    (``discarded``, ``vanished``) are not outcomes of a fetch and are left out.
-    """
-    with Ledger(ledger_path, read_only=True):
-        pass  # refuses a corrupt ledger or another schema version with a clear message
-    uri = f"{Path(ledger_path).resolve().as_uri()}?mode=ro"
-    with sqlite3.connect(uri, uri=True) as db:
-        frame = pd.read_sql_query(
-            "SELECT class_index, mid, ytid, start_ms, end_ms, outcome, message FROM attempts"
-            " WHERE outcome NOT IN ('discarded', 'vanished') ORDER BY id",
-            db,
-        )
-    return frame.drop_duplicates(["class_index", "ytid", "start_ms", "end_ms"], keep="last").reset_index(drop=True)
+    """The latest fetch outcome of every (class, segment) the download tried (:meth:`Ledger.latest_outcomes`)."""
+    with Ledger(ledger_path, read_only=True) as ledger:
+        return ledger.latest_outcomes()
 
 
 def availability_by_class(outcomes: pd.DataFrame, classes: pd.DataFrame) -> pd.DataFrame:

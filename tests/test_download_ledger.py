@@ -4,6 +4,9 @@ import pytest
 
 from audioset_tools.download.ledger import (
     DISCARDED,
+    LATEST_OUTCOME_COLUMNS,
+    QUARANTINED,
+    VANISHED,
     Attempt,
     ClipRecord,
     Ledger,
@@ -103,3 +106,33 @@ def test_bad_unavailable_lists_name_file_and_line(tmp_path, text, problem):
     with pytest.raises(UserError, match=problem) as info:
         read_unavailable(path)
     assert "u.csv" in info.value.message
+
+
+def test_latest_outcomes_one_row_per_class_and_segment_events_left_out(tmp_path):
+    def attempt(ytid, outcome, class_index=0, start_ms=0, **kw):
+        return Attempt(ytid, start_ms, start_ms + 10000, class_index, f"/m/{class_index}", f"C{class_index}", 0,
+                       outcome, f"{outcome} msg", 1, T1, T1, **kw)
+
+    with Ledger(tmp_path / "l.sqlite3") as ledger:
+        assert list(ledger.latest_outcomes().columns) == list(LATEST_OUTCOME_COLUMNS)
+        assert ledger.latest_outcomes().empty
+        ledger.record_attempt(attempt("aaaaaaaaaaa", "transient"))
+        ledger.record_attempt(attempt("aaaaaaaaaaa", "ok", file="C0/aaaaaaaaaaa_0.wav"), _clip("aaaaaaaaaaa"))
+        ledger.forget_clip(attempt("aaaaaaaaaaa", QUARANTINED, file="C0/aaaaaaaaaaa_0.wav"))
+        ledger.record_attempt(attempt("bbbbbbbbbbb", "unavailable"))
+        ledger.record_attempt(attempt("bbbbbbbbbbb", "unavailable", class_index=1))  # same segment, other class
+        ledger.record_attempt(attempt("bbbbbbbbbbb", "too_short", start_ms=50000))
+        ledger.record_attempt(attempt("ccccccccccc", "ok", file="C0/ccccccccccc_0.wav"), _clip("ccccccccccc"))
+        ledger.forget_clip(attempt("ccccccccccc", DISCARDED, file="C0/ccccccccccc_0.wav"))
+        ledger.record_attempt(attempt("ddddddddddd", "ok", file="C0/ddddddddddd_0.wav"), _clip("ddddddddddd"))
+        ledger.forget_clip(attempt("ddddddddddd", VANISHED, file="C0/ddddddddddd_0.wav"))
+        ledger.record_attempt(attempt("ddddddddddd", "rate_limited"))
+        latest = ledger.latest_outcomes()
+    assert [tuple(row) for row in latest.itertuples(index=False)] == [
+        (0, "/m/0", "aaaaaaaaaaa", 0, 10000, "ok", "ok msg"),
+        (0, "/m/0", "bbbbbbbbbbb", 0, 10000, "unavailable", "unavailable msg"),
+        (1, "/m/1", "bbbbbbbbbbb", 0, 10000, "unavailable", "unavailable msg"),
+        (0, "/m/0", "bbbbbbbbbbb", 50000, 60000, "too_short", "too_short msg"),
+        (0, "/m/0", "ccccccccccc", 0, 10000, "ok", "ok msg"),
+        (0, "/m/0", "ddddddddddd", 0, 10000, "rate_limited", "rate_limited msg"),
+    ]

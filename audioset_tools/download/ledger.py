@@ -49,6 +49,7 @@ VANISHED = "vanished"
 QUARANTINED = "quarantined"
 # Rows of ``attempts`` that record what the runner did with a finished clip, not a fetch.
 LEDGER_EVENTS = frozenset({DISCARDED, VANISHED, QUARANTINED})
+LATEST_OUTCOME_COLUMNS = ("class_index", "mid", "ytid", "start_ms", "end_ms", "outcome", "message")
 # Outcomes that say the video itself is unusable, whichever segment was asked for.
 VIDEO_LEVEL_FAILURES = frozenset({"unavailable", "forbidden", "sign_in_required", "decode_error"})
 PERMANENT_OUTCOMES = VIDEO_LEVEL_FAILURES | {"too_short"}
@@ -330,6 +331,23 @@ class Ledger:
                 merged[ytid] = (reason, checked)
         for ytid in sorted(merged):
             yield ytid, *merged[ytid]
+
+    def latest_outcomes(self) -> pd.DataFrame:
+        """The latest fetch outcome of every (class, segment) tried, in the order they were recorded.
+
+        Columns: class_index, mid, ytid, start_ms, end_ms, outcome, message. Ledger
+        events (``LEDGER_EVENTS``) say what became of a finished clip, not how a fetch
+        went, so they are left out.
+        """
+        events = sorted(LEDGER_EVENTS)
+        marks = ", ".join("?" for _ in events)
+        rows = self._db.execute(
+            f"SELECT {', '.join(LATEST_OUTCOME_COLUMNS)} FROM attempts WHERE id IN ("
+            f" SELECT MAX(id) FROM attempts WHERE outcome NOT IN ({marks})"
+            f" GROUP BY class_index, ytid, start_ms, end_ms) ORDER BY id",
+            events,
+        ).fetchall()
+        return pd.DataFrame(rows, columns=list(LATEST_OUTCOME_COLUMNS))
 
     def outcome_counts(self) -> dict[str, int]:
         return dict(self._db.execute("SELECT outcome, COUNT(*) FROM attempts GROUP BY outcome").fetchall())
