@@ -78,7 +78,7 @@ class RunOptions:
     proxies: tuple[str, ...] = ()
     pacing: PacingSettings = field(default_factory=PacingSettings)
     # This many transient failures in a row (no answer from any server) means the network is down.
-    max_consecutive_transient: int = 20
+    max_consecutive_transient: int = 10
     # False for a rebuild: a manifest names exactly the clips wanted, quarantined or not.
     skip_quarantined: bool = True
 
