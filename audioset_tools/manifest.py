@@ -8,7 +8,6 @@ leaving the root.
 
 from __future__ import annotations
 
-import csv
 import io
 import math
 import re
@@ -20,6 +19,7 @@ import pandas as pd
 from .atomic import atomic_write_text
 from .errors import UserError
 from .ids import is_valid_ytid
+from .tables import raise_if_errors, read_csv_rows
 
 MANIFEST_NAME = "manifest.csv"
 HF_METADATA_NAME = "metadata.csv"
@@ -44,7 +44,6 @@ SPLITS = ("train", "val", "test")
 _INT_COLUMNS = ("class_index", "sample_rate", "channels")
 _FLOAT_COLUMNS = ("start_seconds", "end_seconds", "duration")
 _SHA256_RE = re.compile(r"\A[0-9a-f]{64}\Z")
-_MAX_REPORTED_ERRORS = 20
 
 
 def check_relative_file(value: str) -> str | None:
@@ -126,48 +125,23 @@ def read_manifest(path: Path) -> pd.DataFrame:
     Extra columns are kept (after the standard ones). Line numbers count the header as line 1.
     """
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise UserError(f"manifest not found: {path}") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise UserError(f"{path}: cannot read the manifest ({exc})") from None
-    reader = csv.reader(io.StringIO(text, newline=""))
-    header = next(reader, None)
-    if header is None:
-        raise UserError(f"{path}: the manifest is empty; expected a header with {', '.join(MANIFEST_COLUMNS)}")
-    header = [name.strip() for name in header]
-    missing = [column for column in MANIFEST_COLUMNS if column not in header]
-    if missing:
-        raise UserError(
-            f"{path}: not a dataset manifest, missing column(s): {', '.join(missing)}\n"
-            f"  Expected the manifest.csv written by download_data.py."
-        )
-    if len(set(header)) != len(header):
-        raise UserError(f"{path}: repeated column names in the header")
-    errors: list[str] = []
+    table = read_csv_rows(
+        path, MANIFEST_COLUMNS, "manifest", "Expected the manifest.csv written by download_data.py."
+    )
+    errors = list(table.errors)
     rows: list[list[str]] = []
     seen_files: dict[str, int] = {}
-    for line_number, fields in enumerate(reader, start=2):
-        if not fields:
-            continue
-        if len(fields) != len(header):
-            errors.append(f"{path}:{line_number}: expected {len(header)} fields, found {len(fields)}")
-            continue
-        row = dict(zip(header, fields))
+    for line_number, row in table.rows:
         for problem in _row_problems(row):
-            errors.append(f"{path}:{line_number}: {problem}")
+            errors.append((line_number, f"{path}:{line_number}: {problem}"))
         previous = seen_files.get(row["file"])
         if previous is not None:
-            errors.append(f"{path}:{line_number}: file {row['file']!r} already listed on line {previous}")
+            errors.append((line_number, f"{path}:{line_number}: file {row['file']!r} already listed on line {previous}"))
         else:
             seen_files[row["file"]] = line_number
-        rows.append(fields)
-    if errors:
-        shown = errors[:_MAX_REPORTED_ERRORS]
-        more = len(errors) - len(shown)
-        tail = [f"  ... and {more} more problem(s)"] if more else []
-        raise UserError("invalid manifest:\n  " + "\n  ".join(shown + tail))
+        rows.append(list(row.values()))
+    raise_if_errors(errors, "invalid manifest")
+    header = table.header
     frame = pd.DataFrame(rows, columns=header, dtype=object)
     for column in _INT_COLUMNS:
         frame[column] = frame[column].astype("int64")

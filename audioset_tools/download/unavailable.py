@@ -13,12 +13,11 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from ..atomic import atomic_write_text
-from ..errors import UserError
 from ..ids import is_valid_ytid
+from ..tables import raise_if_errors, read_csv_rows
 from .ledger import Ledger
 
 UNAVAILABLE_COLUMNS = ("ytid", "reason", "last_checked")
-_MAX_REPORTED_ERRORS = 20
 
 
 def export_unavailable(ledger: Ledger, path: Path) -> int:
@@ -47,45 +46,25 @@ def _normalise_time(text: str) -> str | None:
 def read_unavailable(path: Path) -> list[tuple[str, str, str]]:
     """Read and validate an unavailable.csv; :class:`UserError` names the file and line of each problem."""
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise UserError(f"unavailable list not found: {path}") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise UserError(f"{path}: cannot read the unavailable list ({exc})") from None
-    reader = csv.reader(io.StringIO(text, newline=""))
-    header = [name.strip() for name in next(reader, [])]
-    missing = [column for column in UNAVAILABLE_COLUMNS if column not in header]
-    if missing:
-        raise UserError(
-            f"{path}: missing column(s) {', '.join(missing)}; an unavailable list has the header "
-            f"{','.join(UNAVAILABLE_COLUMNS)} (as written by --export-unavailable)"
-        )
-    position = {column: header.index(column) for column in UNAVAILABLE_COLUMNS}
+    table = read_csv_rows(
+        path, UNAVAILABLE_COLUMNS, "unavailable list",
+        f"An unavailable list has the header {','.join(UNAVAILABLE_COLUMNS)} (as written by --export-unavailable).",
+    )
     rows: list[tuple[str, str, str]] = []
-    errors: list[str] = []
-    for line_number, fields in enumerate(reader, start=2):
-        if not fields:
-            continue
-        if len(fields) != len(header):
-            errors.append(f"{path}:{line_number}: expected {len(header)} fields, found {len(fields)}")
-            continue
-        ytid = fields[position["ytid"]].strip()
-        checked = _normalise_time(fields[position["last_checked"]])
+    errors = list(table.errors)
+    for line_number, fields in table.rows:
+        ytid = fields["ytid"].strip()
+        checked = _normalise_time(fields["last_checked"])
         if not is_valid_ytid(ytid):
-            errors.append(f"{path}:{line_number}: ytid must be 11 characters of [A-Za-z0-9_-], got {ytid!r}")
+            errors.append((line_number, f"{path}:{line_number}: ytid must be 11 characters of [A-Za-z0-9_-], got {ytid!r}"))
         if checked is None:
-            errors.append(
-                f"{path}:{line_number}: last_checked must be an ISO 8601 time such as 2026-11-25T14:05:00Z"
-            )
-        if ytid and checked and is_valid_ytid(ytid):
-            rows.append((ytid, " ".join(fields[position["reason"]].split()), checked))
-    if errors:
-        shown = errors[:_MAX_REPORTED_ERRORS]
-        more = len(errors) - len(shown)
-        raise UserError(
-            "invalid unavailable list:\n  " + "\n  ".join(shown + ([f"... and {more} more"] if more else []))
-        )
+            errors.append((
+                line_number,
+                f"{path}:{line_number}: last_checked must be an ISO 8601 time such as 2026-11-25T14:05:00Z",
+            ))
+        if checked and is_valid_ytid(ytid):
+            rows.append((ytid, " ".join(fields["reason"].split()), checked))
+    raise_if_errors(errors, "invalid unavailable list")
     return rows
 
 

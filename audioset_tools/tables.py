@@ -1,0 +1,63 @@
+"""Reading the small CSV files users hand us (manifests, unavailable lists) with exact line numbers.
+
+Each format module keeps its own columns and row rules; this one only turns a file into
+(line number, row) pairs and problems into one :class:`UserError`.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from .errors import UserError
+
+MAX_REPORTED_ERRORS = 20
+
+
+@dataclass
+class CsvRows:
+    header: list[str]
+    rows: list[tuple[int, dict[str, str]]]  # (line number, column -> text); the header is line 1
+    errors: list[tuple[int, str]]  # (line number, message) of rows with the wrong number of fields
+
+
+def read_csv_rows(path: Path, required: Sequence[str], what: str, expected: str) -> CsvRows:
+    """Read a CSV whose header must hold ``required``; ``what`` names the file kind in messages
+    and ``expected`` says what a good file looks like."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise UserError(f"{what} not found: {path}") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UserError(f"{path}: cannot read the {what} ({exc})") from None
+    reader = csv.reader(io.StringIO(text, newline=""))
+    header = [name.strip() for name in next(reader, [])]
+    missing = [column for column in required if column not in header]
+    if missing:
+        raise UserError(f"{path}: not a {what}, missing column(s): {', '.join(missing)}\n  {expected}")
+    if len(set(header)) != len(header):
+        raise UserError(f"{path}: repeated column names in the header")
+    rows: list[tuple[int, dict[str, str]]] = []
+    errors: list[tuple[int, str]] = []
+    for line_number, fields in enumerate(reader, start=2):
+        if not fields:
+            continue
+        if len(fields) != len(header):
+            errors.append((line_number, f"{path}:{line_number}: expected {len(header)} fields, found {len(fields)}"))
+            continue
+        rows.append((line_number, dict(zip(header, fields))))
+    return CsvRows(header, rows, errors)
+
+
+def raise_if_errors(errors: list[tuple[int, str]], title: str) -> None:
+    """One UserError listing the first problems in line order, and how many more there are."""
+    if not errors:
+        return
+    shown = [message for _, message in sorted(errors, key=lambda error: error[0])][:MAX_REPORTED_ERRORS]
+    more = len(errors) - len(shown)
+    tail = [f"... and {more} more problem(s)"] if more else []
+    raise UserError(f"{title}:\n  " + "\n  ".join(shown + tail))
