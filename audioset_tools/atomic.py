@@ -22,11 +22,13 @@ _FILE_MODE = 0o666 & ~_current_umask()
 
 
 @contextlib.contextmanager
-def atomic_open(path: Path, mode: str = "w", **kwargs) -> Iterator[IO]:
+def atomic_open(path: Path, mode: str = "w", durable: bool = True, **kwargs) -> Iterator[IO]:
     """Open a temporary file beside ``path``; on clean exit fsync it and rename it over ``path``.
 
     The temporary lives in the same folder so that ``os.replace`` is a rename on one
     filesystem, which POSIX makes atomic. On any exception the temporary is removed.
+    ``durable=False`` skips the fsync, for files that are cheaper to recompute than to
+    sync: a crash can then leave a short file under ``path``, which callers must detect.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -36,7 +38,8 @@ def atomic_open(path: Path, mode: str = "w", **kwargs) -> Iterator[IO]:
         with os.fdopen(fd, mode, **kwargs) as handle:
             yield handle
             handle.flush()
-            os.fsync(handle.fileno())
+            if durable:
+                os.fsync(handle.fileno())
         os.chmod(tmp, _FILE_MODE)
         os.replace(tmp, path)
     except BaseException:

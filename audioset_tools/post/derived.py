@@ -14,8 +14,6 @@ import csv
 import io
 import json
 import logging
-import os
-import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
@@ -24,28 +22,18 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..atomic import atomic_write_text
+from ..atomic import atomic_open, atomic_write_text
 from ..errors import UserError
-from ..manifest import MANIFEST_NAME, SPLITS, check_relative_file, dataset_path, read_manifest
+from ..manifest import MANIFEST_COLUMNS, MANIFEST_NAME, SPLITS, check_relative_file, dataset_path, read_manifest
 from .parallel import batches, run_batches
 
 log = logging.getLogger(__name__)
 
 INDEX_NAME = "index.csv"
 PARAMS_NAME = "params.json"
-INDEX_COLUMNS = (
-    "class_index",
-    "mid",
-    "class_name",
-    "split",
-    "ytid",
-    "start_seconds",
-    "end_seconds",
-    "source",
-    "file",
-    "chunk",
-    "shape",
-)
+# The clip's identity from the manifest (everything up to its file), then where its array is.
+CLIP_COLUMNS = MANIFEST_COLUMNS[: MANIFEST_COLUMNS.index("file")]
+INDEX_COLUMNS = CLIP_COLUMNS + ("source", "file", "chunk", "shape")
 # chunk value of a row whose array is the whole clip rather than one chunk of a stack.
 WHOLE = -1
 
@@ -105,15 +93,8 @@ def save_array(path: Path, array: np.ndarray) -> None:
     fsync per file costs more than computing one. A file cut short by a power loss fails
     to map on the next run (see :func:`_existing_result`) and is recomputed.
     """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            np.save(handle, array, allow_pickle=False)
-        os.replace(tmp_name, path)
-    except BaseException:
-        Path(tmp_name).unlink(missing_ok=True)
-        raise
+    with atomic_open(path, "wb", durable=False) as handle:
+        np.save(handle, array, allow_pickle=False)
 
 
 def shape_text(shape: tuple[int, ...]) -> str:
