@@ -17,6 +17,17 @@ from .logs import configure_logging
 
 log = logging.getLogger(__name__)
 
+_WORKFLOW = """\
+typical workflow (every parameter lives in control.yaml; override with --set):
+  audioset-tools select          classes, seeded candidates, class splits (= get_relevant_meta_data.py)
+  audioset-tools doctor          check ffmpeg, yt-dlp, JavaScript runtime, cookies, output folder
+  audioset-tools download        fetch the clips, resumable (= download_data.py)
+  audioset-tools validate DIR    prove a dataset matches its manifests; report DIR draws figures
+  audioset-tools rebuild ...     the same dataset from a manifest (= rebuild_from_manifest.py)
+  audioset-tools clean, melspec, stats, pack   post-processing for few-shot training
+
+Run 'audioset-tools COMMAND --help' for a command's options and exit codes."""
+
 
 def _common_options() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
@@ -61,6 +72,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="audioset-tools",
         description="Build clean, reproducible few-shot slices of Google's AudioSet.",
+        epilog=_WORKFLOW,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     subparsers = parser.add_subparsers(title="commands", metavar="COMMAND", required=True)
