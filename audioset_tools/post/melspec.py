@@ -43,7 +43,8 @@ class MelParams:
         return asdict(self)
 
     def n_frames(self, n_samples: int) -> int:
-        return 1 + n_samples // self.hop_length
+        # Frames that fit in the padded signal (1 + n // hop for an even n_fft).
+        return 1 + (n_samples + 2 * (self.n_fft // 2) - self.n_fft) // self.hop_length
 
 
 def hz_to_mel(frequencies: np.ndarray) -> np.ndarray:
@@ -89,6 +90,65 @@ def mel_filterbank(sample_rate: int, n_fft: int, n_mels: int, fmin: float, fmax:
     return basis
 
 
+@dataclass(frozen=True)
+class _Band:
+    """Filters ``first:stop`` with every nonzero weight in bins ``low:high``, as ``[bins, filters]``."""
+
+    first: int
+    stop: int
+    low: int
+    high: int
+    weights: np.ndarray
+
+
+# What one matrix-product call costs, in multiply-adds per frame: the price of starting
+# a new band instead of widening the current one (100 measured fastest of 50-3200).
+_CALL_COST = 100
+
+
+@functools.lru_cache(maxsize=8)
+def _bands(sample_rate: int, n_fft: int, n_mels: int, fmin: float, fmax: float | None) -> tuple[_Band, ...]:
+    """The filterbank cut into bands of neighbouring filters.
+
+    Each triangle covers a few contiguous bins (1009 nonzero weights of 65,664 at the
+    defaults), so a dense product mostly multiplies zeros: products over bands do about
+    a tenth of the arithmetic and measured 4x faster than the dense one.
+    """
+    basis = mel_filterbank(sample_rate, n_fft, n_mels, fmin, fmax)
+    spans: list[tuple[int, int] | None] = []
+    for row in basis:
+        nonzero = np.flatnonzero(row)
+        spans.append((int(nonzero[0]), int(nonzero[-1]) + 1) if nonzero.size else None)
+    bands: list[tuple[int, int, int, int]] = []
+    first, low, high = 0, 0, 0
+    for index, span in enumerate(spans):
+        if span is None:  # an empty filter (more bands than bins) joins the current band for free
+            continue
+        if low == high:
+            low, high = span
+            continue
+        width, merged_low, merged_high = high - low, min(low, span[0]), max(high, span[1])
+        count = index - first
+        if (merged_high - merged_low) * (count + 1) <= width * count + (span[1] - span[0]) + _CALL_COST:
+            low, high = merged_low, merged_high
+        else:
+            bands.append((first, index, low, high))
+            first, low, high = index, span[0], span[1]
+    bands.append((first, n_mels, low, high))
+    result = []
+    for first, stop, low, high in bands:
+        weights = np.ascontiguousarray(basis[first:stop, low:high].T)
+        weights.setflags(write=False)
+        result.append(_Band(first, stop, low, high, weights))
+    return tuple(result)
+
+
+def _project(power: np.ndarray, params: MelParams, out: np.ndarray) -> None:
+    """``out[:] = power @ filterbank.T`` (frames in rows), band by band."""
+    for band in _bands(params.sample_rate, params.n_fft, params.n_mels, params.fmin, params.fmax):
+        np.matmul(power[:, band.low : band.high], band.weights, out=out[:, band.first : band.stop])
+
+
 @functools.lru_cache(maxsize=8)
 def _hann(n_fft: int) -> np.ndarray:
     # Periodic Hann (scipy's get_window(..., fftbins=True)), which is what librosa uses.
@@ -109,15 +169,24 @@ def _frames(signal: np.ndarray, params: MelParams, padded: np.ndarray) -> np.nda
     else:
         padded[:half] = 0.0
         padded[half + n :] = 0.0
-    return np.lib.stride_tricks.sliding_window_view(padded, params.n_fft)[:: params.hop_length]
+    # A strided view built directly: sliding_window_view's checks cost 30 us per call,
+    # as much as windowing a whole second of audio.
+    step = padded.strides[0]
+    return np.ndarray(
+        (params.n_frames(n), params.n_fft), dtype=padded.dtype, buffer=padded,
+        strides=(params.hop_length * step, step),
+    )
 
 
-def power_to_db(power: np.ndarray, top_db: float | None, amin: float = 1e-10) -> np.ndarray:
-    """librosa's ``power_to_db`` with ref=1.0 on one spectrogram (top_db is relative to its own peak)."""
-    db = 10.0 * np.log10(np.maximum(power, amin))
+def _to_db(power: np.ndarray, top_db: float | None, out: np.ndarray, amin: float = 1e-10) -> None:
+    """librosa's ``power_to_db`` with ref=1.0 on one spectrogram (top_db is relative to its
+    own peak), written into ``out`` in place: each temporary of the textbook expression
+    would be another pass over memory and, when fresh, page faults on first touch."""
+    np.maximum(power, amin, out=out)
+    np.log10(out, out=out)
+    out *= 10.0
     if top_db is not None:
-        np.maximum(db, db.max() - top_db, out=db)
-    return db
+        np.maximum(out, out.max() - top_db, out=out)
 
 
 # Frames per FFT block: enough to amortise per-call overhead over many short clips, few
@@ -194,14 +263,18 @@ def _block(signals: list[np.ndarray], counts: list[int], params: MelParams) -> l
     else:
         np.abs(spectrum, out=magnitude)
         np.power(magnitude, np.float32(params.power), out=magnitude)
-    basis = mel_filterbank(params.sample_rate, params.n_fft, params.n_mels, params.fmin, params.fmax)
-    np.matmul(magnitude, basis.T, out=mel)
+    _project(magnitude, params, mel)
     results = []
-    for part in np.split(mel, np.cumsum(counts)[:-1], axis=0):
-        spec = np.ascontiguousarray(part.T)
+    row = 0
+    for count in counts:
+        spec = np.empty((params.n_mels, count), dtype=np.float32)
+        part = mel[row : row + count].T
+        row += count
         if params.to_db:
-            spec = power_to_db(spec, params.top_db)
-        results.append(spec.astype(np.float32, copy=False))
+            _to_db(part, params.top_db, spec)
+        else:
+            spec[...] = part
+        results.append(spec)
     return results
 
 
