@@ -44,6 +44,10 @@ SUBSETS = ("balanced", "unbalanced", "eval")
 _COLUMNS = ("ytid", "start", "end", "labels")
 _NUMBER = re.compile(r"[0-9]+(\.[0-9]*)?")
 _BLOCK_SIZE = 1 << 24
+# Labels arrive dictionary-encoded from the parser (one dictionary per batch): the label
+# text of two million rows is never built as a string column.
+_COLUMN_TYPES = {"ytid": pa.string(), "start": pa.string(), "end": pa.string(),
+                 "labels": pa.dictionary(pa.int32(), pa.string())}
 _WORKERS = max(1, min(2, os.cpu_count() or 1))
 
 
@@ -211,7 +215,7 @@ def _csv_options(use_threads: bool, invalid: list) -> dict:
             invalid_row_handler=on_invalid,
         ),
         "convert_options": pacsv.ConvertOptions(
-            column_types={name: pa.string() for name in _COLUMNS},
+            column_types=_COLUMN_TYPES,
             strings_can_be_null=False,
             quoted_strings_can_be_null=False,
         ),
@@ -260,24 +264,29 @@ def _unreadable_message(path: Path, data: memoryview | bytes, exc: Exception) ->
 
 def _check_batch(batch: pa.RecordBatch) -> _Batch:
     ytid, start, end, labels = batch.columns
-    skip = _np(
-        pc.or_(
-            pc.starts_with(ytid, "#"),  # a comment line that happens to have 4 fields
-            pc.and_(pc.equal(ytid, ""), pc.equal(labels, "")),  # a blank line
-        )
-    )
-    encoded = pc.dictionary_encode(labels)
     start_np = _to_seconds(start)
     end_np = _to_seconds(end)
+    ok = _ytid_ok(ytid)
+    skip = np.zeros(len(ok), dtype=bool)
+    if not ok.all():
+        # Only a row with a bad YTID can be a comment or a blank line.
+        suspect = np.flatnonzero(~ok)
+        ytid_s, labels_s = ytid.take(suspect), labels.take(suspect).cast(pa.string())
+        skip[suspect] = _np(
+            pc.or_(
+                pc.starts_with(ytid_s, "#"),  # a comment line that happens to have 4 fields
+                pc.and_(pc.equal(ytid_s, ""), pc.equal(labels_s, "")),  # a blank line
+            )
+        )
     with np.errstate(invalid="ignore"):
-        ok = _ytid_ok(ytid) & (start_np >= 0) & (end_np > start_np) & ~skip
+        ok &= (start_np >= 0) & (end_np > start_np)
     return _Batch(
         ok,
         skip,
         start_np,
         end_np,
-        encoded.dictionary,
-        encoded.indices.to_numpy(zero_copy_only=False).astype(np.int32),
+        labels.dictionary,
+        labels.indices.to_numpy(zero_copy_only=False).astype(np.int32, copy=False),
         ytid,
     )
 
