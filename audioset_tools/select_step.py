@@ -29,6 +29,7 @@ from .metadata import (
     read_segments,
 )
 from .metadata.official import KNOWN_SHA256, ONTOLOGY, QUALITY, SEGMENT_FILES, logical_name
+from .metadata.segments import ytid_strings
 from .selection import Selection, quality_curve, select
 from .splits import SPLIT_NAMES, assign_splits
 
@@ -205,21 +206,12 @@ def _candidate_table(selection: Selection, segments) -> pa.Table:
             "class_index": pa.array(selection.candidate_class, pa.int64()),
             "mid": mids.take(pa.array(selection.candidate_class)),
             "rank": pa.array(selection.candidate_rank, pa.int64()),
-            "ytid": _ytid_strings(selection.candidate_ytids),
+            "ytid": ytid_strings(selection.candidate_ytids),
             "start_seconds": pa.array(segments.start[rows], pa.float64()),
             "end_seconds": pa.array(segments.end[rows], pa.float64()),
             "subset": pa.array(list(SUBSETS), pa.string()).take(pa.array(segments.subset[rows])),
             "labels": segments.labels_text(rows),
         }
-    )
-
-
-def _ytid_strings(matrix: np.ndarray) -> pa.Array:
-    """An ``(n, 11)`` byte matrix as a string array, sharing its memory."""
-    count, width = matrix.shape
-    offsets = np.arange(0, count * width + 1, width, dtype=np.int32)
-    return pa.Array.from_buffers(
-        pa.string(), count, [None, pa.py_buffer(offsets), pa.py_buffer(np.ascontiguousarray(matrix))]
     )
 
 

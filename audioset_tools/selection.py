@@ -253,11 +253,10 @@ class _CandidatePool:
         ramp = np.arange(len(pair_u)) - np.repeat(np.cumsum(lengths) - lengths, lengths)
         pair_node = set_node[np.repeat(set_start[lists], lengths) + ramp]
 
-        ytids = segments.ytids(rows)
-        ytid_bytes = _ytid_matrix(ytids)
+        ytid_bytes = segments.ytid_bytes(rows)
         # Exact grouping codes (hash-based, numbered in first-seen order): only ever compared
         # for equality, never used to order anything.
-        ytid_code = pc.dictionary_encode(ytids).indices.to_numpy(zero_copy_only=False).astype(np.int64)
+        ytid_code = _ytid_groups(ytid_bytes)
         start_ms = np.round(segments.start[rows] * 1000).astype(np.int64)
 
         # Same (YTID, start) on two rows: keep the first row (balanced, unbalanced, eval order).
@@ -323,14 +322,10 @@ class _CandidatePool:
         return self.rows[pair_u[order]], self.ytid_bytes[pair_u[order]], cls, rank
 
 
-def _ytid_matrix(ytids: pa.Array) -> np.ndarray:
-    """Valid YTIDs (11 ASCII characters each) as an ``(n, 11)`` uint8 array, without copying."""
-    if len(ytids) == 0:
-        return np.zeros((0, _YTID_WIDTH), dtype=np.uint8)
-    _, offsets_buffer, data_buffer = ytids.buffers()
-    offsets = np.frombuffer(offsets_buffer, dtype=np.int32)[ytids.offset : ytids.offset + len(ytids) + 1]
-    data = np.frombuffer(data_buffer, dtype=np.uint8)
-    return data[offsets[0] : offsets[-1]].reshape(len(ytids), _YTID_WIDTH)
+def _ytid_groups(ytid_bytes: np.ndarray) -> np.ndarray:
+    """Equal YTIDs, equal codes (0, 1, ... in first-seen order)."""
+    fixed = pa.Array.from_buffers(pa.binary(_YTID_WIDTH), len(ytid_bytes), [None, pa.py_buffer(ytid_bytes)])
+    return pc.dictionary_encode(fixed).indices.to_numpy(zero_copy_only=False).astype(np.int64)
 
 
 def _sorted_unique(values: np.ndarray) -> np.ndarray:

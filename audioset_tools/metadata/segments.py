@@ -42,6 +42,7 @@ log = logging.getLogger(__name__)
 
 SUBSETS = ("balanced", "unbalanced", "eval")
 _COLUMNS = ("ytid", "start", "end", "labels")
+_YTID_WIDTH = 11
 _NUMBER = re.compile(r"[0-9]+(\.[0-9]*)?")
 _BLOCK_SIZE = 1 << 24
 # Labels arrive dictionary-encoded from the parser (one dictionary per batch): the label
@@ -89,7 +90,7 @@ class Segments:
     set_codes: np.ndarray
     files: list[SegmentFile]
     malformed: list[MalformedRow]
-    _ytid_field: pa.ChunkedArray = field(repr=False)
+    _ytid_bytes: np.ndarray = field(repr=False)  # (rows, 11) uint8, zeros on invalid rows
     _set_text: pa.Array = field(repr=False)
 
     def __len__(self) -> int:
@@ -100,9 +101,13 @@ class Segments:
         k = self.label_set[row]
         return self.set_codes[self.set_offsets[k] : self.set_offsets[k + 1]] if k >= 0 else self.set_codes[:0]
 
+    def ytid_bytes(self, rows: np.ndarray) -> np.ndarray:
+        """The YouTube IDs of valid ``rows`` as an ``(n, 11)`` uint8 array."""
+        return self._ytid_bytes[rows]
+
     def ytids(self, rows: np.ndarray) -> pa.Array:
-        """The YouTube IDs of valid ``rows`` (the trailing separator removed)."""
-        return pc.utf8_slice_codeunits(self._ytid_field.take(rows), 0, 11).combine_chunks()
+        """The YouTube IDs of valid ``rows``."""
+        return ytid_strings(self.ytid_bytes(rows))
 
     def labels_text(self, rows: np.ndarray) -> pa.Array:
         """All labels of valid ``rows``, comma-joined, without the surrounding quotes."""
@@ -117,7 +122,7 @@ class _Batch:
     end: np.ndarray
     lists: pa.Array  # distinct raw label fields of the batch
     list_index: np.ndarray  # row -> index into lists
-    ytid: pa.Array  # the raw YTID field ("XXXXXXXXXXX,")
+    ytid: np.ndarray  # (rows, 11) uint8: the YTID where ok, else anything
 
 
 @dataclass
@@ -152,32 +157,63 @@ class _LabelSets:
 
 def read_segments(paths: Mapping[str, Path], ontology_ids: list[str]) -> Segments:
     """Read the segment files given as ``{subset: path}`` in :data:`SUBSETS` order."""
-    value_set = pa.array(ontology_ids, pa.string())
-    files: list[SegmentFile] = []
-    malformed: list[MalformedRow] = []
-    per_file: list[tuple[str, list[_Batch], pa.Array, np.ndarray, np.ndarray]] = []
-    ordered = [s for s in SUBSETS if s in paths]
+    parsed: list[_ParsedFile] = []
     with ThreadPoolExecutor(_WORKERS) as pool:
-        for subset in ordered:
+        for subset in (s for s in SUBSETS if s in paths):
             path = paths[subset]
             data, sha = map_file(path)
             batches, invalid = _read_checked(path, data, pool)
-            lists = _distinct([b.lists for b in batches])
-            sets = _LabelSets.check(lists, value_set)
-            list_index = _map_lists(batches, lists)
-            ok = np.concatenate([b.ok for b in batches]) if batches else np.zeros(0, bool)
-            ok &= sets.ok[list_index]
-            skip = np.concatenate([b.skip for b in batches]) if batches else np.zeros(0, bool)
-            bad_rows = np.flatnonzero(~ok & ~skip)
-            structural = [row for row in invalid if not row.text.lstrip().startswith("#")]
-            file_malformed = []
-            if len(bad_rows) or structural:
-                file_malformed = _describe(path, data, bad_rows, ontology_ids)
-            malformed.extend(file_malformed)
-            files.append(SegmentFile(subset, path.name, sha, int(ok.sum()), len(file_malformed)))
-            per_file.append((subset, batches, lists, list_index, ok))
-            del data
-    return _assemble(per_file, value_set, files, malformed)
+            parsed.append(_ParsedFile(subset, path, data, sha, batches, invalid))
+
+    # Every distinct label list of all files is split and checked once.
+    dictionaries = [batch.lists for file in parsed for batch in file.batches]
+    sets = _LabelSets.check(_distinct(dictionaries), pa.array(ontology_ids, pa.string()))
+    to_sets = iter(_index_in_each(dictionaries, sets.raw))
+    files: list[SegmentFile] = []
+    malformed: list[MalformedRow] = []
+    label_sets = []
+    for file in parsed:
+        list_index = _cat([next(to_sets)[batch.list_index] for batch in file.batches], np.int32)
+        ok = _cat([batch.ok for batch in file.batches], bool) & sets.ok[list_index]
+        skip = _cat([batch.skip for batch in file.batches], bool)
+        bad_rows = np.flatnonzero(~ok & ~skip)
+        structural = [row for row in file.invalid if not row.text.lstrip().startswith("#")]
+        file_malformed = []
+        if len(bad_rows) or structural:
+            file_malformed = _describe(file.path, file.data, bad_rows, ontology_ids)
+        malformed.extend(file_malformed)
+        files.append(SegmentFile(file.subset, file.path.name, file.sha256, int(ok.sum()), len(file_malformed)))
+        label_sets.append(np.where(ok, list_index, -1).astype(np.int32, copy=False))
+        file.data = b""  # the mapping (or gunzipped copy) is no longer needed
+
+    batches = [batch for file in parsed for batch in file.batches]
+    return Segments(
+        start=_cat([b.start for b in batches], np.float64),
+        end=_cat([b.end for b in batches], np.float64),
+        subset=_cat([np.full(len(ls), SUBSETS.index(f.subset), np.int8) for f, ls in zip(parsed, label_sets)], np.int8),
+        valid=_cat([ls >= 0 for ls in label_sets], bool),
+        label_set=_cat(label_sets, np.int32),
+        set_offsets=sets.offsets,
+        set_codes=sets.codes,
+        files=files,
+        malformed=malformed,
+        _ytid_bytes=_cat([b.ytid for b in batches], np.uint8).reshape(-1, _YTID_WIDTH),
+        _set_text=pc.utf8_slice_codeunits(sets.raw, 1, -1),
+    )
+
+
+@dataclass
+class _ParsedFile:
+    subset: str
+    path: Path
+    data: memoryview | bytes
+    sha256: str
+    batches: list[_Batch]
+    invalid: list
+
+
+def _cat(arrays: list[np.ndarray], dtype) -> np.ndarray:
+    return np.concatenate(arrays).astype(dtype, copy=False) if arrays else np.zeros(0, dtype)
 
 
 def _distinct(arrays: list[pa.Array]) -> pa.Array:
@@ -188,13 +224,12 @@ def _distinct(arrays: list[pa.Array]) -> pa.Array:
     return pc.unique(pa.chunked_array(arrays, type=pa.string()))
 
 
-def _map_lists(batches: list[_Batch], lists: pa.Array) -> np.ndarray:
-    """Each row's index into ``lists`` (the distinct label fields of the whole file)."""
-    parts = []
-    for batch in batches:
-        local = pc.index_in(batch.lists, value_set=lists).to_numpy(zero_copy_only=False).astype(np.int32)
-        parts.append(local[batch.list_index])
-    return np.concatenate(parts) if parts else np.zeros(0, np.int32)
+def _index_in_each(arrays: list[pa.Array], value_set: pa.Array) -> list[np.ndarray]:
+    """Each array's positions in ``value_set``, looked up in one call (one hash table)."""
+    if not arrays:
+        return []
+    found = pc.index_in(pa.concat_arrays(arrays), value_set=value_set).to_numpy(zero_copy_only=False)
+    return np.split(found.astype(np.int32), np.cumsum([len(a) for a in arrays[:-1]]))
 
 
 def _csv_options(use_threads: bool, invalid: list) -> dict:
@@ -266,7 +301,7 @@ def _check_batch(batch: pa.RecordBatch) -> _Batch:
     ytid, start, end, labels = batch.columns
     start_np = _to_seconds(start)
     end_np = _to_seconds(end)
-    ok = _ytid_ok(ytid)
+    ok, ytid_bytes = _ytid_ok(ytid)
     skip = np.zeros(len(ok), dtype=bool)
     if not ok.all():
         # Only a row with a bad YTID can be a comment or a blank line.
@@ -287,7 +322,7 @@ def _check_batch(batch: pa.RecordBatch) -> _Batch:
         end_np,
         labels.dictionary,
         labels.indices.to_numpy(zero_copy_only=False).astype(np.int32, copy=False),
-        ytid,
+        ytid_bytes,
     )
 
 
@@ -299,8 +334,9 @@ _YTID_BYTES = np.zeros(256, dtype=bool)
 _YTID_BYTES[np.frombuffer(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-", np.uint8)] = True
 
 
-def _ytid_ok(field: pa.Array) -> np.ndarray:
-    """Field is 11 characters of [A-Za-z0-9_-] then the separator's comma.
+def _ytid_ok(field: pa.Array) -> tuple[np.ndarray, np.ndarray]:
+    """Where the field is 11 characters of [A-Za-z0-9_-] then the separator's comma, and
+    the 11 bytes of each row (zeros where the field has the wrong length).
 
     Checked on the raw string buffers with numpy: a regex over two million rows costs
     several times more.
@@ -308,14 +344,24 @@ def _ytid_ok(field: pa.Array) -> np.ndarray:
     _, offsets_buffer, data_buffer = field.buffers()
     offsets = np.frombuffer(offsets_buffer, dtype=np.int32)[field.offset : field.offset + len(field) + 1]
     data = np.frombuffer(data_buffer, dtype=np.uint8) if data_buffer is not None else np.zeros(0, np.uint8)
-    ok = np.diff(offsets) == 12
+    ok = np.diff(offsets) == _YTID_WIDTH + 1
     if ok.all():
         # The usual case: the fields lie back to back, so the buffer is an (n, 12) matrix.
-        chars = data[offsets[0] : offsets[-1]].reshape(-1, 12)
+        chars = data[offsets[0] : offsets[-1]].reshape(-1, _YTID_WIDTH + 1)
     else:
-        chars = data[offsets[:-1][ok, None] + np.arange(12, dtype=np.int32)]
-    ok[ok] = _YTID_BYTES[chars[:, :11]].all(axis=1) & (chars[:, 11] == ord(","))
-    return ok
+        chars = np.zeros((len(ok), _YTID_WIDTH + 1), dtype=np.uint8)
+        chars[ok] = data[offsets[:-1][ok, None] + np.arange(_YTID_WIDTH + 1, dtype=np.int32)]
+    ok &= _YTID_BYTES[chars[:, :_YTID_WIDTH]].all(axis=1) & (chars[:, _YTID_WIDTH] == ord(","))
+    return ok, chars[:, :_YTID_WIDTH]
+
+
+def ytid_strings(matrix: np.ndarray) -> pa.Array:
+    """An ``(n, 11)`` byte matrix of YTIDs as a string array, sharing its memory."""
+    count = len(matrix)
+    offsets = np.arange(0, count * _YTID_WIDTH + 1, _YTID_WIDTH, dtype=np.int32)
+    return pa.Array.from_buffers(
+        pa.string(), count, [None, pa.py_buffer(offsets), pa.py_buffer(np.ascontiguousarray(matrix))]
+    )
 
 
 def _to_seconds(field: pa.Array) -> np.ndarray:
@@ -387,38 +433,3 @@ def _reason(value: dict[str, str], known: set[str]) -> str:
             shown = ", ".join(repr(label) for label in unknown[:3])
             problems.append(f"label(s) {shown} not in the ontology")
     return "; ".join(problems) or "malformed row"
-
-
-def _assemble(
-    per_file: list[tuple[str, list[_Batch], pa.Array, np.ndarray, np.ndarray]],
-    value_set: pa.Array,
-    files: list[SegmentFile],
-    malformed: list[MalformedRow],
-) -> Segments:
-    sets = _LabelSets.check(_distinct([lists for _, _, lists, _, _ in per_file]), value_set)
-    starts, ends, subsets, valids, label_sets, ytid_chunks = [], [], [], [], [], []
-    for subset, batches, lists, list_index, ok in per_file:
-        to_global = pc.index_in(lists, value_set=sets.raw).to_numpy(zero_copy_only=False).astype(np.int32)
-        label_sets.append(np.where(ok, to_global[list_index], -1).astype(np.int32))
-        starts.extend(b.start for b in batches)
-        ends.extend(b.end for b in batches)
-        valids.append(ok)
-        subsets.append(np.full(len(ok), SUBSETS.index(subset), dtype=np.int8))
-        ytid_chunks.extend(b.ytid for b in batches)
-
-    def cat(arrays: list[np.ndarray], dtype) -> np.ndarray:
-        return np.concatenate(arrays).astype(dtype, copy=False) if arrays else np.zeros(0, dtype)
-
-    return Segments(
-        start=cat(starts, np.float64),
-        end=cat(ends, np.float64),
-        subset=cat(subsets, np.int8),
-        valid=cat(valids, bool),
-        label_set=cat(label_sets, np.int32),
-        set_offsets=sets.offsets,
-        set_codes=sets.codes,
-        files=files,
-        malformed=malformed,
-        _ytid_field=pa.chunked_array(ytid_chunks, type=pa.string()),
-        _set_text=pc.utf8_slice_codeunits(sets.raw, 1, -1),
-    )
