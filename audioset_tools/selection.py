@@ -90,7 +90,7 @@ def select(
         counts = np.bincount(pool.pair_node[kept], minlength=len(nodes))
 
     removed_pairs = pool.in_set(active) & ~kept
-    exclusive_removed = len(_sorted_unique(pool.pair_u[removed_pairs]))
+    exclusive_removed = int(np.count_nonzero(np.bincount(pool.pair_u[removed_pairs], minlength=len(pool.rows))))
 
     selected = np.flatnonzero(active)
     position = np.full(len(nodes), -1, dtype=np.int64)
@@ -259,15 +259,7 @@ class _CandidatePool:
         ytid_code = _ytid_groups(ytid_bytes)
         start_ms = np.round(segments.start[rows] * 1000).astype(np.int64)
 
-        # Same (YTID, start) on two rows: keep the first row (balanced, unbalanced, eval order).
-        # rows ascend, so a stable sort keeps each group's first row first.
-        if len(start_ms) and start_ms.max() < 2**31:
-            order = np.argsort((ytid_code << 31) | start_ms, kind="stable")
-        else:
-            order = np.lexsort((rows, start_ms, ytid_code))
-        same = (ytid_code[order][1:] == ytid_code[order][:-1]) & (start_ms[order][1:] == start_ms[order][:-1])
-        duplicate_u = np.zeros(len(rows), dtype=bool)
-        duplicate_u[order[1:][same]] = True
+        duplicate_u = _later_duplicates(ytid_code, start_ms)
         keep = ~duplicate_u[pair_u]
         return cls(
             rows=rows,
@@ -288,11 +280,14 @@ class _CandidatePool:
         kept = self.in_set(active)
         if policy == "any":
             return kept
-        ytid = self.ytid_code[self.pair_u[kept]]
-        video_class = _sorted_unique(ytid * self.node_count + self.pair_node[kept])
-        classes_per_video = np.bincount(video_class // self.node_count, minlength=len(self.rows))
-        shared = classes_per_video[self.ytid_code[self.pair_u]] > 1
-        return kept & ~shared
+        # A video carries two or more classes exactly when some pair's class differs from
+        # one class written for the video (whichever pair's write lands): no sort needed.
+        ytid, node = self.ytid_code[self.pair_u[kept]], self.pair_node[kept]
+        one_class = np.zeros(len(self.rows), dtype=node.dtype)
+        one_class[ytid] = node
+        mixed = np.zeros(len(self.rows), dtype=bool)
+        mixed[ytid[node != one_class[ytid]]] = True
+        return kept & ~mixed[self.ytid_code[self.pair_u]]
 
     def ordered(
         self, kept: np.ndarray, position: np.ndarray, mids: list[str], seed: int
@@ -300,16 +295,18 @@ class _CandidatePool:
         """Segment rows, YTID bytes, class positions and ranks of the kept pairs, by class then rank."""
         pair_u, pair_node = self.pair_u[kept], self.pair_node[kept]
         salts = np.zeros(self.node_count, dtype=np.uint64)
-        for node in _sorted_unique(pair_node):
+        for node in np.flatnonzero(np.bincount(pair_node, minlength=self.node_count)):
             salts[node] = salt("candidates", seed, mids[node])
         ytid_hash = hash_bytes(self.ytid_bytes)
         key = splitmix64(
             splitmix64(ytid_hash[pair_u] ^ salts[pair_node]) ^ self.start_ms[pair_u].astype(np.uint64)
         )
         cls = position[pair_node]
-        # Two stable argsorts (key, then class) are several times faster than one lexsort.
+        # Two stable argsorts (key, then class) are several times faster than one lexsort;
+        # the second is a radix sort when the class positions are 16-bit.
         by_key = np.argsort(key, kind="stable")
-        order = by_key[np.argsort(cls[by_key], kind="stable")]
+        small = cls.astype(np.int16) if self.node_count < 2**15 else cls
+        order = by_key[np.argsort(small[by_key], kind="stable")]
         sorted_key, cls = key[order], cls[order]
         if np.any((sorted_key[1:] == sorted_key[:-1]) & (cls[1:] == cls[:-1])):
             # A 64-bit key tie (practically impossible): settle it by YTID bytes, then start.
@@ -326,6 +323,25 @@ def _ytid_groups(ytid_bytes: np.ndarray) -> np.ndarray:
     """Equal YTIDs, equal codes (0, 1, ... in first-seen order)."""
     fixed = pa.Array.from_buffers(pa.binary(_YTID_WIDTH), len(ytid_bytes), [None, pa.py_buffer(ytid_bytes)])
     return pc.dictionary_encode(fixed).indices.to_numpy(zero_copy_only=False).astype(np.int64)
+
+
+def _later_duplicates(ytid_code: np.ndarray, start_ms: np.ndarray) -> np.ndarray:
+    """True for each segment whose (YTID, start) an earlier segment already has.
+
+    Segments come in row order (balanced, unbalanced, eval), so the first of a group is kept.
+    """
+    duplicate = np.zeros(len(ytid_code), dtype=bool)
+    if len(start_ms) and start_ms.max() < 2**31 and start_ms.min() >= 0:
+        packed = (ytid_code << 31) | start_ms
+        ordered = np.sort(packed)
+        if not np.any(ordered[1:] == ordered[:-1]):
+            return duplicate  # the usual case, settled by a sort without indices
+        order = np.argsort(packed, kind="stable")
+    else:
+        order = np.lexsort((np.arange(len(ytid_code)), start_ms, ytid_code))
+    same = (ytid_code[order][1:] == ytid_code[order][:-1]) & (start_ms[order][1:] == start_ms[order][:-1])
+    duplicate[order[1:][same]] = True
+    return duplicate
 
 
 def _sorted_unique(values: np.ndarray) -> np.ndarray:
