@@ -76,7 +76,8 @@ def mel_filterbank(sample_rate: int, n_fft: int, n_mels: int, fmin: float, fmax:
     Cached because every batch of a run uses the same one; callers must not modify it.
     """
     top = sample_rate / 2.0 if fmax is None else float(fmax)
-    fft_freqs = np.linspace(0.0, sample_rate / 2.0, 1 + n_fft // 2)
+    # The rfft's bin frequencies; below sample_rate / 2 at the top for an odd n_fft.
+    fft_freqs = np.fft.rfftfreq(n_fft, 1.0 / sample_rate)
     edges = mel_to_hz(np.linspace(hz_to_mel(fmin), hz_to_mel(top), n_mels + 2))
     widths = np.diff(edges)
     distances = edges[:, None] - fft_freqs[None, :]
