@@ -330,8 +330,13 @@ def _np(mask: pa.Array) -> np.ndarray:
     return mask.to_numpy(zero_copy_only=False).astype(bool, copy=False)
 
 
-_YTID_BYTES = np.zeros(256, dtype=bool)
-_YTID_BYTES[np.frombuffer(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-", np.uint8)] = True
+# Byte classes: 1 for a YTID character, 2 for the separator's comma, 0 for anything else.
+# A good field maps to 1 x 11 then 2, compared as three 32-bit words (several times faster
+# than a per-byte table lookup and reduction).
+_FIELD_CLASS = np.zeros(256, dtype=np.uint8)
+_FIELD_CLASS[np.frombuffer(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-", np.uint8)] = 1
+_FIELD_CLASS[ord(",")] = 2
+_GOOD_FIELD = np.array([1] * _YTID_WIDTH + [2], dtype=np.uint8).view(np.uint32)
 
 
 def _ytid_ok(field: pa.Array) -> tuple[np.ndarray, np.ndarray]:
@@ -351,7 +356,8 @@ def _ytid_ok(field: pa.Array) -> tuple[np.ndarray, np.ndarray]:
     else:
         chars = np.zeros((len(ok), _YTID_WIDTH + 1), dtype=np.uint8)
         chars[ok] = data[offsets[:-1][ok, None] + np.arange(_YTID_WIDTH + 1, dtype=np.int32)]
-    ok &= _YTID_BYTES[chars[:, :_YTID_WIDTH]].all(axis=1) & (chars[:, _YTID_WIDTH] == ord(","))
+    words = np.take(_FIELD_CLASS, chars).view(np.uint32)
+    ok &= (words[:, 0] == _GOOD_FIELD[0]) & (words[:, 1] == _GOOD_FIELD[1]) & (words[:, 2] == _GOOD_FIELD[2])
     return ok, chars[:, :_YTID_WIDTH]
 
 
