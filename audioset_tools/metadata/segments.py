@@ -4,12 +4,13 @@ Published format: three header lines starting with ``#``, then one segment per l
 
     YTID, start_seconds, end_seconds, "label,label,..."
 
-Fields are separated by ", " and labels contain no spaces, so pyarrow's multithreaded
-reader splits each line on spaces with quoting disabled: every physical line becomes
-exactly one row or one "invalid row" (wrong field count), so line numbers stay exact
-even when a quote is left open. Batches stream out of the reader into a small thread
-pool that validates them with vectorised pyarrow compute and numpy (both release the
-GIL), so parsing and checking overlap.
+Fields are separated by ", " and labels contain no spaces, so pyarrow's CSV reader
+splits each line on spaces with quoting disabled: every physical line becomes exactly
+one row or one "invalid row" (wrong field count), so line numbers stay exact even when a
+quote is left open. A large file is cut at line ends into one part per core; each part
+is parsed by its own streaming reader and its batches validated in the same thread with
+vectorised pyarrow compute and numpy (both release the GIL), so all cores parse and
+check at once (pyarrow's streaming reader alone parses on one core).
 
 Label lists repeat a lot (2 M rows, about 52 k distinct lists), so each distinct list is
 split and checked against the ontology once; rows refer to their list by number.
@@ -44,7 +45,8 @@ SUBSETS = ("balanced", "unbalanced", "eval")
 _COLUMNS = ("ytid", "start", "end", "labels")
 _YTID_WIDTH = 11
 _NUMBER = re.compile(r"[0-9]+(\.[0-9]*)?")
-_BLOCK_SIZE = 1 << 24
+_BLOCK_SIZE = 1 << 22
+_MIN_PART = 1 << 24  # smaller files are parsed as one part
 # Labels arrive dictionary-encoded from the parser (one dictionary per batch): the label
 # text of two million rows is never built as a string column.
 _COLUMN_TYPES = {"ytid": pa.string(), "start": pa.string(), "end": pa.string(),
@@ -159,10 +161,23 @@ def read_segments(paths: Mapping[str, Path], ontology_ids: list[str]) -> Segment
     """Read the segment files given as ``{subset: path}`` in :data:`SUBSETS` order."""
     parsed: list[_ParsedFile] = []
     with ThreadPoolExecutor(_WORKERS) as pool:
+        # Every part is queued before any result is awaited, so the small files parse
+        # while the large one is being hashed.
+        queued = []
         for subset in (s for s in SUBSETS if s in paths):
             path = paths[subset]
             data, sha = map_file(path)
-            batches, invalid = _read_checked(path, data, pool)
+            parts = [pool.submit(_read_part, part) for part in _split_lines(data, _WORKERS)]
+            queued.append((subset, path, data, sha, parts))
+        for subset, path, data, sha, parts in queued:
+            batches, invalid = [], []
+            for part in parts:
+                try:
+                    part_batches, part_invalid = part.result()
+                except pa.ArrowInvalid as exc:
+                    raise UserError(_unreadable_message(path, data, exc)) from None
+                batches += part_batches
+                invalid += part_invalid
             parsed.append(_ParsedFile(subset, path, data, sha, batches, invalid))
 
     # Every distinct label list of all files is split and checked once.
@@ -257,21 +272,40 @@ def _csv_options(use_threads: bool, invalid: list) -> dict:
     }
 
 
-def _read_checked(path: Path, data: memoryview | bytes, pool: ThreadPoolExecutor) -> tuple[list[_Batch], list]:
-    """Stream the file batch by batch, checking each batch in the pool while the next parses.
+def _split_lines(data: memoryview | bytes, count: int) -> list[memoryview]:
+    """``data`` cut right after a line end into about ``count`` equal parts (views)."""
+    view = memoryview(data)
+    if len(view) < _MIN_PART * 2:
+        return [view]
+    bounds = [0]
+    for k in range(1, count):
+        cut = _next_line_start(view, len(view) * k // count)
+        if cut is None or cut <= bounds[-1]:
+            break
+        bounds.append(cut)
+    bounds.append(len(view))
+    return [view[start:end] for start, end in zip(bounds[:-1], bounds[1:])]
 
-    Only each batch's YTID column outlives its check, so the other parsed columns never
-    pile up in memory.
+
+def _next_line_start(view: memoryview, position: int) -> int | None:
+    window = 1 << 16
+    while position < len(view):
+        found = bytes(view[position : position + window]).find(b"\n")
+        if found >= 0:
+            return position + found + 1
+        position += window
+    return None
+
+
+def _read_part(part: memoryview) -> tuple[list[_Batch], list]:
+    """Parse one part batch by batch and check each batch as it comes (in this thread).
+
+    Only each batch's YTID bytes and checked columns outlive its check, so the parsed
+    text never piles up in memory.
     """
     invalid: list = []
-    futures = []
-    try:
-        reader = pacsv.open_csv(pa.BufferReader(pa.py_buffer(data)), **_csv_options(True, invalid))
-        for batch in reader:
-            futures.append(pool.submit(_check_batch, batch))
-    except pa.ArrowInvalid as exc:
-        raise UserError(_unreadable_message(path, data, exc)) from None
-    return [future.result() for future in futures], invalid
+    reader = pacsv.open_csv(pa.BufferReader(pa.py_buffer(part)), **_csv_options(False, invalid))
+    return [_check_batch(batch) for batch in reader], invalid
 
 
 def _parse_numbered(path: Path, data: memoryview | bytes) -> tuple[pa.Table, list]:
