@@ -49,8 +49,12 @@ _BLOCK_SIZE = 1 << 22
 _MIN_PART = 1 << 24  # smaller files are parsed as one part
 # Labels arrive dictionary-encoded from the parser (one dictionary per batch): the label
 # text of two million rows is never built as a string column.
-_COLUMN_TYPES = {"ytid": pa.string(), "start": pa.string(), "end": pa.string(),
-                 "labels": pa.dictionary(pa.int32(), pa.string())}
+_COLUMN_TYPES = {
+    "ytid": pa.string(),
+    "start": pa.string(),
+    "end": pa.string(),
+    "labels": pa.dictionary(pa.int32(), pa.string()),
+}
 _WORKERS = max(1, min(2, os.cpu_count() or 1))
 
 
