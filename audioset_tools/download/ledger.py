@@ -30,6 +30,7 @@ Times are UTC, ISO 8601 with seconds (``2026-11-25T14:05:00Z``).
 
 from __future__ import annotations
 
+import dataclasses
 import sqlite3
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -162,6 +163,9 @@ class Attempt:
     history: str = ""
 
 
+_ATTEMPT_COLUMNS = tuple(f.name for f in dataclasses.fields(Attempt))
+
+
 @dataclass(frozen=True)
 class KnownFailure:
     outcome: str
@@ -211,21 +215,18 @@ class Ledger:
 
     # -- writing -------------------------------------------------------------------------
 
+    def _insert_attempt(self, attempt: Attempt) -> None:
+        """One row of ``attempts``; the caller holds the transaction."""
+        self._db.execute(
+            f"INSERT INTO attempts ({', '.join(_ATTEMPT_COLUMNS)})"
+            f" VALUES ({', '.join('?' for _ in _ATTEMPT_COLUMNS)})",
+            dataclasses.astuple(attempt),
+        )
+
     def record_attempt(self, attempt: Attempt, clip: ClipRecord | None = None) -> None:
         """Log ``attempt``; an ok attempt stores ``clip``, a permanent failure is remembered."""
         with self._db:
-            self._db.execute(
-                "INSERT INTO attempts (ytid, start_ms, end_ms, class_index, mid, folder, rank, outcome,"
-                " message, attempts, started_at, finished_at, file, sha256, duration, sample_rate,"
-                " channels, bytes_read, history) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    attempt.ytid, attempt.start_ms, attempt.end_ms, attempt.class_index, attempt.mid,
-                    attempt.folder, attempt.rank, attempt.outcome, attempt.message, attempt.attempts,
-                    attempt.started_at, attempt.finished_at, attempt.file, attempt.sha256,
-                    attempt.duration, attempt.sample_rate, attempt.channels, attempt.bytes_read,
-                    attempt.history,
-                ),
-            )
+            self._insert_attempt(attempt)
             if attempt.outcome == "ok":
                 if clip is None:
                     raise ValueError("an ok attempt needs its clip record")
@@ -260,16 +261,7 @@ class Ledger:
             raise ValueError(f"forget_clip records one of {sorted(LEDGER_EVENTS)}, not {attempt.outcome}")
         with self._db:
             self._db.execute("DELETE FROM clips WHERE file = ?", (attempt.file,))
-            self._db.execute(
-                "INSERT INTO attempts (ytid, start_ms, end_ms, class_index, mid, folder, rank, outcome,"
-                " message, attempts, started_at, finished_at, file) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?,"
-                " ?, ?, ?, ?)",
-                (
-                    attempt.ytid, attempt.start_ms, attempt.end_ms, attempt.class_index, attempt.mid,
-                    attempt.folder, attempt.rank, attempt.outcome, attempt.message, attempt.attempts,
-                    attempt.started_at, attempt.finished_at, attempt.file,
-                ),
-            )
+            self._insert_attempt(attempt)
 
     def import_unavailable(self, rows: Iterable[tuple[str, str, str]]) -> int:
         """Merge (ytid, reason, last_checked) rows, keeping each video's latest check; return the count read."""
