@@ -12,6 +12,7 @@ from pathlib import Path
 import pandas as pd
 
 from .errors import UserError
+from .tables import read_text_frame
 from .layout import QUARANTINE_DIR, start_ms
 from .manifest import MANIFEST_COLUMNS, check_relative_file, dataset_path
 
@@ -30,13 +31,7 @@ def read_quarantine_list(output_dir: Path) -> pd.DataFrame:
     columns = list(MANIFEST_COLUMNS) + list(QUARANTINE_COLUMNS)
     if not path.is_file():
         return pd.DataFrame({column: pd.Series(dtype=object) for column in columns})
-    try:
-        frame = pd.read_csv(path, dtype=str, keep_default_na=False)
-    except (OSError, ValueError, pd.errors.ParserError) as exc:
-        raise UserError(f"{path}: unreadable quarantine list ({exc}); fix or move it aside") from None
-    missing = [column for column in columns if column not in frame.columns]
-    if missing:
-        raise UserError(f"{path}: missing column(s) {', '.join(missing)}; it is not a quarantine list")
+    frame = read_text_frame(path, columns, "quarantine list", "fix it or move it aside")
     for line, relative in enumerate(frame["quarantine_file"], start=2):
         if check_relative_file(relative) is not None or not relative.startswith(QUARANTINE_DIR + "/"):
             raise UserError(f"{path}:{line}: quarantine_file {relative!r} is not under {QUARANTINE_DIR}/")

@@ -1,7 +1,7 @@
 """Reading the small CSV files users hand us (manifests, unavailable lists) with exact line numbers.
 
 Each format module keeps its own columns and row rules; this one only turns a file into
-(line number, row) pairs and problems into one :class:`UserError`.
+(line number, row) pairs or a frame of text columns, and problems into one :class:`UserError`.
 """
 
 from __future__ import annotations
@@ -11,6 +11,8 @@ import io
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+
+import pandas as pd
 
 from .errors import UserError
 
@@ -61,3 +63,20 @@ def raise_if_errors(errors: list[tuple[int, str]], title: str) -> None:
     more = len(errors) - len(shown)
     tail = [f"... and {more} more problem(s)"] if more else []
     raise UserError(f"{title}:\n  " + "\n  ".join(shown + tail))
+
+
+def read_text_frame(path: Path, required: Sequence[str], what: str, remedy: str) -> pd.DataFrame:
+    """A CSV the tool wrote itself, as text columns (no NaN guessing); ``remedy`` says how to fix it.
+
+    The caller decides what a missing file means; a file that cannot be parsed or lacks
+    ``required`` columns is a :class:`UserError` naming the file.
+    """
+    path = Path(path)
+    try:
+        frame = pd.read_csv(path, dtype=str, keep_default_na=False)
+    except (OSError, ValueError, pd.errors.ParserError) as exc:
+        raise UserError(f"{path}: unreadable {what} ({exc}); {remedy}") from None
+    missing = [column for column in required if column not in frame.columns]
+    if missing:
+        raise UserError(f"{path}: the {what} lacks column(s) {', '.join(missing)}; {remedy}")
+    return frame

@@ -24,6 +24,7 @@ import pandas as pd
 
 from ..atomic import atomic_open, atomic_write_text
 from ..errors import UserError
+from ..tables import read_text_frame
 from ..manifest import MANIFEST_COLUMNS, MANIFEST_NAME, SPLITS, check_relative_file, dataset_path, read_manifest
 from .parallel import batches, run_batches
 
@@ -259,13 +260,7 @@ def read_index(path: Path, hint: str) -> pd.DataFrame:
     path = Path(path)
     if not path.is_file():
         raise UserError(f"no index at {path}\n  Run {hint} first.")
-    try:
-        frame = pd.read_csv(path, dtype=str, keep_default_na=False)
-    except (OSError, ValueError, pd.errors.ParserError) as exc:
-        raise UserError(f"{path}: unreadable index ({exc}); rerun {hint} to rewrite it") from None
-    missing = [column for column in INDEX_COLUMNS if column not in frame.columns]
-    if missing:
-        raise UserError(f"{path}: not an index, missing column(s) {', '.join(missing)}; rerun {hint}")
+    frame = read_text_frame(path, INDEX_COLUMNS, "index", f"rerun {hint} to rewrite it")
     problems = []
     for line, (relative, split) in enumerate(zip(frame["file"], frame["split"]), start=2):
         problem = check_relative_file(relative)
