@@ -13,17 +13,22 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from ..config import DownloadConfig
+
+# Defaults come from the config model, so a library caller and control.yaml never disagree.
+_DEFAULTS = DownloadConfig()
+
 
 @dataclass(frozen=True)
 class PacingSettings:
     """See control.yaml's download section for each field's meaning."""
 
-    sleep_between_requests: float = 1.0
-    sleep_jitter: float = 0.5
-    max_requests_per_hour: int | None = None
-    max_consecutive_rate_limits: int = 5
-    backoff_base_seconds: float = 30.0
-    backoff_max_seconds: float = 1800.0
+    sleep_between_requests: float = _DEFAULTS.sleep_between_requests
+    sleep_jitter: float = _DEFAULTS.sleep_jitter
+    max_requests_per_hour: int | None = _DEFAULTS.max_requests_per_hour
+    max_consecutive_rate_limits: int = _DEFAULTS.max_consecutive_rate_limits
+    backoff_base_seconds: float = _DEFAULTS.backoff_base_seconds
+    backoff_max_seconds: float = _DEFAULTS.backoff_max_seconds
 
 
 class Pacer:

@@ -34,7 +34,7 @@ from tqdm import tqdm
 
 from ..atomic import is_temporary
 from ..audio_info import AudioReadError, probe_audio, sha256_file
-from ..config import Config
+from ..config import Config, DownloadConfig
 from ..errors import UserError
 from ..fetch.clip import ClipJob, ClipResult, FetchSettings, fetch_clip, is_partial_file
 from ..fetch.cookies import private_cookie_copy, remove_stale_cookie_copies, validate_cookies_file
@@ -78,7 +78,7 @@ class RunOptions:
     proxies: tuple[str, ...] = ()
     pacing: PacingSettings = field(default_factory=PacingSettings)
     # This many transient failures in a row (no answer from any server) means the network is down.
-    max_consecutive_transient: int = 10
+    max_consecutive_transient: int = DownloadConfig().max_consecutive_transient
     # False for a rebuild: a manifest names exactly the clips wanted, quarantined or not.
     skip_quarantined: bool = True
 
