@@ -38,25 +38,94 @@ class _Section(BaseModel):
 
 
 class PathsConfig(_Section):
-    metadata_dir: Path = Path("metadata")
-    meta_dir: Path = Path("MetaData")
-    output_dir: Path = Path("AudioSet_Data")
+    metadata_dir: Path = Field(
+        Path("metadata"),
+        description=(
+            "The official AudioSet metadata files (ontology.json, qa_true_counts.csv and the "
+            "three segment CSVs, plain or .csv.gz). Any file missing here is downloaded from "
+            "Google's published URL and checked against its known SHA-256."
+        ),
+    )
+    meta_dir: Path = Field(
+        Path("MetaData"),
+        description=(
+            "Outputs of get_relevant_meta_data.py (suitable_classes.csv, candidates.csv, "
+            "splits, selection.json, ...)."
+        ),
+    )
+    output_dir: Path = Field(
+        Path("AudioSet_Data"),
+        description="The dataset: audio, manifests and the download ledger (download_data.py).",
+    )
 
 
 class SelectionConfig(_Section):
-    subsets: list[Subset] = Field(default_factory=lambda: ["balanced", "unbalanced", "eval"], min_length=1)
-    leaf_only: bool = True
-    quality_threshold: Fraction = 0.8
-    unknown_quality: Literal["exclude", "include"] = "exclude"
-    exclude_restrictions: list[Literal["blacklist", "abstract"]] = Field(
-        default_factory=lambda: ["blacklist", "abstract"]
+    subsets: list[Subset] = Field(
+        default_factory=lambda: ["balanced", "unbalanced", "eval"], min_length=1,
+        description=(
+            "Which segment lists to draw clips from. All three by default, as the original "
+            "tool (evaluation in meta-learning is class-wise, so eval clips are fair game)."
+        ),
     )
-    min_candidates: NonNegativeInt = 0
-    include: list[str] = Field(default_factory=list)
-    exclude: list[str] = Field(default_factory=list)
-    label_policy: Literal["any", "exclusive"] = "exclusive"
-    strict: bool = False
-    plot: bool = False
+    leaf_only: bool = Field(True, description="Keep only leaf classes of the ontology.")
+    quality_threshold: Fraction = Field(
+        0.8,
+        description=(
+            "Minimum label quality, inclusive; quality = num_true / num_rated from "
+            "qa_true_counts.csv."
+        ),
+    )
+    unknown_quality: Literal["exclude", "include"] = Field(
+        "exclude",
+        description=(
+            "Classes nobody rated (num_rated = 0, or missing from qa_true_counts.csv): "
+            "exclude or include them."
+        ),
+    )
+    exclude_restrictions: list[Literal["blacklist", "abstract"]] = Field(
+        default_factory=lambda: ["blacklist", "abstract"],
+        description="Drop ontology nodes carrying any of these restrictions.",
+    )
+    min_candidates: NonNegativeInt = Field(
+        0,
+        description="Drop classes with fewer candidate clips than this.",
+    )
+    include: list[str] = Field(
+        default_factory=list,
+        description=(
+            'Classes to force in, by MID (/m/05zppz) or exact display name ("Male speech, '
+            'man speaking"). An include bypasses the restriction, leaf and quality rules, '
+            "not min_candidates. A name that matches no class is an error (with "
+            "suggestions)."
+        ),
+    )
+    exclude: list[str] = Field(
+        default_factory=list,
+        description="Classes to force out, by MID or exact display name. Exclude always wins.",
+    )
+    label_policy: Literal["any", "exclusive"] = Field(
+        "exclusive",
+        description=(
+            "any: a clip is a candidate of every selected class it carries (the original "
+            "tool). exclusive: every clip of a video whose segments carry two or more "
+            "selected classes is dropped, so no audio is shared between classes and none "
+            "leaks between meta-train and meta-test."
+        ),
+    )
+    strict: bool = Field(
+        False,
+        description=(
+            "Malformed metadata rows: false = skip them and count them in the summary; true "
+            "= fail."
+        ),
+    )
+    plot: bool = Field(
+        False,
+        description=(
+            "Also write quality_threshold.png (classes passing each threshold). Same as "
+            "--plot."
+        ),
+    )
 
     @field_validator("subsets")
     @classmethod
@@ -67,10 +136,19 @@ class SelectionConfig(_Section):
 
 
 class SplitsConfig(_Section):
-    train: Fraction = 0.7
-    val: Fraction = 0.1
-    test: Fraction = 0.2
-    seed: NonNegativeInt = 0
+    train: Fraction = Field(
+        0.7,
+        description=(
+            "Share of the suitable classes in meta-train. train + val + test must sum to 1; "
+            "whole class counts by largest remainder (142 classes give 100 / 14 / 28)."
+        ),
+    )
+    val: Fraction = Field(0.1, description="Share of the suitable classes in meta-validation.")
+    test: Fraction = Field(0.2, description="Share of the suitable classes in meta-test.")
+    seed: NonNegativeInt = Field(
+        0,
+        description="Seed of the class order the split is cut from; independent of the master seed.",
+    )
 
     @model_validator(mode="after")
     def _sum_to_one(self) -> SplitsConfig:
@@ -81,28 +159,160 @@ class SplitsConfig(_Section):
 
 
 class DownloadConfig(_Section):
-    samples_per_class: PositiveInt = 10
-    start_index: NonNegativeInt = 0
-    end_index: NonNegativeInt | None = None
-    workers: Annotated[int, Field(ge=1, le=64)] = 1
-    url_template: str = "https://www.youtube.com/watch?v={ytid}"
-    cookies_file: Path | None = None
-    fetch_strategy: Literal["range", "whole_file"] = "range"
-    max_retries: NonNegativeInt = 3
-    retry_backoff_seconds: NonNegativeFloat = 2.0
-    max_attempts_per_class: PositiveInt | None = None
-    sleep_between_requests: NonNegativeFloat = 1.0
-    sleep_jitter: NonNegativeFloat = 0.5
-    max_requests_per_hour: PositiveInt | None = None
-    max_consecutive_rate_limits: PositiveInt = 5
-    max_consecutive_transient: PositiveInt = 10
-    backoff_base_seconds: PositiveFloat = 30.0
-    backoff_max_seconds: PositiveFloat = 1800.0
-    proxies: list[str] = Field(default_factory=list)
-    js_runtime: str | None = None
-    ffmpeg_path: Path | None = None
-    socket_timeout: PositiveFloat = 30.0
-    duration_tolerance: PositiveFloat = 0.05
+    samples_per_class: PositiveInt = Field(
+        10,
+        description="Target clips per class (the original tool's max_per_class).",
+    )
+    start_index: NonNegativeInt = Field(
+        0,
+        description=(
+            "First class of the slice of suitable_classes.csv to work on: [start_index, "
+            "end_index). Also --start."
+        ),
+    )
+    end_index: NonNegativeInt | None = Field(
+        None,
+        description=(
+            "End of the class slice, exclusive; null = to the end. Also --end. The original "
+            "tool's string 'None' means null."
+        ),
+    )
+    workers: Annotated[int, Field(ge=1, le=64)] = Field(
+        1,
+        description=(
+            "Parallel downloads. The dataset is identical to workers: 1 given the same "
+            "availability."
+        ),
+    )
+    url_template: str = Field(
+        "https://www.youtube.com/watch?v={ytid}",
+        description=(
+            "Where a clip is fetched from; {ytid} (required) is replaced by the YouTube ID. "
+            "A mirror or a local test server can stand in for YouTube."
+        ),
+    )
+    cookies_file: Path | None = Field(
+        None,
+        description=(
+            "Netscape-format cookies exported from a logged-in browser (helps against "
+            "sign-in walls). Never modified or logged; each worker uses a private temporary "
+            "copy. null = none."
+        ),
+    )
+    fetch_strategy: Literal["range", "whole_file"] = Field(
+        "range",
+        description=(
+            "range: read only the segment from the stream (fast, few bytes). whole_file: "
+            "download the whole stream, then trim (for sources that cannot seek)."
+        ),
+    )
+    max_retries: NonNegativeInt = Field(
+        3,
+        description=(
+            "Retries of a transient failure (5xx, timeout, reset, DNS) per clip, with "
+            "exponential backoff."
+        ),
+    )
+    retry_backoff_seconds: NonNegativeFloat = Field(
+        2.0,
+        description=(
+            "Wait before the first such retry, in seconds; it doubles on each further retry, "
+            "capped at backoff_max_seconds. 0 = retry at once."
+        ),
+    )
+    max_attempts_per_class: PositiveInt | None = Field(
+        None,
+        description=(
+            "Only the first N candidates of a class, in rank order, are ever tried (so "
+            "reruns agree); null = until its candidates run out."
+        ),
+    )
+    sleep_between_requests: NonNegativeFloat = Field(
+        1.0,
+        description=(
+            "Pause between two requests, shared by all workers, in seconds, plus up to "
+            "sleep_jitter at random."
+        ),
+    )
+    sleep_jitter: NonNegativeFloat = Field(
+        0.5,
+        description=(
+            "Upper bound of the random extra pause added to sleep_between_requests, in "
+            "seconds."
+        ),
+    )
+    max_requests_per_hour: PositiveInt | None = Field(
+        None,
+        description=(
+            "Global cap on requests per hour across all workers, spread evenly (at most one "
+            "every 3600/N s); null = no cap. YouTube throttles around 300 videos/hour per "
+            "address."
+        ),
+    )
+    max_consecutive_rate_limits: PositiveInt = Field(
+        5,
+        description=(
+            "After this many rate limits / sign-in walls in a row the run stops cleanly "
+            "(exit 3, resumable)."
+        ),
+    )
+    max_consecutive_transient: PositiveInt = Field(
+        10,
+        description=(
+            "After this many clips in a row fail with network errors (timeouts, resets, DNS: "
+            "the connection or a proxy is down) the run stops cleanly (exit 4) instead of "
+            "burning through every candidate; rerun when the network is back."
+        ),
+    )
+    backoff_base_seconds: PositiveFloat = Field(
+        30.0,
+        description=(
+            "First pause of every worker after a rate limit, in seconds; it doubles with "
+            "each consecutive one, capped at backoff_max_seconds. A longer Retry-After from "
+            "the server is honoured."
+        ),
+    )
+    backoff_max_seconds: PositiveFloat = Field(
+        1800.0,
+        description="Cap of the rate-limit backoff, in seconds.",
+    )
+    proxies: list[str] = Field(
+        default_factory=list,
+        description=(
+            "Proxy URLs (http://host:port or http://user:password@host:port); each worker "
+            "keeps one, round robin when there are more workers than proxies. Only http:// "
+            "proxies: ffmpeg, which reads the audio, cannot tunnel through socks. [] = "
+            "direct."
+        ),
+    )
+    js_runtime: str | None = Field(
+        None,
+        description=(
+            "JavaScript runtime for YouTube extraction, e.g. node or deno:/usr/bin/deno; "
+            "null = the deno binary installed with audioset-tools."
+        ),
+    )
+    ffmpeg_path: Path | None = Field(
+        None,
+        description=(
+            "ffmpeg binary; null = $AUDIOSET_TOOLS_FFMPEG, else imageio-ffmpeg's bundled "
+            "ffmpeg, else ffmpeg on PATH."
+        ),
+    )
+    socket_timeout: PositiveFloat = Field(
+        30.0,
+        description=(
+            "Network timeout for one request, in seconds (a stalled server never hangs the "
+            "job)."
+        ),
+    )
+    duration_tolerance: PositiveFloat = Field(
+        0.05,
+        description=(
+            "Allowed difference between a clip's decoded duration and end - start, in "
+            "seconds (AAC sources come out ~11 ms short)."
+        ),
+    )
 
     @field_validator("end_index", mode="before")
     @classmethod
@@ -139,20 +349,55 @@ class DownloadConfig(_Section):
 
 
 class AudioConfig(_Section):
-    format: Literal["wav", "flac"] = "wav"
-    sample_rate: Annotated[int, Field(ge=1000, le=192000)] = 16000
-    channels: Annotated[int, Field(ge=1, le=8)] = 1
+    format: Literal["wav", "flac"] = Field(
+        "wav",
+        description="Output container and codec: wav (16-bit PCM) or flac.",
+    )
+    sample_rate: Annotated[int, Field(ge=1000, le=192000)] = Field(
+        16000,
+        description="Output sample rate in Hz.",
+    )
+    channels: Annotated[int, Field(ge=1, le=8)] = Field(1, description="Output channel count.")
 
 
 class CleanConfig(_Section):
-    expected_seconds: PositiveFloat | None = None
-    length_tolerance: NonNegativeFloat = 0.05
-    silence_std: NonNegativeFloat = 0.0
+    expected_seconds: PositiveFloat | None = Field(
+        None,
+        description=(
+            "A clip's expected length in seconds; null = its segment's end_seconds - "
+            "start_seconds from the manifest. MetaAudio kept only clips of exactly 10 s: "
+            "expected_seconds: 10.0 with length_tolerance: 0.0."
+        ),
+    )
+    length_tolerance: NonNegativeFloat = Field(
+        0.05,
+        description=(
+            "Allowed difference from the expected length, in seconds (half a sample is "
+            "always allowed)."
+        ),
+    )
+    silence_std: NonNegativeFloat = Field(
+        0.0,
+        description=(
+            "A clip whose standard deviation is at most this is silent (0.0 = exactly "
+            "constant, as MetaAudio). Samples are floats in [-1, 1]; one 16-bit step is "
+            "3.05e-05."
+        ),
+    )
 
 
 class NpyConfig(_Section):
-    dtype: Literal["float32", "int16"] = "float32"
-    zscore: bool = False
+    dtype: Literal["float32", "int16"] = Field(
+        "float32",
+        description="Array type: float32 (samples in [-1, 1]) or int16 (the PCM values as stored).",
+    )
+    zscore: bool = Field(
+        False,
+        description=(
+            "Per-clip z-normalisation (subtract the clip's mean, divide by its std; a "
+            "constant clip becomes zeros). Needs dtype float32."
+        ),
+    )
 
     @model_validator(mode="after")
     def _zscore_needs_float(self) -> NpyConfig:
@@ -162,18 +407,62 @@ class NpyConfig(_Section):
 
 
 class MelspecConfig(_Section):
-    sample_rate: Annotated[int, Field(ge=1000, le=192000)] = 16000
-    n_fft: Annotated[int, Field(ge=16, le=65536)] = 1024
-    hop_length: PositiveInt = 512
-    n_mels: PositiveInt = 128
-    fmin: NonNegativeFloat = 0.0
-    fmax: PositiveFloat | None = None
-    power: Literal[1.0, 2.0] = 2.0
-    to_db: bool = True
-    top_db: PositiveFloat | None = 80.0
-    pad_mode: Literal["reflect", "constant"] = "reflect"
-    chunk_seconds: PositiveFloat | None = None
-    chunk_remainder: Literal["pad", "drop"] = "pad"
+    sample_rate: Annotated[int, Field(ge=1000, le=192000)] = Field(
+        16000,
+        description=(
+            "Sample rate the clips must have, in Hz; a clip at another rate is reported and "
+            "skipped, never resampled."
+        ),
+    )
+    n_fft: Annotated[int, Field(ge=16, le=65536)] = Field(1024, description="FFT size in samples.")
+    hop_length: PositiveInt = Field(512, description="Hop between frames in samples.")
+    n_mels: PositiveInt = Field(128, description="Number of mel bands.")
+    fmin: NonNegativeFloat = Field(0.0, description="Lowest mel band edge in Hz.")
+    fmax: PositiveFloat | None = Field(
+        None,
+        description=(
+            "Highest mel band edge in Hz; null = sample_rate / 2. Needs fmin < fmax <= "
+            "sample_rate / 2."
+        ),
+    )
+    power: Literal[1.0, 2.0] = Field(
+        2.0,
+        description="Exponent of the magnitude: 2.0 (power) or 1.0 (amplitude).",
+    )
+    to_db: bool = Field(
+        True,
+        description=(
+            "Convert to decibels like librosa.power_to_db(ref=1.0, amin=1e-10, "
+            "top_db=top_db)."
+        ),
+    )
+    top_db: PositiveFloat | None = Field(
+        80.0,
+        description="Clip each spectrogram at its peak minus this many dB; null = no clipping.",
+    )
+    pad_mode: Literal["reflect", "constant"] = Field(
+        "reflect",
+        description=(
+            "Padding of n_fft // 2 on each side before framing: reflect (librosa < 0.10, as "
+            "in MetaAudio) or constant (zeros, the default of librosa >= 0.10)."
+        ),
+    )
+    chunk_seconds: PositiveFloat | None = Field(
+        None,
+        description=(
+            "Variable-length option: cut each clip into chunks of this many seconds, stored "
+            "as [n_chunks, n_mels, frames]; each chunk is one item for stats, pack and the "
+            "loaders. null = one spectrogram per clip (a 10 s clip at 16 kHz gives 128 x "
+            "313)."
+        ),
+    )
+    chunk_remainder: Literal["pad", "drop"] = Field(
+        "pad",
+        description=(
+            "The last, incomplete chunk: pad (with zeros, kept if it holds at least half a "
+            "chunk) or drop. A clip too short for one chunk is reported."
+        ),
+    )
 
     @model_validator(mode="after")
     def _bands_below_nyquist(self) -> MelspecConfig:
@@ -187,38 +476,128 @@ class MelspecConfig(_Section):
 
 
 class PackConfig(_Section):
-    source: Literal["melspec", "npy"] = "melspec"
+    source: Literal["melspec", "npy"] = Field(
+        "melspec",
+        description="Which derived folder to pack: melspec (features_dir) or npy (npy_dir).",
+    )
     splits: list[Literal["train", "val", "test"]] = Field(
-        default_factory=lambda: ["train", "val", "test"], min_length=1
+        default_factory=lambda: ["train", "val", "test"], min_length=1,
+        description="Splits to pack; one file per split.",
     )
 
 
 class StatsConfig(_Section):
-    source: Literal["melspec", "npy"] = "melspec"
+    source: Literal["melspec", "npy"] = Field(
+        "melspec",
+        description=(
+            "Which derived folder to compute normalisation statistics on: melspec "
+            "(features_dir) or npy (npy_dir). Always from the meta-train classes only; "
+            "written to <that folder>/stats.json."
+        ),
+    )
 
 
 class PostprocessConfig(_Section):
-    npy_dir: Path = Path("AudioSet_npy")
-    features_dir: Path = Path("AudioSet_melspec")
-    packed_dir: Path = Path("AudioSet_packed")
-    workers: Annotated[int, Field(ge=1, le=256)] | None = None
-    batch_clips: Annotated[int, Field(ge=1, le=4096)] = 32
-    normalisation: Literal["none", "global", "per_channel"] = "per_channel"
-    clean: CleanConfig = Field(default_factory=CleanConfig)
-    npy: NpyConfig = Field(default_factory=NpyConfig)
-    melspec: MelspecConfig = Field(default_factory=MelspecConfig)
-    pack: PackConfig = Field(default_factory=PackConfig)
-    stats: StatsConfig = Field(default_factory=StatsConfig)
+    npy_dir: Path = Field(
+        Path("AudioSet_npy"),
+        description=(
+            "to-npy writes one .npy waveform per clip here, mirroring the dataset's class "
+            "folders, with index.csv (one row per array) and params.json (the settings that "
+            "made them)."
+        ),
+    )
+    features_dir: Path = Field(
+        Path("AudioSet_melspec"),
+        description=(
+            "melspec writes one .npy log-mel spectrogram per clip here, mirroring the "
+            "dataset's class folders, with index.csv and params.json."
+        ),
+    )
+    packed_dir: Path = Field(
+        Path("AudioSet_packed"),
+        description="pack writes <source>/<split>.npy (memory-mappable) and <split>.csv here.",
+    )
+    workers: Annotated[int, Field(ge=1, le=256)] | None = Field(
+        None,
+        description="Worker processes for to-npy, melspec and clean; null = all cores.",
+    )
+    batch_clips: Annotated[int, Field(ge=1, le=4096)] = Field(
+        32,
+        description=(
+            "Clips handed to a worker at a time; melspec batches their frames into one FFT "
+            "and one matrix product."
+        ),
+    )
+    normalisation: Literal["none", "global", "per_channel"] = Field(
+        "per_channel",
+        description=(
+            "What the PyTorch loaders do with stats.json: none, global (one mean/std) or "
+            "per_channel (one mean/std per mel band, or per audio channel for waveforms)."
+        ),
+    )
+    clean: CleanConfig = Field(
+        default_factory=CleanConfig,
+        description="audioset-tools clean: which clips are quarantined.",
+    )
+    npy: NpyConfig = Field(
+        default_factory=NpyConfig,
+        description="audioset-tools to-npy: the waveform arrays.",
+    )
+    melspec: MelspecConfig = Field(
+        default_factory=MelspecConfig,
+        description=(
+            "audioset-tools melspec: the log-mel spectrograms (MetaAudio's settings by "
+            "default)."
+        ),
+    )
+    pack: PackConfig = Field(
+        default_factory=PackConfig,
+        description="audioset-tools pack: one memory-mappable file per split.",
+    )
+    stats: StatsConfig = Field(
+        default_factory=StatsConfig,
+        description="audioset-tools stats: normalisation statistics.",
+    )
 
 
 class Config(_Section):
-    seed: NonNegativeInt = 0
-    paths: PathsConfig = Field(default_factory=PathsConfig)
-    selection: SelectionConfig = Field(default_factory=SelectionConfig)
-    splits: SplitsConfig = Field(default_factory=SplitsConfig)
-    download: DownloadConfig = Field(default_factory=DownloadConfig)
-    audio: AudioConfig = Field(default_factory=AudioConfig)
-    postprocess: PostprocessConfig = Field(default_factory=PostprocessConfig)
+    seed: NonNegativeInt = Field(
+        0,
+        description=(
+            "Master seed of the candidate order. The same seed and the same inputs give "
+            "byte-identical outputs."
+        ),
+    )
+    paths: PathsConfig = Field(
+        default_factory=PathsConfig,
+        description="Where the official metadata, the selection outputs and the dataset live.",
+    )
+    selection: SelectionConfig = Field(
+        default_factory=SelectionConfig,
+        description="Which classes and candidate clips get_relevant_meta_data.py selects.",
+    )
+    splits: SplitsConfig = Field(
+        default_factory=SplitsConfig,
+        description="Meta-learning class splits: class proportions (summing to 1) and their seed.",
+    )
+    download: DownloadConfig = Field(
+        default_factory=DownloadConfig,
+        description=(
+            "How download_data.py (and rebuild_from_manifest.py) fetch the clips: workers, "
+            "source, cookies, pacing, retries, tools."
+        ),
+    )
+    audio: AudioConfig = Field(
+        default_factory=AudioConfig,
+        description="The format of the clips written by download_data.py.",
+    )
+    postprocess: PostprocessConfig = Field(
+        default_factory=PostprocessConfig,
+        description=(
+            "Post-processing for meta-learning (audioset-tools clean / to-npy / melspec / "
+            "stats / pack)."
+        ),
+    )
     # Where this config was read from; relative paths in it were resolved against its folder.
     source: Path | None = Field(default=None, exclude=True)
 
