@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
+import re
 import sys
 import types
 import typing
@@ -235,7 +236,9 @@ def undocumented_keys() -> list[str]:
 
 
 def _cell(text: str) -> str:
-    return " ".join(text.split()).replace("|", "\\|")
+    # One line, no column breaks, and no "<name>" that a Markdown renderer takes for a tag.
+    text = " ".join(text.split()).replace("|", "\\|")
+    return re.sub(r"<(?=[A-Za-z/!])", "&lt;", text)
 
 
 def _code(text: str) -> str:
