@@ -106,3 +106,38 @@ def test_gitignore_covers_every_folder_the_tool_writes_by_default():
         assert any(fnmatch.fnmatch(folder.as_posix(), pattern) for pattern in patterns), (
             f"{folder}/ (a default output folder) is not in .gitignore"
         )
+
+
+def _plain(text: str) -> str:
+    return " ".join(text.replace("`", "").split())
+
+
+def test_file_formats_page_lists_the_columns_the_code_writes():
+    from audioset_tools import meta_outputs
+    from audioset_tools.download.unavailable import UNAVAILABLE_COLUMNS
+    from audioset_tools.manifest import MANIFEST_COLUMNS
+    from audioset_tools.post.derived import INDEX_COLUMNS
+    from audioset_tools.quarantine import QUARANTINE_COLUMNS
+    from audioset_tools.rebuild import REPORT_COLUMNS
+    from audioset_tools.validate import DETAIL_COLUMNS
+
+    page = _plain((DOCS / "file-formats.md").read_text(encoding="utf-8"))
+    exact = {
+        "suitable_classes.csv": meta_outputs.SUITABLE_COLUMNS,
+        "candidates.csv": meta_outputs.CANDIDATE_COLUMNS,
+        "splits.csv": meta_outputs.SPLITS_COLUMNS,
+        "malformed_rows.csv": meta_outputs.MALFORMED_COLUMNS,
+        "manifest.csv": MANIFEST_COLUMNS,
+        "quarantine.csv": QUARANTINE_COLUMNS,
+        "rebuild_report.csv": REPORT_COLUMNS,
+        "validation.csv": DETAIL_COLUMNS,
+        "unavailable.csv": UNAVAILABLE_COLUMNS,
+    }
+    stale = [name for name, columns in exact.items() if ", ".join(columns) not in page]
+    assert not stale, f"docs/file-formats.md: the columns of {', '.join(stale)} differ from the code"
+    # index.csv explains each of its last columns; they must still come in the code's order.
+    at = page.index("index.csv")
+    for column in INDEX_COLUMNS:
+        found = re.search(rf"\b{column}\b", page[at:])
+        assert found, f"docs/file-formats.md: index.csv column {column} is not documented"
+        at += found.end()
