@@ -172,11 +172,14 @@ class MelspecConfig(_Section):
     to_db: bool = True
     top_db: PositiveFloat | None = 80.0
     pad_mode: Literal["reflect", "constant"] = "reflect"
+    style: Literal["librosa", "metaaudio"] = "librosa"
     chunk_seconds: PositiveFloat | None = None
     chunk_remainder: Literal["pad", "drop"] = "pad"
 
     @model_validator(mode="after")
     def _bands_below_nyquist(self) -> MelspecConfig:
+        if self.style == "metaaudio" and not self.to_db:
+            raise ValueError("style metaaudio computes decibels; it needs to_db: true")
         top = self.fmax if self.fmax is not None else self.sample_rate / 2
         if top > self.sample_rate / 2 or self.fmin >= top:
             raise ValueError(
