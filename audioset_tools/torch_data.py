@@ -30,7 +30,7 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 from .errors import UserError
 from .manifest import MANIFEST_NAME, SPLITS, dataset_path
 from .post.audio import read_clip
-from .post.derived import index_path, load_dataset_manifest, load_item, read_index, read_params
+from .post.derived import load_dataset_manifest, load_item, read_folder_index, read_params
 from .post.pack import open_packed
 from .post.stats import Mode, Normaliser, stats_path
 
@@ -95,7 +95,7 @@ class ArrayDataset(_SplitDataset):
         self, folder: Path, split: str, normalisation: Mode = "none", stats_file: Path | None = None
     ) -> None:
         self.folder = Path(folder)
-        super().__init__(read_index(index_path(self.folder), "audioset-tools melspec or to-npy"), split, self.folder)
+        super().__init__(read_folder_index(self.folder, "audioset-tools melspec or to-npy"), split, self.folder)
         params = (read_params(self.folder) or {}).get("params")
         self.normaliser = _normaliser(normalisation, stats_file, stats_path(self.folder), params)
 

@@ -104,6 +104,10 @@ def test_legacy_files_at_the_root_move_to_the_meta_folder(tmp_path: Path) -> Non
     assert main(["melspec", "--config", config]) == 0
     assert all(p.is_dir() for p in mel.iterdir())
     assert index_path(mel).is_file() and (meta_folder(mel) / "params.json").is_file()
+    # stats and pack find a legacy index too.
+    os.replace(index_path(mel), mel / "index.csv")
+    assert main(["stats", "--config", config]) == 0
+    assert all(p.is_dir() for p in mel.iterdir()) and stats_path(mel).is_file()
 
 
 def test_stats_in_metaaudio_format_equal_numpy_over_the_train_split(tmp_path: Path) -> None:

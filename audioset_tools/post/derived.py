@@ -373,6 +373,12 @@ def read_index(path: Path, hint: str) -> pd.DataFrame:
     return frame
 
 
+def read_folder_index(folder: Path, hint: str) -> pd.DataFrame:
+    """The index of a derived folder (in its meta folder; an earlier version's is moved there)."""
+    move_legacy_files(folder)
+    return read_index(index_path(folder), hint)
+
+
 def load_item(folder: Path, file: str, chunk: int) -> np.ndarray:
     """One item's array: a whole stored array, or one chunk of a stored stack."""
     array = np.load(dataset_path(folder, file), mmap_mode="r")

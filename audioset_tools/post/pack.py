@@ -22,7 +22,7 @@ from tqdm import tqdm
 from ..atomic import atomic_write_text
 from ..errors import UserError
 from ..manifest import dataset_path
-from .derived import WHOLE, index_csv_text, index_path, params_path, read_index, read_params, write_index
+from .derived import WHOLE, index_csv_text, index_path, params_path, read_folder_index, read_index, read_params, write_index
 
 log = logging.getLogger(__name__)
 
@@ -66,7 +66,7 @@ def pack_split(folder: Path, packed_dir: Path, split: str, hint: str) -> PackRes
     params = read_params(folder)
     if params is None:
         raise UserError(f"no {params_path(folder)}; run {hint} first")
-    index = read_index(index_path(folder), hint)
+    index = read_folder_index(folder, hint)
     rows = index[index["split"] == split].reset_index(drop=True)
     destination = packed_folder(packed_dir, params["kind"])
     if rows.empty:

@@ -27,7 +27,7 @@ from tqdm import tqdm
 from ..atomic import atomic_write_bytes, atomic_write_text
 from ..errors import UserError
 from ..manifest import dataset_path
-from .derived import WHOLE, index_csv_text, index_path, meta_folder, read_index, read_params
+from .derived import WHOLE, index_csv_text, index_path, meta_folder, read_folder_index, read_index, read_params
 
 log = logging.getLogger(__name__)
 
@@ -139,7 +139,7 @@ def compute_stats(folder: Path, hint: str, proportions: tuple[float, ...] = (0.7
     influence the result.
     """
     folder = Path(folder)
-    index = read_index(index_path(folder), hint)
+    index = read_folder_index(folder, hint)
     params = read_params(folder)
     train = index[index["split"] == TRAIN].reset_index(drop=True)
     if train.empty:
