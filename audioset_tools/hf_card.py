@@ -17,6 +17,8 @@ from pathlib import Path, PurePosixPath
 from .atomic import atomic_write_text
 
 log = logging.getLogger(__name__)
+# Cards of the user's own that were already reported in this process: warn once, not per write.
+_reported: set[Path] = set()
 
 CARD_NAME = "README.md"
 # Present in every card we write: a README.md without it is the user's and never overwritten.
@@ -88,6 +90,9 @@ def write_dataset_card(root: Path, files: list[str], metadata_name: str, classes
     except (OSError, UnicodeDecodeError):
         existing = ""
     if existing is not None and MARKER not in existing:
+        if path in _reported:
+            return False
+        _reported.add(path)
         log.warning(
             "%s is not a card audioset-tools wrote; left as it is. Hugging Face datasets may then "
             "guess splits from folder names; add the 'configs' of docs/metaaudio-huggingface-lhotse.md",

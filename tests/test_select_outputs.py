@@ -73,6 +73,22 @@ def test_splits_files_agree(meta_dir):
     assert dict(zip(splits["mid"], splits["name"])) == dict(zip(classes["mid"], classes["name"]))
 
 
+def test_splits_npy_names_the_folders_the_download_step_creates(meta_dir):
+    """The select step knows each class's folder before any download: a plan of any class
+    slice puts the class in exactly the folder splits.npy names."""
+    from audioset_tools.download.plan import plan_download
+
+    train, val, test = np.load(meta_dir / "splits.npy", allow_pickle=True)
+    by_split = {"train": set(train), "val": set(val), "test": set(test)}
+    suitable, candidates = read_suitable_classes(meta_dir), read_candidates(meta_dir)
+    for start in range(len(suitable)):
+        (plan,) = plan_download(
+            suitable, candidates, start_index=start, end_index=start + 1, samples_per_class=2, audio_format="wav"
+        )
+        assert plan.folder in by_split[plan.split]
+        assert all(c.file.startswith(plan.folder + "/") for c in plan.candidates)
+
+
 def test_selection_json_records_parameters_and_checksums(meta_dir):
     record = json.loads((meta_dir / "selection.json").read_text())
     assert record["selection"]["label_policy"] == "any" and record["seed"] == 0
