@@ -186,3 +186,54 @@ def test_config_style_metaaudio(tmp_path: Path) -> None:
     assert feature_settings(config).mel.style == "metaaudio" and feature_settings(config).mel.top_db is None
     with pytest.raises(UserError, match="to_db"):
         load_config(_config(tmp_path), ["postprocess.melspec.style=metaaudio", "postprocess.melspec.to_db=false"])
+
+
+def test_a_metaaudio_style_reader_finds_every_class_and_normalises(tmp_path: Path) -> None:
+    """select -> (clips in the folders it names) -> melspec style metaaudio -> stats, then read
+    the result the way MetaAudio does: list the data root for classes, keep the folders its
+    split file names, look the statistics file up by its naming rule, normalise."""
+    import shutil
+
+    import pandas as pd
+
+    from audioset_tools.config import load_config
+    from audioset_tools.select_step import run_select
+    from post_data import ClassSpec
+
+    fixtures = Path(__file__).parent / "fixtures" / "metadata"
+    shutil.copytree(fixtures, tmp_path / "metadata")
+    config_text = (
+        "paths:\n  metadata_dir: metadata\n  meta_dir: meta\n  output_dir: data\n"
+        "selection:\n  label_policy: any\n"
+        "postprocess:\n  workers: 1\n  npy_dir: npy\n  features_dir: mel\n  packed_dir: packed\n"
+        "  melspec:\n    style: metaaudio\n"
+    )
+    (tmp_path / "control.yaml").write_text(config_text)
+    run_select(load_config(tmp_path / "control.yaml"))
+    splits = pd.read_csv(tmp_path / "meta" / "splits.csv", keep_default_na=False)
+    specs = tuple(ClassSpec(int(r.class_index), r.folder, r.split, 3) for r in splits.itertuples())
+    make_dataset(tmp_path / "data", specs, seconds=10.0)  # clips in the folders select named
+    config = str(tmp_path / "control.yaml")
+    assert main(["melspec", "--config", config]) == 0
+    assert main(["stats", "--config", config]) == 0
+
+    data_path = tmp_path / "mel"
+    train, val, test = np.load(tmp_path / "meta" / "splits.npy", allow_pickle=True)
+    on_disk = sorted(os.listdir(data_path))  # MetaAudio: every entry of the root is a class
+    assert on_disk == sorted([*train, *val, *test])
+    found: dict[str, list[str]] = {}
+    for root, _, files in os.walk(data_path):
+        class_name = Path(root).name
+        if class_name in train:
+            found[class_name] = [f for f in files if f.endswith(".npy")]
+    assert sorted(found) == sorted(train) and all(len(files) == 3 for files in found.values())
+
+    proportions = "_".join(str(p) for p in (0.7, 0.1, 0.2))
+    for norm, shape in (("global", (2, 1, 1)), ("channel", (2, 128, 1))):
+        name = f"{norm}_AudioSet_spec_fixed__{proportions}.npy"
+        mu, sigma = np.load(meta_folder(data_path) / "norm_stats" / name, allow_pickle=True)
+        assert (2, *mu.shape) == shape
+        sample = np.load(data_path / train[0] / found[train[0]][0])
+        assert sample.shape == (128, 313)
+        normalised = (sample - mu) / sigma
+        assert normalised.shape == (128, 313) and np.isfinite(normalised).all()
