@@ -237,3 +237,14 @@ def test_a_metaaudio_style_reader_finds_every_class_and_normalises(tmp_path: Pat
         assert sample.shape == (128, 313)
         normalised = (sample - mu) / sigma
         assert normalised.shape == (128, 313) and np.isfinite(normalised).all()
+
+
+def test_clean_with_a_corrupt_derived_index_still_quarantines(tmp_path: Path, caplog) -> None:
+    manifest = make_dataset(tmp_path / "data", classes=DEFAULT_CLASSES[:2])
+    config = _config(tmp_path)
+    assert main(["melspec", "--config", config]) == 0
+    index_path(tmp_path / "mel").write_text("not,an,index\n")
+    write_clip(tmp_path / "data" / manifest["file"][0], np.zeros(SR))
+    assert main(["clean", "--config", config]) == 0
+    assert manifest["file"][0] not in set(read_manifest(tmp_path / "data" / MANIFEST_NAME)["file"])
+    assert "rerun to-npy or melspec" in caplog.text

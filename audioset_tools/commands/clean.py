@@ -6,6 +6,7 @@ import argparse
 import logging
 
 from ..config import Config
+from ..errors import UserError
 from ..layout import QUARANTINE_DIR
 from ..post.clean import clean_dataset
 from ..post.derived import forget_clips, load_dataset_manifest
@@ -51,6 +52,10 @@ def _forget_in_derived_folders(config: Config) -> None:
     """Quarantined clips leave no array behind in npy_dir or features_dir."""
     kept = set(load_dataset_manifest(config.paths.output_dir)["file"])
     for folder in (config.postprocess.npy_dir, config.postprocess.features_dir):
-        removed = forget_clips(folder, kept)
+        try:
+            removed = forget_clips(folder, kept)
+        except UserError as exc:  # the clean itself is done; only the derived folder is stale
+            log.warning("%s: not updated (%s); rerun to-npy or melspec", folder, exc.message)
+            continue
         if removed:
             log.info("%s: removed %d array(s) of clips no longer in the dataset", folder, removed)
