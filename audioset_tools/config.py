@@ -447,6 +447,14 @@ class MelspecConfig(_Section):
             "in MetaAudio) or constant (zeros, the default of librosa >= 0.10)."
         ),
     )
+    style: Literal["librosa", "metaaudio"] = Field(
+        "librosa",
+        description=(
+            "librosa: power_to_db as above. metaaudio: MetaAudio's recipe, each clip's waveform "
+            "z-normalised first, then 10*log10(mel + eps) (20/power*log10 for power 1), no "
+            "top_db clipping."
+        ),
+    )
     chunk_seconds: PositiveFloat | None = Field(
         None,
         description=(
@@ -466,6 +474,8 @@ class MelspecConfig(_Section):
 
     @model_validator(mode="after")
     def _bands_below_nyquist(self) -> MelspecConfig:
+        if self.style == "metaaudio" and not self.to_db:
+            raise ValueError("style metaaudio computes decibels; it needs to_db: true")
         top = self.fmax if self.fmax is not None else self.sample_rate / 2
         if top > self.sample_rate / 2 or self.fmin >= top:
             raise ValueError(

@@ -20,6 +20,10 @@ AUDIO_EXTENSIONS = ("wav", "flac")
 # The tool's own folder for clips that cleaning set aside. Class folders can never take this
 # name: slugify strips leading underscores.
 QUARANTINE_DIR = "_quarantine"
+# The tool's reports about a dataset (validate's details). Not at the root: Hugging Face
+# datasets reads a root file such as validation.csv as a split. Never a class folder name
+# either, for the same reason as the quarantine folder.
+REPORTS_DIR = "_reports"
 MAX_FOLDER_LENGTH = 80
 _UNSAFE_RUN = re.compile(r"[^A-Za-z0-9._-]+")
 _CLIP_NAME = re.compile(r"\A(?P<ytid>[A-Za-z0-9_-]{11})_(?P<start_ms>\d+)\.(?P<ext>wav|flac)\Z")

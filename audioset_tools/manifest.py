@@ -1,4 +1,5 @@
-"""The dataset manifests: ``manifest.csv`` (global and per class) and Hugging Face ``metadata.csv``.
+"""The dataset manifests: ``manifest.csv`` (global and per class) and Hugging Face ``metadata.csv``
+(with the dataset card ``README.md`` of :mod:`hf_card` that tells ``datasets`` what to load).
 
 This module owns their columns, their validation on read and their atomic writing.
 A manifest row describes one finished clip; ``file`` is its path relative to the
@@ -18,6 +19,7 @@ import pandas as pd
 
 from .atomic import atomic_write_text
 from .errors import UserError
+from .hf_card import write_dataset_card
 from .ids import is_valid_ytid
 from .tables import raise_if_errors, read_csv_rows
 
@@ -226,3 +228,4 @@ def write_dataset_manifests(root: Path, frame: pd.DataFrame) -> None:
     buffer = io.StringIO()
     hf.to_csv(buffer, index=False, lineterminator="\n")
     atomic_write_text(root / HF_METADATA_NAME, buffer.getvalue())
+    write_dataset_card(root, list(ordered["file"]), HF_METADATA_NAME, int(ordered["class_index"].nunique()))

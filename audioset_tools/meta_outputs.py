@@ -4,8 +4,9 @@ Written by get_relevant_meta_data.py, read by every later step:
 
 - ``suitable_classes.csv``: ``index, mid, name, quality, num_rated, num_candidates, split``
 - ``candidates.csv``: ``class_index, mid, rank, ytid, start_seconds, end_seconds, subset, labels``
-- ``splits.csv`` (``split, class_index, mid, name``) and ``splits.npy`` (train, val, test
-  lists of class names, loadable as ``train, val, test = np.load(path, allow_pickle=True)``)
+- ``splits.csv`` (``split, class_index, mid, name, folder``) and ``splits.npy`` (train, val,
+  test lists of class FOLDER names, loadable as ``train, val, test = np.load(path,
+  allow_pickle=True)``: MetaAudio matches classes by the folder names it finds on disk)
 - ``malformed_rows.csv``: ``file, line, reason`` of every skipped metadata row
 - ``selection.json``: parameters, input checksums and counts of the run
 - ``quality_threshold.png`` (optional)
@@ -28,6 +29,7 @@ import pyarrow.csv as pacsv
 from .atomic import atomic_open, atomic_write_bytes, atomic_write_text
 from .errors import UserError
 from .ids import YTID_PATTERN
+from .layout import assign_class_folders
 from .metadata import SUBSETS, MalformedRow
 from .splits import SPLIT_NAMES
 
@@ -41,7 +43,7 @@ QUALITY_PLOT = "quality_threshold.png"
 
 SUITABLE_COLUMNS = ("index", "mid", "name", "quality", "num_rated", "num_candidates", "split")
 CANDIDATE_COLUMNS = ("class_index", "mid", "rank", "ytid", "start_seconds", "end_seconds", "subset", "labels")
-SPLITS_COLUMNS = ("split", "class_index", "mid", "name")
+SPLITS_COLUMNS = ("split", "class_index", "mid", "name", "folder")
 MALFORMED_COLUMNS = ("file", "line", "reason")
 
 _RUN_FIRST = "run get_relevant_meta_data.py (audioset-tools select) first"
@@ -67,18 +69,23 @@ def write_candidates(meta_dir: Path, table: pa.Table) -> None:
 
 
 def write_splits(meta_dir: Path, classes: Sequence[dict[str, Any]]) -> None:
+    """``classes`` are ALL suitable classes (``mid``, ``name``, ``index``, ``split``): their
+    folder names come from the same pure function the download step uses on the same list,
+    so they are known here, before any download."""
+    folders = assign_class_folders((row["mid"], row["name"]) for row in classes)
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(SPLITS_COLUMNS)
     for split in SPLIT_NAMES:
         for row in classes:
             if row["split"] == split:
-                writer.writerow([split, row["index"], row["mid"], row["name"]])
+                writer.writerow([split, row["index"], row["mid"], row["name"], folders[row["mid"]]])
     atomic_write_text(meta_dir / SPLITS_CSV, buffer.getvalue())
-    # An object array of three lists, so MetaAudio-style code can unpack it directly.
+    # An object array of three lists of folder names, so MetaAudio-style code can unpack it
+    # directly and match them against the class folders it lists on disk.
     lists = np.empty(len(SPLIT_NAMES), dtype=object)
     for i, split in enumerate(SPLIT_NAMES):
-        lists[i] = [row["name"] for row in classes if row["split"] == split]
+        lists[i] = [folders[row["mid"]] for row in classes if row["split"] == split]
     payload = io.BytesIO()
     np.save(payload, lists, allow_pickle=True)
     atomic_write_bytes(meta_dir / SPLITS_NPY, payload.getvalue())

@@ -30,9 +30,9 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 from .errors import UserError
 from .manifest import MANIFEST_NAME, SPLITS, dataset_path
 from .post.audio import read_clip
-from .post.derived import INDEX_NAME, load_dataset_manifest, load_item, read_index, read_params
+from .post.derived import load_dataset_manifest, load_item, read_folder_index, read_params
 from .post.pack import open_packed
-from .post.stats import STATS_NAME, Mode, Normaliser
+from .post.stats import Mode, Normaliser, stats_path
 
 log = logging.getLogger(__name__)
 
@@ -87,7 +87,7 @@ def _normaliser(mode: Mode, stats_file: Path | None, default: Path, params: dict
 class ArrayDataset(_SplitDataset):
     """Arrays of a derived folder (to-npy or melspec output), one ``.npy`` read per item.
 
-    ``normalisation`` applies the folder's ``stats.json`` (or ``stats_file``), which must
+    ``normalisation`` applies the folder's ``stats.json`` (in ``<folder>_meta/``, or ``stats_file``), which must
     have been computed on arrays made with the folder's current settings.
     """
 
@@ -95,9 +95,9 @@ class ArrayDataset(_SplitDataset):
         self, folder: Path, split: str, normalisation: Mode = "none", stats_file: Path | None = None
     ) -> None:
         self.folder = Path(folder)
-        super().__init__(read_index(self.folder / INDEX_NAME, "audioset-tools melspec or to-npy"), split, self.folder)
+        super().__init__(read_folder_index(self.folder, "audioset-tools melspec or to-npy"), split, self.folder)
         params = (read_params(self.folder) or {}).get("params")
-        self.normaliser = _normaliser(normalisation, stats_file, self.folder / STATS_NAME, params)
+        self.normaliser = _normaliser(normalisation, stats_file, stats_path(self.folder), params)
 
     def __getitem__(self, i: int) -> tuple[torch.Tensor, int]:
         array = load_item(self.folder, self.rows.at[i, "file"], int(self.rows.at[i, "chunk"]))
@@ -125,7 +125,7 @@ class PackedDataset(_SplitDataset):
         self.array_path = Path(self.array.filename)
         super().__init__(index, split, Path(packed_dir) / kind)
         source = Path(packed_params.get("source", Path(packed_dir) / kind))
-        self.normaliser = _normaliser(normalisation, stats_file, source / STATS_NAME, packed_params.get("params"))
+        self.normaliser = _normaliser(normalisation, stats_file, stats_path(source), packed_params.get("params"))
 
     def __getstate__(self) -> dict:
         # A pickled memmap carries its whole contents; DataLoader workers started with

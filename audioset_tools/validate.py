@@ -24,12 +24,17 @@ from tqdm import tqdm
 from .atomic import atomic_write_text, is_temporary
 from .audio_info import AudioReadError, is_silent, probe_audio, sha256_file
 from .errors import UserError
-from .layout import QUARANTINE_DIR
+from .layout import QUARANTINE_DIR, REPORTS_DIR
 from .manifest import MANIFEST_NAME, dataset_path, existing_class_manifests, read_manifest
 
 log = logging.getLogger(__name__)
 
 VALIDATION_NAME = "validation.csv"
+
+
+def default_details_path(root: Path) -> Path:
+    """``<root>/_reports/validation.csv``: outside the root, where datasets would read it as a split."""
+    return Path(root) / REPORTS_DIR / VALIDATION_NAME
 DEFAULT_DURATION_TOLERANCE = 0.05
 # Files with these suffixes are clips; anything else (ledgers, reports, CSVs) is not ours to judge.
 AUDIO_SUFFIXES = frozenset({".wav", ".flac", ".ogg", ".opus", ".mp3", ".m4a", ".aac", ".webm"})

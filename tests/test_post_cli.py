@@ -12,6 +12,7 @@ import pytest
 from audioset_tools.cli import main
 from audioset_tools.config import load_config
 from audioset_tools.errors import UserError
+from audioset_tools.post.stats import stats_path
 from audioset_tools.manifest import MANIFEST_NAME, read_manifest, write_manifest
 from post_data import make_dataset, write_clip
 
@@ -36,7 +37,7 @@ def test_clean_convert_spectrogram_stats_pack(tmp_path: Path, capsys: pytest.Cap
     assert main(["melspec", "--config", config]) == 0
     assert main(["stats", "--config", config]) == 0
     assert main(["pack", "--config", config]) == 0
-    stats = json.loads((tmp_path / "mel" / "stats.json").read_text())
+    stats = json.loads(stats_path(tmp_path / "mel").read_text())
     assert stats["items"] == 14 and stats["splits"] == ["train"]
     train = np.load(tmp_path / "packed" / "melspec" / "train.npy", mmap_mode="r")
     assert train.shape == (14, 128, 32)
@@ -44,7 +45,7 @@ def test_clean_convert_spectrogram_stats_pack(tmp_path: Path, capsys: pytest.Cap
     assert list(index["row"]) == list(range(14)) and set(index["split"]) == {"train"}
     assert np.load(tmp_path / "npy" / manifest["file"][0].replace(".wav", ".npy")).std() == pytest.approx(1, abs=1e-4)
     assert main(["stats", "--config", config, "--set", "postprocess.stats.source=npy"]) == 0
-    assert json.loads((tmp_path / "npy" / "stats.json").read_text())["kind"] == "npy"
+    assert json.loads(stats_path(tmp_path / "npy").read_text())["kind"] == "npy"
 
 
 def test_missing_dataset_is_one_clear_message(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

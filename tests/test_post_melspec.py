@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from audioset_tools.post.derived import INDEX_NAME, PARAMS_NAME, load_item, read_index
+from audioset_tools.post.derived import index_path, load_item, params_path, read_index
 from audioset_tools.post.features import FeatureSettings, compute_melspecs
 from audioset_tools.post.melspec import MelParams, log_mel, log_mel_batch, mel_filterbank
 from post_data import DEFAULT_CLASSES, make_dataset, write_clip
@@ -89,11 +89,37 @@ def test_filterbank_equals_librosa() -> None:
     )
 
 
-def test_batch_equals_one_at_a_time() -> None:
-    signals = list(_signals().values())
-    together = log_mel_batch(signals, MelParams())
-    for y, spec in zip(signals, together):
-        np.testing.assert_array_equal(spec, log_mel(y, MelParams()))
+def _short_signals() -> list[np.ndarray]:
+    """Clips short enough that several share one block of frames (BLOCK_FRAMES)."""
+    return [_speech_like(seconds, seed) for seed, seconds in enumerate((0.3, 1.0, 2.345, 0.07, 4.9), start=10)]
+
+
+@pytest.mark.parametrize("style", ["librosa", "metaaudio"])
+def test_batch_equals_one_at_a_time(style: str) -> None:
+    """The same clip gives the same bytes alone or in any batch, at any position."""
+    params = MelParams(style=style)
+    signals = list(_signals().values()) + _short_signals()
+    alone = [log_mel(y, params).tobytes() for y in signals]
+    orders = [list(range(len(signals))), list(reversed(range(len(signals)))), [5, 0, 6, 7, 1, 8, 2, 9, 3, 4]]
+    for order in orders:
+        together = log_mel_batch([signals[i] for i in order], params)
+        for i, spec in zip(order, together):
+            assert spec.tobytes() == alone[i], f"clip {i} differs in batch order {order}"
+    # Each short clip next to copies of other clips, so its frames sit at other block rows.
+    for i, y in enumerate(_short_signals()):
+        crowd = [signals[6], y, signals[8], signals[6], y]
+        specs = log_mel_batch(crowd, params)
+        assert specs[1].tobytes() == specs[4].tobytes() == alone[5 + i]
+
+
+def test_dataset_bytes_do_not_depend_on_batch_size(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    manifest = make_dataset(data, seconds=1.3)
+    compute_melspecs(data, tmp_path / "one", FeatureSettings(), workers=1, batch_clips=1)
+    compute_melspecs(data, tmp_path / "many", FeatureSettings(), workers=2, batch_clips=7)
+    for relative in manifest["file"]:
+        array = relative[:-4] + ".npy"
+        assert (tmp_path / "one" / array).read_bytes() == (tmp_path / "many" / array).read_bytes(), relative
 
 
 def test_dataset_spectrograms_mirror_tree_and_equal_librosa(tmp_path: Path) -> None:
@@ -101,7 +127,7 @@ def test_dataset_spectrograms_mirror_tree_and_equal_librosa(tmp_path: Path) -> N
     manifest = make_dataset(data, seconds=1.0)
     summary = compute_melspecs(data, features, FeatureSettings(), workers=2, batch_clips=4)
     assert summary.converted == len(manifest) and not summary.failed
-    index = read_index(features / INDEX_NAME, "melspec")
+    index = read_index(index_path(features), "melspec")
     assert list(index["source"]) == list(manifest["file"])
     assert (index["chunk"] == -1).all() and set(index["shape"]) == {"128x32"}
     for row in index.itertuples():
@@ -125,8 +151,8 @@ def test_rerun_skips_done_and_settings_change_redoes(tmp_path: Path) -> None:
     changed = FeatureSettings(mel=MelParams(n_mels=40))
     fourth = compute_melspecs(data, features, changed, workers=1)
     assert fourth.converted == len(manifest)
-    assert set(read_index(features / INDEX_NAME, "melspec")["shape"]) == {"40x32"}
-    assert '"n_mels": 40' in (features / PARAMS_NAME).read_text()
+    assert set(read_index(index_path(features), "melspec")["shape"]) == {"40x32"}
+    assert '"n_mels": 40' in params_path(features).read_text()
 
 
 def test_chunking_pads_or_drops_the_remainder(tmp_path: Path) -> None:
@@ -140,7 +166,7 @@ def test_chunking_pads_or_drops_the_remainder(tmp_path: Path) -> None:
     )
     clips = padded.converted
     assert padded.items == 3 * clips and dropped.items == 2 * clips
-    index = read_index(tmp_path / "pad" / INDEX_NAME, "melspec")
+    index = read_index(index_path(tmp_path / "pad"), "melspec")
     assert set(index["shape"]) == {"128x32"} and sorted(set(index["chunk"])) == [0, 1, 2]
     row = index.iloc[2]
     y, _ = sf.read(data / row.source, dtype="float32")

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from audioset_tools.post.derived import INDEX_NAME, load_item, read_index
+from audioset_tools.post.derived import index_path, load_item, params_path, read_index
 from audioset_tools.post.features import FeatureSettings, compute_melspecs
 from audioset_tools.post.melspec import BLOCK_FRAMES, MelParams, _bands, _project, log_mel, mel_filterbank
 from post_data import make_dataset, write_clip
@@ -94,7 +94,7 @@ def test_clips_of_mixed_lengths_and_failures_are_converted_block_by_block(tmp_pa
     assert [f for f, _ in summary.failed] == [broken]
     assert summary.converted == len(manifest) - 1
     assert max(seconds) * SR / 512 > BLOCK_FRAMES  # one clip alone fills more than a block
-    index = read_index(tmp_path / "mel" / INDEX_NAME, "melspec")
+    index = read_index(index_path(tmp_path / "mel"), "melspec")
     for row in index.itertuples():
         y, _ = sf.read(data / row.source, dtype="float32")
         np.testing.assert_allclose(load_item(tmp_path / "mel", row.file, row.chunk), log_mel(y, MelParams()), atol=1e-4)

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from audioset_tools.post.derived import INDEX_NAME, read_index
+from audioset_tools.post.derived import index_path, read_index
 from audioset_tools.post.npy import NpySettings, convert_to_npy
 from post_data import make_dataset, write_clip
 
@@ -23,7 +23,7 @@ def test_float32_arrays_equal_the_decoded_wav(tmp_path: Path) -> None:
         expected, _ = sf.read(data / relative, dtype="float32")
         assert array.dtype == np.float32 and array.shape == (16000,)
         np.testing.assert_array_equal(array, expected)
-    index = read_index(out / INDEX_NAME, "to-npy")
+    index = read_index(index_path(out), "to-npy")
     assert list(index["split"]) == list(manifest["split"]) and set(index["shape"]) == {"16000"}
 
 
@@ -68,7 +68,7 @@ def test_unreadable_clip_is_reported_and_left_out_of_the_index(tmp_path: Path) -
     (data / broken).write_bytes(b"RIFF not really a wav")
     summary = convert_to_npy(data, out, NpySettings(), workers=1)
     assert [f for f, _ in summary.failed] == [broken]
-    assert broken not in set(read_index(out / INDEX_NAME, "to-npy")["source"])
+    assert broken not in set(read_index(index_path(out), "to-npy")["source"])
 
 
 def test_stereo_clip_becomes_channels_first(tmp_path: Path) -> None:

@@ -10,11 +10,11 @@ import pandas as pd
 import pytest
 
 from audioset_tools.errors import UserError
-from audioset_tools.post.derived import INDEX_NAME, load_item, read_index
+from audioset_tools.post.derived import index_path, load_item, params_path, read_index
 from audioset_tools.post.features import FeatureSettings, compute_melspecs
 from audioset_tools.post.npy import NpySettings, convert_to_npy
 from audioset_tools.post.pack import open_packed, pack_dataset
-from audioset_tools.post.stats import STATS_NAME, Normaliser, RunningMoments, compute_stats
+from audioset_tools.post.stats import Normaliser, RunningMoments, compute_stats, stats_path
 from post_data import DEFAULT_CLASSES, ClassSpec, make_dataset, write_clip
 
 
@@ -27,7 +27,7 @@ def melspec_folder(tmp_path: Path) -> tuple[Path, Path]:
 
 
 def _train_arrays(features: Path) -> list[np.ndarray]:
-    index = read_index(features / INDEX_NAME, "melspec")
+    index = read_index(index_path(features), "melspec")
     train = index[index["split"] == "train"]
     assert len(train) == sum(c.clips for c in DEFAULT_CLASSES if c.split == "train")
     return [load_item(features, f, c).astype(np.float64) for f, c in zip(train["file"], train["chunk"])]
@@ -42,13 +42,13 @@ def test_stats_equal_numpy_over_the_train_split_only(melspec_folder: tuple[Path,
     assert record["global"]["std"] == pytest.approx(everything.std(), rel=1e-10)
     np.testing.assert_allclose(record["per_channel"]["mean"], everything.mean(axis=(0, 2)), rtol=1e-10)
     np.testing.assert_allclose(record["per_channel"]["std"], everything.std(axis=(0, 2)), rtol=1e-10)
-    assert json.loads((features / STATS_NAME).read_text())["params"]["mel"]["n_mels"] == 128
+    assert json.loads((stats_path(features)).read_text())["params"]["mel"]["n_mels"] == 128
 
 
 def test_val_and_test_data_cannot_change_the_stats(tmp_path: Path, melspec_folder: tuple[Path, Path]) -> None:
     data, features = melspec_folder
     before = compute_stats(features, "melspec")
-    index = read_index(features / INDEX_NAME, "melspec")
+    index = read_index(index_path(features), "melspec")
     for relative in index.loc[index["split"] != "train", "source"]:
         write_clip(data / relative, np.random.default_rng(3).standard_normal(16000) * 0.9)
     compute_melspecs(data, features, FeatureSettings(), workers=1)
@@ -84,17 +84,17 @@ def test_no_train_classes_is_a_user_error(tmp_path: Path) -> None:
 def test_normaliser_applies_saved_stats_and_checks_settings(melspec_folder: tuple[Path, Path]) -> None:
     _, features = melspec_folder
     compute_stats(features, "melspec")
-    params = json.loads((features / "params.json").read_text())["params"]
-    per_channel = Normaliser.from_file(features / STATS_NAME, "per_channel", params)
+    params = json.loads(params_path(features).read_text())["params"]
+    per_channel = Normaliser.from_file(stats_path(features), "per_channel", params)
     normalised = np.stack([per_channel(a) for a in _train_arrays(features)])
     np.testing.assert_allclose(normalised.mean(axis=(0, 2)), 0, atol=1e-4)
     np.testing.assert_allclose(normalised.std(axis=(0, 2)), 1, atol=1e-4)
-    whole = Normaliser.from_file(features / STATS_NAME, "global", params)
+    whole = Normaliser.from_file(stats_path(features), "global", params)
     normalised = np.stack([whole(a) for a in _train_arrays(features)])
     assert abs(normalised.mean()) < 1e-4 and abs(normalised.std() - 1) < 1e-4
-    assert Normaliser.from_file(features / STATS_NAME, "none") is None
+    assert Normaliser.from_file(stats_path(features), "none") is None
     with pytest.raises(UserError, match="other settings"):
-        Normaliser.from_file(features / STATS_NAME, "global", {**params, "chunk_seconds": 1.0})
+        Normaliser.from_file(stats_path(features), "global", {**params, "chunk_seconds": 1.0})
 
 
 def test_pack_holds_every_item_of_its_split_only(melspec_folder: tuple[Path, Path], tmp_path: Path) -> None:
@@ -131,15 +131,15 @@ def test_loading_stale_stats_warns(melspec_folder: tuple[Path, Path], caplog: py
     data, features = melspec_folder
     compute_stats(features, "melspec")
     with caplog.at_level("WARNING"):
-        Normaliser.from_file(features / STATS_NAME, "global")
+        Normaliser.from_file(stats_path(features), "global")
     assert "changed since" not in caplog.text
     # A train clip re-downloaded at another segment start changes the train items.
-    index = read_index(features / INDEX_NAME, "melspec")
+    index = read_index(index_path(features), "melspec")
     manifest = pd.read_csv(data / "manifest.csv")
     manifest.loc[0, "start_seconds"] = 30.5
     manifest.to_csv(data / "manifest.csv", index=False)
     assert index.loc[0, "split"] == "train"
     compute_melspecs(data, features, FeatureSettings(), workers=1)
     with caplog.at_level("WARNING"):
-        Normaliser.from_file(features / STATS_NAME, "global")
+        Normaliser.from_file(stats_path(features), "global")
     assert "changed since these statistics were computed" in caplog.text

@@ -20,7 +20,7 @@ from audioset_tools.config import Config, load_config
 from audioset_tools.errors import UserError
 from audioset_tools.manifest import MANIFEST_NAME, read_manifest
 from audioset_tools.rebuild import EXIT_GONE, EXIT_INCOMPLETE, REBUILD_REPORT_NAME
-from audioset_tools.validate import VALIDATION_NAME, validate_dataset
+from audioset_tools.validate import default_details_path, validate_dataset
 from test_download_helpers import assert_manifests_equal_disk, write_config, write_meta
 
 REPO = Path(__file__).resolve().parents[1]
@@ -165,7 +165,7 @@ def test_validate_repair_refetches_damage(downloaded, media_server, capsys):
     assert media_server.stats(original["ytid"][0]).requests == 0
     assert media_server.stats(original["ytid"][2]).requests > 0
     pd.testing.assert_frame_equal(read_manifest(out / MANIFEST_NAME), original)
-    assert "missing" not in (out / VALIDATION_NAME).read_text().split("\n", 1)[1]
+    assert "missing" not in default_details_path(out).read_text().split("\n", 1)[1]
 
 
 def _bad_manifest(tmp_path: Path, out: Path, edit) -> Path:
@@ -245,7 +245,7 @@ def test_other_encoder_bytes_are_their_own_category(downloaded, tmp_path, capsys
     assert row["sha256_actual"] == read_manifest(out / MANIFEST_NAME)["sha256"][1]
     assert main(["validate", str(rebuilt), "--manifest", str(foreign), "-q"]) == 0
     assert main(["validate", str(rebuilt), "--manifest", str(foreign), "--strict", "-q"]) == 1
-    assert "checksum_only" in (rebuilt / VALIDATION_NAME).read_text()
+    assert "checksum_only" in default_details_path(rebuilt).read_text()
 
 
 def test_imported_unavailable_list_is_skipped(downloaded, tmp_path, media_server):

@@ -8,10 +8,12 @@ import shutil
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from audioset_tools.config import load_config
 from audioset_tools.errors import UserError
+from audioset_tools.layout import assign_class_folders
 from audioset_tools.meta_outputs import (
     CANDIDATE_COLUMNS,
     SUITABLE_COLUMNS,
@@ -58,11 +60,33 @@ def test_candidates_read_back(meta_dir):
 
 def test_splits_files_agree(meta_dir):
     classes = read_suitable_classes(meta_dir)
+    # MetaAudio matches split entries against the class folders it lists: folder names,
+    # the very ones the download step gives the same classes.
+    folders = assign_class_folders(zip(classes["mid"], classes["name"]))
     train, val, test = np.load(meta_dir / "splits.npy", allow_pickle=True)
     for name, names in (("train", train), ("val", val), ("test", test)):
-        assert list(names) == classes.loc[classes["split"] == name, "name"].tolist()
-    lines = (meta_dir / "splits.csv").read_text().splitlines()
-    assert lines[0] == "split,class_index,mid,name" and len(lines) == 5
+        assert list(names) == [folders[mid] for mid in classes.loc[classes["split"] == name, "mid"]]
+    assert "Delta_the_fourth" in set(train) | set(val) | set(test)
+    splits = pd.read_csv(meta_dir / "splits.csv", keep_default_na=False)
+    assert list(splits.columns) == ["split", "class_index", "mid", "name", "folder"] and len(splits) == 4
+    assert dict(zip(splits["mid"], splits["folder"])) == folders
+    assert dict(zip(splits["mid"], splits["name"])) == dict(zip(classes["mid"], classes["name"]))
+
+
+def test_splits_npy_names_the_folders_the_download_step_creates(meta_dir):
+    """The select step knows each class's folder before any download: a plan of any class
+    slice puts the class in exactly the folder splits.npy names."""
+    from audioset_tools.download.plan import plan_download
+
+    train, val, test = np.load(meta_dir / "splits.npy", allow_pickle=True)
+    by_split = {"train": set(train), "val": set(val), "test": set(test)}
+    suitable, candidates = read_suitable_classes(meta_dir), read_candidates(meta_dir)
+    for start in range(len(suitable)):
+        (plan,) = plan_download(
+            suitable, candidates, start_index=start, end_index=start + 1, samples_per_class=2, audio_format="wav"
+        )
+        assert plan.folder in by_split[plan.split]
+        assert all(c.file.startswith(plan.folder + "/") for c in plan.candidates)
 
 
 def test_selection_json_records_parameters_and_checksums(meta_dir):

@@ -10,6 +10,7 @@ import pytest
 
 import get_relevant_meta_data
 from audioset_tools.config import SelectionConfig
+from audioset_tools.layout import assign_class_folders
 from audioset_tools.meta_outputs import read_candidates, read_suitable_classes
 from audioset_tools.metadata import read_ontology, read_quality, read_segments
 from audioset_tools.selection import select
@@ -131,7 +132,9 @@ def test_outputs_read_back_and_splits_are_disjoint(two_runs):
     train, val, test = np.load(meta / "splits.npy", allow_pickle=True)
     assert (len(train), len(val), len(test)) == (100, 14, 28)
     assert not (set(train) & set(val) or set(train) & set(test) or set(val) & set(test))
-    assert set(train) | set(val) | set(test) == set(classes["name"])
-    assert classes.loc[classes["split"] == "val", "name"].tolist() == list(val)
+    folders = assign_class_folders(zip(classes["mid"], classes["name"]))
+    assert set(train) | set(val) | set(test) == set(folders.values())
+    assert [folders[mid] for mid in classes.loc[classes["split"] == "val", "mid"]] == list(val)
+    assert "Male_speech_man_speaking" in set(train) | set(val) | set(test)
     splits_csv = pd.read_csv(meta / "splits.csv")
     assert splits_csv["split"].value_counts().to_dict() == {"train": 100, "test": 28, "val": 14}

@@ -19,6 +19,7 @@ from audioset_tools.post.clean import CleanSettings, clean_dataset
 from audioset_tools.validate import (
     VALIDATION_NAME,
     Kind,
+    default_details_path,
     validate_dataset,
     write_details,
 )
@@ -189,7 +190,8 @@ def test_several_damages_at_once_and_details_csv(dataset):
     result = validate_dataset(root, workers=3, progress=False)
     assert kinds(result) == {"missing": {frame["file"][0]}, "unreadable": {frame["file"][1]}}
     assert result.files_to_refetch() == [frame["file"][0], frame["file"][1]]
-    out = root / VALIDATION_NAME
+    out = default_details_path(root)
+    out.parent.mkdir()
     write_details(out, result)
     rows = list(csv.DictReader(out.open()))
     assert [(r["kind"], r["file"]) for r in rows] == [
@@ -216,7 +218,24 @@ def test_cli_clean_dataset_exits_zero(dataset, capsys, monkeypatch, tmp_path):
     assert main(["validate", str(root), "-q"]) == 0
     out = capsys.readouterr().out
     assert "checked 6 clip(s)" in out and "dataset is intact" in out
-    assert (root / VALIDATION_NAME).is_file()
+    assert default_details_path(root).is_file()
+    # Nothing at the root that Hugging Face datasets would read as a split.
+    assert default_details_path(root).parent != root and not (root / VALIDATION_NAME).exists()
+
+
+def test_cli_removes_the_details_file_earlier_versions_left_at_the_root(dataset, monkeypatch, tmp_path):
+    root, _ = dataset
+    monkeypatch.chdir(tmp_path)
+    (root / VALIDATION_NAME).write_text("kind,file,class_name,ytid,detail,expected,found\n")
+    (root / "notes").mkdir()
+    own = root / "notes" / VALIDATION_NAME
+    own.write_text("my,own,file\n")
+    assert main(["validate", str(root), "-q"]) == 0
+    assert not (root / VALIDATION_NAME).exists() and default_details_path(root).is_file()
+    # A file of that name that is not our details file is the user's: kept.
+    (root / VALIDATION_NAME).write_text("something else\n")
+    assert main(["validate", str(root), "-q"]) == 0
+    assert (root / VALIDATION_NAME).read_text() == "something else\n" and own.is_file()
 
 
 def test_cli_damaged_dataset_exits_one_and_writes_details(dataset, capsys, monkeypatch, tmp_path):
@@ -228,7 +247,7 @@ def test_cli_damaged_dataset_exits_one_and_writes_details(dataset, capsys, monke
     out = capsys.readouterr().out
     assert "DAMAGED" in out and "missing files" in out
     assert frame["file"][0] in details.read_text()
-    assert not (root / VALIDATION_NAME).exists()
+    assert not default_details_path(root).exists()
 
 
 def test_cli_strict_fails_on_checksum_only(dataset, monkeypatch, tmp_path):

@@ -6,8 +6,10 @@ import argparse
 import logging
 
 from ..config import Config
+from ..errors import UserError
 from ..layout import QUARANTINE_DIR
 from ..post.clean import clean_dataset
+from ..post.derived import forget_clips, load_dataset_manifest
 from ..post.settings import clean_settings
 from ..quarantine import QUARANTINE_LIST
 
@@ -39,6 +41,21 @@ def run(args: argparse.Namespace, config: Config) -> int:
     log.info("checked %d clip(s); %s %d: %s", summary.checked, verb, summary.total_quarantined, reasons)
     if summary.recovered:
         log.info("finished an interrupted clean: %d manifest row(s) dropped", summary.recovered)
+    if not summary.dry_run:
+        _forget_in_derived_folders(config)
     if summary.missing:
         log.warning("%d clip(s) in the manifest are missing on disk; run audioset-tools validate", len(summary.missing))
     return 0
+
+
+def _forget_in_derived_folders(config: Config) -> None:
+    """Quarantined clips leave no array behind in npy_dir or features_dir."""
+    kept = set(load_dataset_manifest(config.paths.output_dir)["file"])
+    for folder in (config.postprocess.npy_dir, config.postprocess.features_dir):
+        try:
+            removed = forget_clips(folder, kept)
+        except UserError as exc:  # the clean itself is done; only the derived folder is stale
+            log.warning("%s: not updated (%s); rerun to-npy or melspec", folder, exc.message)
+            continue
+        if removed:
+            log.info("%s: removed %d array(s) of clips no longer in the dataset", folder, removed)

@@ -13,8 +13,12 @@ NAME = "melspec"
 HELP = "compute log-mel spectrograms (MetaAudio defaults: 16 kHz, n_fft 1024, hop 512, 128 mels, dB)"
 DESCRIPTION = """\
 Compute the log-mel spectrogram of every clip of the dataset's manifest into
-postprocess.features_dir, mirroring the class folders, with index.csv and params.json.
-Equal to librosa.feature.melspectrogram + librosa.power_to_db with the same settings.
+postprocess.features_dir, mirroring the class folders; index.csv and params.json go to
+the sibling folder <features_dir>_meta, so the root holds class folders only.
+Equal to librosa.feature.melspectrogram + librosa.power_to_db with the same settings;
+postprocess.melspec.style: metaaudio gives MetaAudio's features instead (z-normalised
+waveform, 10*log10(mel + eps), no top_db). A clip's array is the same bytes whatever the
+batch size or worker count.
 postprocess.melspec.chunk_seconds cuts clips into fixed-length chunks.
 Settings: postprocess.melspec.*, postprocess.workers, postprocess.batch_clips."""
 

@@ -13,7 +13,8 @@ NAME = "to-npy"
 HELP = "write every clip as a .npy array (float32 or int16, optional z-normalisation)"
 DESCRIPTION = """\
 Convert the clips of the dataset's manifest (paths.output_dir) into postprocess.npy_dir,
-mirroring the class folders, with index.csv and params.json. Clips already converted with
+mirroring the class folders; index.csv and params.json go to the sibling folder
+<npy_dir>_meta, so the root holds class folders only. Clips already converted with
 the same settings are skipped. Settings: postprocess.npy.*, postprocess.workers."""
 
 

@@ -6,7 +6,16 @@ import argparse
 from pathlib import Path
 
 from ..rebuild import repair_dataset
-from ..validate import DEFAULT_DURATION_TOLERANCE, VALIDATION_NAME, summary_text, validate_dataset, write_details
+from ..layout import REPORTS_DIR
+from ..validate import (
+    DEFAULT_DURATION_TOLERANCE,
+    VALIDATION_NAME,
+    DETAIL_COLUMNS,
+    default_details_path,
+    summary_text,
+    validate_dataset,
+    write_details,
+)
 from .rebuild import workers_type
 
 NAME = "validate"
@@ -18,7 +27,7 @@ sha256 mismatches. A clip whose checksum differs while its decoded audio has the
 expected length, rate and channels is reported on its own (another ffmpeg build
 encodes the same clip into different bytes); --strict counts it as damage.
 
-Prints a summary and writes one CSV row per problem (default DIR/validation.csv).
+Prints a summary and writes one CSV row per problem (default DIR/_reports/validation.csv).
 --repair fetches missing and damaged clips again through the download pipeline (the
 download settings of control.yaml when present), then validates again. Files no
 manifest lists are reported, never deleted.
@@ -35,7 +44,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="compare with this manifest instead of DIR/manifest.csv (e.g. the one DIR was rebuilt from)",
     )
     parser.add_argument(
-        "--out", type=Path, metavar="CSV", help=f"where to write the details (default DIR/{VALIDATION_NAME})"
+        "--out", type=Path, metavar="CSV", help=f"where to write the details (default DIR/{REPORTS_DIR}/{VALIDATION_NAME})"
     )
     parser.add_argument("--strict", action="store_true", help="count checksum-only differences as damage")
     parser.add_argument(
@@ -66,8 +75,27 @@ def run(args: argparse.Namespace, config: object) -> int:
                 args.dataset, args.manifest,
                 duration_tolerance=args.duration_tolerance, workers=args.workers, progress=not args.quiet,
             )
-    details = args.out if args.out is not None else args.dataset / VALIDATION_NAME
+    details = args.out if args.out is not None else default_details_path(args.dataset)
+    details.parent.mkdir(parents=True, exist_ok=True)
     write_details(details, result)
+    _remove_legacy_details(args.dataset, details)
     print(summary_text(result, args.strict))
     print(f"details: {details}")
     return 0 if result.is_intact(args.strict) else EXIT_DAMAGED
+
+
+def _remove_legacy_details(root: Path, written: Path) -> None:
+    """Earlier versions wrote DIR/validation.csv, which Hugging Face datasets reads as a split.
+
+    Removed only when it is our own details file (its header) and not the one just written.
+    """
+    legacy = root / VALIDATION_NAME
+    try:
+        if legacy.resolve() == written.resolve():
+            return
+        with legacy.open(encoding="utf-8") as handle:
+            header = handle.readline().strip()
+    except (OSError, UnicodeDecodeError):
+        return
+    if header == ",".join(DETAIL_COLUMNS):
+        legacy.unlink()

@@ -2,10 +2,14 @@
 and the resumable, parallel conversion of a dataset into one.
 
 A derived folder mirrors the dataset's class folders: clip ``<folder>/<ytid>_<ms>.wav``
-becomes ``<folder>/<ytid>_<ms>.npy``. ``index.csv`` lists one row per item (a whole clip,
-or one chunk of it) with the clip's class, split and segment; ``params.json`` records the
-settings that produced the arrays. An array is reused on a rerun when it is newer than
-its clip and than the last change of settings; everything else is recomputed.
+becomes ``<folder>/<ytid>_<ms>.npy``, and its root holds nothing but class folders,
+because MetaAudio-style loaders take every entry of that root for a class. Everything
+about the arrays lives in the sibling folder ``<name>_meta`` (:func:`meta_folder`):
+``index.csv`` lists one row per item (a whole clip, or one chunk of it) with the clip's
+class, split and segment; ``params.json`` records the settings that produced the arrays;
+``stats`` adds its statistics there. An array is reused on a rerun when it is newer than
+its clip and than the last change of settings; everything else is recomputed, and arrays
+of clips the manifest no longer lists (quarantined, removed) are deleted.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ import csv
 import io
 import json
 import logging
+import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
@@ -37,6 +42,44 @@ CLIP_COLUMNS = MANIFEST_COLUMNS[: MANIFEST_COLUMNS.index("file")]
 INDEX_COLUMNS = CLIP_COLUMNS + ("source", "file", "chunk", "shape")
 # chunk value of a row whose array is the whole clip rather than one chunk of a stack.
 WHOLE = -1
+META_SUFFIX = "_meta"
+# Files earlier versions kept at the root of a derived folder, moved to its meta folder.
+_LEGACY_ROOT_FILES = (INDEX_NAME, PARAMS_NAME, "stats.json")
+
+
+def meta_folder(folder: Path) -> Path:
+    """The sibling folder holding a derived folder's index, parameters and statistics.
+
+    ``AudioSet_melspec`` -> ``AudioSet_melspec_meta``: outside the derived folder, so a
+    loader that lists its root sees class folders only.
+    """
+    folder = Path(folder)
+    return folder.with_name(folder.name + META_SUFFIX)
+
+
+def index_path(folder: Path) -> Path:
+    return meta_folder(folder) / INDEX_NAME
+
+
+def params_path(folder: Path) -> Path:
+    return meta_folder(folder) / PARAMS_NAME
+
+
+def move_legacy_files(folder: Path) -> None:
+    """Move index/params/stats that an earlier version wrote into the derived root itself
+    to the meta folder (kept there when the meta folder already has its own copy)."""
+    folder = Path(folder)
+    for name in _LEGACY_ROOT_FILES:
+        old = folder / name
+        if not old.is_file():
+            continue
+        new = meta_folder(folder) / name
+        new.parent.mkdir(parents=True, exist_ok=True)
+        if new.exists():
+            old.unlink()
+        else:
+            os.replace(old, new)
+        log.info("moved %s to %s (the derived folder's root holds class folders only)", old, new.parent)
 
 
 @dataclass(frozen=True)
@@ -107,7 +150,9 @@ def parse_shape(text: str) -> tuple[int, ...]:
 
 
 def read_params(folder: Path) -> dict[str, Any] | None:
-    path = Path(folder) / PARAMS_NAME
+    """The settings of a derived folder's arrays (its meta folder's params.json), or None."""
+    move_legacy_files(folder)
+    path = params_path(folder)
     try:
         return json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
@@ -125,13 +170,14 @@ def _settings_epoch(folder: Path, kind: str, params: dict[str, Any], source: Pat
     own timestamp keeps the comparison on the filesystem's clock, which can lag
     ``time.time_ns()`` by a scheduler tick.
     """
-    path = Path(folder) / PARAMS_NAME
+    path = params_path(folder)
     previous = read_params(folder)
     unchanged = previous and previous.get("kind") == kind and previous.get("params") == params
     if not unchanged:
         if previous:
             log.info("%s: settings changed, recomputing every array", folder)
         record = {"kind": kind, "params": params, "source": str(source)}
+        path.parent.mkdir(parents=True, exist_ok=True)
         atomic_write_text(path, json.dumps(record, indent=2, sort_keys=True) + "\n")
     return path.stat().st_mtime_ns
 
@@ -217,13 +263,57 @@ def convert_dataset(
             rows.append(_index_row(row, chunk, result.shape))
     index = pd.DataFrame(rows, columns=list(INDEX_COLUMNS))
     summary.items = len(index)
-    summary.index = destination / INDEX_NAME
+    summary.index = index_path(destination)
     write_index(summary.index, index)
+    removed = prune_arrays(destination, set(index["file"]))
+    if removed:
+        log.info("%s: removed %d array(s) of clips the manifest no longer lists", destination, removed)
     for relative, reason in summary.failed[:20]:
         log.warning("%s: %s", relative, reason)
     if len(summary.failed) > 20:
         log.warning("... and %d more failed clip(s)", len(summary.failed) - 20)
     return summary
+
+
+def prune_arrays(folder: Path, keep: set[str]) -> int:
+    """Delete the ``.npy`` arrays of class folders under ``folder`` that ``keep`` does not
+    list (relative paths), then the class folders left empty; return how many arrays went.
+    Hidden files (temporaries of a writer) are left alone.
+
+    Clips that cleaning quarantined must leave no array behind: a loader that walks the
+    folder (MetaAudio's does) would otherwise train on them. Only ``<class>/<name>.npy``
+    files are touched, and only directly under ``folder``'s class folders.
+    """
+    folder = Path(folder)
+    if not folder.is_dir():
+        return 0
+    removed = 0
+    for class_dir in sorted(p for p in folder.iterdir() if p.is_dir() and not p.is_symlink()):
+        for array in sorted(class_dir.glob("*.npy")):
+            if not array.name.startswith(".") and f"{class_dir.name}/{array.name}" not in keep:
+                array.unlink()
+                removed += 1
+        try:
+            class_dir.rmdir()  # only succeeds when nothing else is left in it
+        except OSError:
+            pass
+    return removed
+
+
+def forget_clips(folder: Path, kept_sources: set[str]) -> int:
+    """After clips left the dataset (``clean``): drop their rows from a derived folder's
+    index and delete their arrays at once, before the next conversion; return the number
+    of arrays deleted. A folder never converted is left alone."""
+    folder = Path(folder)
+    path = index_path(folder)
+    move_legacy_files(folder)
+    if not path.is_file():
+        return 0
+    index = read_index(path, "the step that made it")
+    kept = index[index["source"].isin(kept_sources)].reset_index(drop=True)
+    if len(kept) != len(index):
+        write_index(path, kept)
+    return prune_arrays(folder, set(kept["file"]))
 
 
 def _index_row(row: Any, chunk: int, shape: tuple[int, ...]) -> dict[str, Any]:
@@ -281,6 +371,12 @@ def read_index(path: Path, hint: str) -> pd.DataFrame:
         raise UserError(f"{path}: bad number in the index ({exc}); rerun {hint}") from None
     check_class_splits(frame, path)
     return frame
+
+
+def read_folder_index(folder: Path, hint: str) -> pd.DataFrame:
+    """The index of a derived folder (in its meta folder; an earlier version's is moved there)."""
+    move_legacy_files(folder)
+    return read_index(index_path(folder), hint)
 
 
 def load_item(folder: Path, file: str, chunk: int) -> np.ndarray:

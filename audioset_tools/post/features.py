@@ -11,7 +11,7 @@ import numpy as np
 
 from .audio import ClipReadError, chunk_signal, read_clip, to_mono
 from .derived import ConversionSummary, ItemResult, convert_dataset, save_array
-from .melspec import BLOCK_FRAMES, MelParams, log_mel_batch
+from .melspec import BLOCK_FRAMES, MelParams, log_mel_batch, zscore
 from .parallel import default_workers
 
 log = logging.getLogger(__name__)
@@ -46,6 +46,11 @@ def _signals(path: Path, settings: FeatureSettings) -> list[np.ndarray]:
             f"{settings.mel.sample_rate}; download at that rate (audio.sample_rate) or change the setting"
         )
     mono = to_mono(samples)
+    if settings.mel.style == "metaaudio":
+        try:
+            mono = zscore(mono)  # the whole clip, before any chunking, as MetaAudio does
+        except ValueError as exc:
+            raise ClipReadError(f"{path.name}: {exc}") from None
     if settings.mel.pad_mode == "reflect" and mono.shape[0] <= settings.mel.n_fft // 2:
         raise ClipReadError(f"{path.name} has {mono.shape[0]} samples, too few for reflect padding")
     if settings.chunk_samples is None:

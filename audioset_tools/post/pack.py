@@ -22,7 +22,7 @@ from tqdm import tqdm
 from ..atomic import atomic_write_text
 from ..errors import UserError
 from ..manifest import dataset_path
-from .derived import INDEX_NAME, WHOLE, index_csv_text, read_index, read_params, write_index
+from .derived import WHOLE, index_csv_text, index_path, params_path, read_folder_index, read_index, read_params, write_index
 
 log = logging.getLogger(__name__)
 
@@ -46,7 +46,7 @@ def _item_shape(rows: pd.DataFrame, folder: Path, split: str, hint: str) -> tupl
         first, other = shapes[0], shapes[1]
         example = rows.loc[rows["shape"] == other, "file"].iloc[0]
         raise UserError(
-            f"{folder / INDEX_NAME}: the {split} split mixes array shapes {first} and {other} "
+            f"{index_path(folder)}: the {split} split mixes array shapes {first} and {other} "
             f"(e.g. {example}); packing needs one shape. Clean with postprocess.clean.expected_seconds "
             f"set, or cut clips into chunks with postprocess.melspec.chunk_seconds, then rerun {hint}."
         )
@@ -65,8 +65,8 @@ def pack_split(folder: Path, packed_dir: Path, split: str, hint: str) -> PackRes
     folder = Path(folder)
     params = read_params(folder)
     if params is None:
-        raise UserError(f"no {folder / 'params.json'}; run {hint} first")
-    index = read_index(folder / INDEX_NAME, hint)
+        raise UserError(f"no {params_path(folder)}; run {hint} first")
+    index = read_folder_index(folder, hint)
     rows = index[index["split"] == split].reset_index(drop=True)
     destination = packed_folder(packed_dir, params["kind"])
     if rows.empty:

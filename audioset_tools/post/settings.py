@@ -26,6 +26,8 @@ def feature_settings(config: Config) -> FeatureSettings:
     section = config.postprocess.melspec.model_dump()
     chunk_seconds = section.pop("chunk_seconds")
     chunk_remainder = section.pop("chunk_remainder")
+    if section["style"] == "metaaudio":
+        section["top_db"] = None  # MetaAudio clips nothing; recorded so in params.json
     return FeatureSettings(MelParams(**section), chunk_seconds, chunk_remainder)
 
 

@@ -5,11 +5,15 @@ audio channel for waveforms), accumulated in float64 one array at a time with Ch
 pairwise update, so memory stays flat and no cancellation creeps in. They are saved with
 the settings of the arrays they describe; :class:`Normaliser` refuses to apply them to
 arrays made with other settings.
+
+Written into the folder's meta folder (:func:`.derived.meta_folder`): ``stats.json`` for
+our loaders, and MetaAudio's own format under ``norm_stats/`` (see :func:`metaaudio_stats_names`).
 """
 
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import logging
 from dataclasses import dataclass
@@ -20,14 +24,18 @@ import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
-from ..atomic import atomic_write_text
+from ..atomic import atomic_write_bytes, atomic_write_text
 from ..errors import UserError
 from ..manifest import dataset_path
-from .derived import INDEX_NAME, WHOLE, index_csv_text, read_index, read_params
+from .derived import WHOLE, index_csv_text, index_path, meta_folder, read_folder_index, read_index, read_params
 
 log = logging.getLogger(__name__)
 
 STATS_NAME = "stats.json"
+METAAUDIO_DIR = "norm_stats"
+# MetaAudio's name of the data set and of each kind of data, as its stats file names carry them.
+METAAUDIO_DATASET = "AudioSet"
+METAAUDIO_TYPES = {"melspec": "spec", "npy": "raw"}
 TRAIN = "train"
 Mode = Literal["none", "global", "per_channel"]
 
@@ -73,28 +81,70 @@ def train_digest(train: pd.DataFrame) -> str:
     return hashlib.sha256(index_csv_text(train.reset_index(drop=True)).encode()).hexdigest()
 
 
+def stats_path(folder: Path) -> Path:
+    """Where ``stats`` writes the statistics of a derived folder (in its meta folder)."""
+    return meta_folder(folder) / STATS_NAME
+
+
+def metaaudio_stats_names(kind: str, proportions: tuple[float, ...]) -> dict[str, str]:
+    """MetaAudio's file names for global and per-channel statistics, by our mode name.
+
+    MetaAudio looks its statistics up by name, ``<norm>_<dataset>_<type>_<seed>__<proportions>.npy``:
+    norm ``global`` or ``channel``, type ``spec`` or ``raw``, seed ``fixed`` when the class
+    splits come from a file (our splits.npy), proportions joined by ``_`` (``0.7_0.1_0.2``).
+    Waveforms only get the global file: per-channel statistics of raw audio are not a
+    MetaAudio option.
+    """
+    kind_name = METAAUDIO_TYPES[kind]
+    tail = f"{METAAUDIO_DATASET}_{kind_name}_fixed__{'_'.join(str(float(p)) for p in proportions)}.npy"
+    names = {"global": f"global_{tail}"}
+    if kind == "melspec":
+        names["per_channel"] = f"channel_{tail}"
+    return names
+
+
+def metaaudio_stats_arrays(moments: RunningMoments, kind: str) -> dict[str, np.ndarray]:
+    """float32 ``[mean, std]`` arrays as MetaAudio loads them: (2, 1, 1) global and
+    (2, n_mels, 1) per mel band for spectrograms, (2, 1) global for waveforms."""
+    _, mean, std = moments.global_moments()
+    if kind == "npy":
+        return {"global": np.array([[mean], [std]], dtype=np.float32)}
+    per_channel = np.stack([moments.mean, moments.channel_std()])[:, :, None]
+    return {
+        "global": np.array([mean, std], dtype=np.float32).reshape(2, 1, 1),
+        "per_channel": per_channel.astype(np.float32),
+    }
+
+
+def _npy_bytes(array: np.ndarray) -> bytes:
+    buffer = io.BytesIO()
+    np.save(buffer, array, allow_pickle=False)
+    return buffer.getvalue()
+
+
 def _warn_if_stale(path: Path, record: dict) -> None:
-    index_path = Path(record.get("source", "")) / INDEX_NAME
-    if not index_path.is_file():
+    source_index = index_path(Path(record.get("source", "")))
+    if not source_index.is_file():
         return
-    index = read_index(index_path, "audioset-tools melspec or to-npy")
+    index = read_index(source_index, "audioset-tools melspec or to-npy")
     if train_digest(index[index["split"] == TRAIN]) != record.get("train_index_sha256"):
         log.warning("%s: the train items changed since these statistics were computed; rerun audioset-tools stats", path)
 
 
-def compute_stats(folder: Path, hint: str) -> dict:
-    """Statistics of the meta-train items listed in ``folder``'s index; written to stats.json.
+def compute_stats(folder: Path, hint: str, proportions: tuple[float, ...] = (0.7, 0.1, 0.2)) -> dict:
+    """Statistics of the meta-train items listed in ``folder``'s index; written to stats.json
+    and, in MetaAudio's format, to ``norm_stats/`` (file names carry the split ``proportions``).
 
     Only rows whose split is ``train`` are read at all, so val and test data cannot
     influence the result.
     """
     folder = Path(folder)
-    index = read_index(folder / INDEX_NAME, hint)
+    index = read_folder_index(folder, hint)
     params = read_params(folder)
     train = index[index["split"] == TRAIN].reset_index(drop=True)
     if train.empty:
         raise UserError(
-            f"{folder / INDEX_NAME}: no meta-train items; statistics come from the train split only. "
+            f"{index_path(folder)}: no meta-train items; statistics come from the train split only. "
             f"Check the splits in the dataset manifest."
         )
     moments = RunningMoments()
@@ -122,7 +172,16 @@ def compute_stats(folder: Path, hint: str) -> dict:
             "count": moments.count.tolist(),
         },
     }
-    atomic_write_text(folder / STATS_NAME, json.dumps(record, indent=2) + "\n")
+    kind = record["kind"]
+    if kind in METAAUDIO_TYPES:
+        names = metaaudio_stats_names(kind, proportions)
+        arrays = metaaudio_stats_arrays(moments, kind)
+        target = meta_folder(folder) / METAAUDIO_DIR
+        target.mkdir(parents=True, exist_ok=True)
+        for mode, name in names.items():
+            atomic_write_bytes(target / name, _npy_bytes(arrays[mode]))
+        record["metaaudio"] = {mode: f"{METAAUDIO_DIR}/{name}" for mode, name in names.items()}
+    atomic_write_text(stats_path(folder), json.dumps(record, indent=2) + "\n")
     return record
 
 
