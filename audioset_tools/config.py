@@ -21,6 +21,7 @@ from pydantic import (
 )
 
 from .errors import UserError
+from .legacy_config import translate_legacy_keys
 
 DEFAULT_CONFIG_NAME = "control.yaml"
 
@@ -275,7 +276,7 @@ def _read_yaml(config_path: Path) -> dict[str, Any]:
     except (OSError, UnicodeDecodeError) as exc:
         raise UserError(f"{config_path}: cannot read the config file ({exc})") from None
     try:
-        raw = yaml.safe_load(text)
+        raw = _load_unique_keys(text, config_path)
     except yaml.YAMLError as exc:
         where = ""
         mark = getattr(exc, "problem_mark", None)
@@ -293,7 +294,49 @@ def _read_yaml(config_path: Path) -> dict[str, Any]:
             f"{config_path}: the top level must be a mapping of sections "
             f"(seed, paths, selection, splits, download, audio), got {type(raw).__name__}"
         )
-    return raw
+    return translate_legacy_keys(raw, config_path)
+
+
+def _load_unique_keys(text: str, config_path: Path) -> Any:
+    """``yaml.safe_load``, except that a key given twice in one mapping is an error.
+
+    PyYAML keeps the last value silently: a second ``leaf_only`` further down would change
+    the job without a word. The document is composed into nodes (which know their lines),
+    checked, then constructed.
+    """
+    loader = yaml.SafeLoader(text)
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            return None
+        _reject_duplicate_keys(node, (), config_path, set())
+        return loader.construct_document(node)
+    finally:
+        loader.dispose()
+
+
+def _reject_duplicate_keys(node: yaml.Node, where: tuple[str, ...], config_path: Path, seen: set[int]) -> None:
+    if id(node) in seen:  # an alias of a node already checked
+        return
+    seen.add(id(node))
+    if isinstance(node, yaml.MappingNode):
+        first_line: dict[str, int] = {}
+        for key_node, value_node in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                continue  # '<<: *defaults' entries are meant to be overridden
+            key = key_node.value if isinstance(key_node, yaml.ScalarNode) else str(key_node.start_mark)
+            line = key_node.start_mark.line + 1
+            if key in first_line:
+                dotted = ".".join((*where, key))
+                raise UserError(
+                    f"{config_path}: key {dotted} is given twice, at line {first_line[key]} and line {line}; "
+                    f"YAML would silently keep the last one.\n  Delete one of them."
+                )
+            first_line[key] = line
+            _reject_duplicate_keys(value_node, (*where, key), config_path, seen)
+    elif isinstance(node, yaml.SequenceNode):
+        for position, item in enumerate(node.value):
+            _reject_duplicate_keys(item, (*where, str(position)), config_path, seen)
 
 
 def _apply_override(raw: dict[str, Any], override: str) -> None:
