@@ -53,6 +53,7 @@ class SelectionConfig(_Section):
         default_factory=lambda: ["blacklist", "abstract"]
     )
     min_candidates: NonNegativeInt = 0
+    classes: list[str] = Field(default_factory=list)
     include: list[str] = Field(default_factory=list)
     exclude: list[str] = Field(default_factory=list)
     label_policy: Literal["any", "exclusive"] = "exclusive"
@@ -65,6 +66,17 @@ class SelectionConfig(_Section):
         if len(set(value)) != len(value):
             raise ValueError("each subset may be named once")
         return value
+
+    @model_validator(mode="after")
+    def _classes_or_include(self) -> SelectionConfig:
+        # classes is the whole selection; include adds to what the rules keep. Both at once
+        # would leave it unclear whether the rules still apply.
+        if self.classes and self.include:
+            raise ValueError(
+                "set classes or include, not both: classes selects exactly the listed classes, "
+                "include adds classes to those the rules keep"
+            )
+        return self
 
 
 class SplitsConfig(_Section):
