@@ -75,12 +75,13 @@ def missing_real_metadata() -> str | None:
     missing = [name for name in OFFICIAL_FILES if not (SHARED_AUDIOSET / name).is_file()]
     if not missing:
         return None
+    what = "is absent" if len(missing) == len(OFFICIAL_FILES) else f"lacks {', '.join(missing)}"
     return (
-        f"needs Google's official AudioSet metadata in {SHARED_AUDIOSET} (the folder ../shared/audioset next to "
-        f"the repository; missing: {', '.join(missing)}). Get ontology.json from "
-        f"https://github.com/audioset/ontology, qa_true_counts.csv and the balanced_train, unbalanced_train and "
-        f"eval segment CSVs from http://storage.googleapis.com/us_audioset/youtube_corpus/v1/ "
-        f"(audioset-tools select downloads them all into paths.metadata_dir), and put them there."
+        f"../shared/audioset, the folder next to the repository holding Google's official AudioSet "
+        f"metadata, {what} ({SHARED_AUDIOSET}). To run these tests put ontology.json "
+        f"(https://github.com/audioset/ontology), qa_true_counts.csv and the balanced_train, unbalanced_train "
+        f"and eval segment CSVs (http://storage.googleapis.com/us_audioset/youtube_corpus/v1/) there; "
+        f"audioset-tools select downloads them all into paths.metadata_dir."
     )
 
 
