@@ -125,7 +125,7 @@ def compute_selection(config: Config, *, plot: bool = False) -> SelectResult:
         raise UserError(
             f"no class passes the selection rules in {config.source or 'the configuration'} "
             f"(dropped: {dropped}). Lower selection.quality_threshold or selection.min_candidates, "
-            f"or list classes in selection.include."
+            f"or list classes in selection.include (added to the rules) or selection.classes (only those)."
         )
     splits = assign_splits(
         [c.mid for c in selection.classes],
