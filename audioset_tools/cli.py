@@ -22,7 +22,7 @@ typical workflow (every parameter lives in control.yaml; override with --set):
   audioset-tools select          classes, seeded candidates, class splits (= get_relevant_meta_data.py)
   audioset-tools doctor          check ffmpeg, yt-dlp, JavaScript runtime, cookies, output folder
   audioset-tools download        fetch the clips, resumable (= download_data.py)
-  audioset-tools validate DIR    prove a dataset matches its manifests; report DIR draws figures
+  audioset-tools validate [DIR]  prove a dataset matches its manifests; report [DIR] draws figures
   audioset-tools rebuild ...     the same dataset from a manifest (= rebuild_from_manifest.py)
   audioset-tools clean, melspec, stats, pack   post-processing for few-shot training
 

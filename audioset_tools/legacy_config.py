@@ -40,6 +40,11 @@ def translate_legacy_keys(raw: dict[str, Any], config_path: Path) -> dict[str, A
     Raises :class:`UserError` for an old key with no current meaning, or an old key whose
     new place the file also sets (two values for one setting: which one was meant?).
     """
+    if isinstance(raw.get("classes"), list):
+        raise UserError(
+            f"{config_path}: classes: a list of classes belongs under the selection section "
+            f"(selection.classes); a top-level classes section is the original tool's (leafs, quality_threshold)."
+        )
     if not any(isinstance(raw.get(section), dict) for section in LEGACY_SECTIONS):
         return raw
     translated = {key: (dict(value) if isinstance(value, dict) else value) for key, value in raw.items()}

@@ -128,3 +128,10 @@ def test_duplicate_through_the_cli_is_one_message_and_exit_2(tmp_path, capsys):
     assert "key seed is given twice, at line 1 and line 2" in err and "Traceback" not in err
     assert not (tmp_path / "MetaData").exists()
 
+
+
+def test_a_top_level_list_of_classes_points_to_selection_classes(tmp_path):
+    control = tmp_path / "control.yaml"
+    control.write_text("classes: [Meow, Radio]\n")
+    with pytest.raises(UserError, match="belongs under the selection section .selection.classes."):
+        load_config(control)
