@@ -93,3 +93,18 @@ def test_stats_of_a_dataset_refuses_arrays_made_from_another(tmp_path: Path, mon
         assert f"made from {tmp_path / 'first'}, not from second" in err and "Traceback" not in err
     assert not (tmp_path / "AudioSet_melspec" / "stats.json").exists()
     assert main(["stats", "first", "-q"]) == 0
+
+
+def test_a_command_imports_only_its_own_libraries() -> None:
+    """download (and its --dry-run) must not pay for the report's matplotlib or melspec's scipy."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "from audioset_tools.cli import main\n"
+        "try:\n    main(['download', '--help'])\nexcept SystemExit:\n    pass\n"
+        "print(sorted(m for m in ('matplotlib', 'scipy', 'audioset_tools.report') if m in sys.modules))\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.strip().splitlines()[-1] == "[]"
