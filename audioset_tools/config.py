@@ -21,7 +21,7 @@ from pydantic import (
 )
 
 from .errors import UserError
-from .legacy_config import translate_legacy_keys
+from .legacy_config import translate_legacy_keys, translate_legacy_override
 
 DEFAULT_CONFIG_NAME = "control.yaml"
 
@@ -272,7 +272,7 @@ def load_config(
     else:
         raw, source = {}, None
     for override in overrides or []:
-        _apply_override(raw, override)
+        _apply_override(raw, translate_legacy_override(override))
     try:
         config = Config.model_validate(raw)
     except ValidationError as exc:

@@ -94,6 +94,17 @@ def translate_legacy_keys(raw: dict[str, Any], config_path: Path) -> dict[str, A
     return translated
 
 
+def translate_legacy_override(override: str) -> str:
+    """``--set data.max_per_class=5`` as ``--set download.samples_per_class=5`` (with a warning)."""
+    key, sep, value = override.partition("=")
+    section, _, name = key.strip().partition(".")
+    if not sep or (section, name) not in RENAMED:
+        return override
+    new = ".".join(RENAMED[section, name])
+    log.warning("--set %s: the original tool's key, read as %s", key.strip(), new)
+    return f"{new}={value}"
+
+
 def _none_string(value: Any) -> Any:
     # The original control.yaml wrote "no value" as the quoted string 'None'.
     return None if isinstance(value, str) and value.strip() == "None" else value

@@ -29,7 +29,7 @@ NEW_KEYS = {
 def _job(tmp_path: Path, cookies: bool = False) -> Path:
     """The original control.yaml next to a metadata folder, as its user would have it."""
     shutil.copy(ORIGINAL, tmp_path / "control.yaml")
-    shutil.copytree(FIXTURES / "metadata", tmp_path / "metadata")
+    shutil.copytree(FIXTURES / "metadata", tmp_path / "metadata", dirs_exist_ok=True)
     if cookies:
         (tmp_path / "cookies.txt").write_text("# Netscape HTTP Cookie File\n")
     return tmp_path / "control.yaml"
@@ -93,9 +93,13 @@ def test_unknown_key_in_an_old_section_is_an_error(tmp_path):
         load_config(control)
 
 
-def test_set_overrides_the_translated_value(tmp_path):
+def test_set_overrides_the_translated_value(tmp_path, caplog):
     config = load_config(_job(tmp_path), ["download.samples_per_class=3"])
     assert config.download.samples_per_class == 3
+    with caplog.at_level(logging.WARNING):
+        config = load_config(_job(tmp_path), ["data.max_per_class=4", "data.end_index=None"])
+    assert config.download.samples_per_class == 4 and config.download.end_index is None
+    assert "--set data.max_per_class: the original tool's key, read as download.samples_per_class" in caplog.text
 
 
 @pytest.mark.parametrize(
