@@ -22,7 +22,7 @@ typical workflow (every parameter lives in control.yaml; override with --set):
   audioset-tools select          classes, seeded candidates, class splits (= get_relevant_meta_data.py)
   audioset-tools doctor          check ffmpeg, yt-dlp, JavaScript runtime, cookies, output folder
   audioset-tools download        fetch the clips, resumable (= download_data.py)
-  audioset-tools validate DIR    prove a dataset matches its manifests; report DIR draws figures
+  audioset-tools validate [DIR]  prove a dataset matches its manifests; report [DIR] draws figures
   audioset-tools rebuild ...     the same dataset from a manifest (= rebuild_from_manifest.py)
   audioset-tools clean, melspec, stats, pack   post-processing for few-shot training
 
@@ -68,7 +68,9 @@ def _add_command(subparsers, module: ModuleType, common: argparse.ArgumentParser
     parser.set_defaults(_command=module)
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    """The whole command line; with ``only`` (a command name) just that command's subparser,
+    so a command does not pay for importing every other command's libraries."""
     parser = argparse.ArgumentParser(
         prog="audioset-tools",
         description="Build clean, reproducible few-shot slices of Google's AudioSet.",
@@ -79,7 +81,8 @@ def build_parser() -> argparse.ArgumentParser:
     subparsers = parser.add_subparsers(title="commands", metavar="COMMAND", required=True)
     common = _common_options()
     for name in COMMAND_MODULES:
-        _add_command(subparsers, _load_command(name), common)
+        if only is None or name == only.replace("-", "_"):
+            _add_command(subparsers, _load_command(name), common)
     return parser
 
 
@@ -101,7 +104,11 @@ def _execute(module: ModuleType, args: argparse.Namespace) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``audioset-tools`` console command."""
-    args = build_parser().parse_args(argv)
+    words = list(sys.argv[1:] if argv is None else argv)
+    # The first word names the command (the top level has no option taking a value).
+    first = next((word for word in words if not word.startswith("-")), None)
+    known = first is not None and first.replace("-", "_") in COMMAND_MODULES
+    args = build_parser(first if known else None).parse_args(words)
     return _execute(args._command, args)
 
 

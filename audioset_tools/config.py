@@ -21,6 +21,7 @@ from pydantic import (
 )
 
 from .errors import UserError
+from .legacy_config import translate_legacy_keys, translate_legacy_override
 
 DEFAULT_CONFIG_NAME = "control.yaml"
 
@@ -90,6 +91,15 @@ class SelectionConfig(_Section):
         0,
         description="Drop classes with fewer candidate clips than this.",
     )
+    classes: list[str] = Field(
+        default_factory=list,
+        description=(
+            "Select exactly these classes, by MID or exact display name, in ontology order; "
+            "the leaf, quality, restriction and min_candidates rules do not filter them (the "
+            "summary warns about each listed class a rule would have dropped). [] = the rules "
+            "choose. Not together with include."
+        ),
+    )
     include: list[str] = Field(
         default_factory=list,
         description=(
@@ -133,6 +143,17 @@ class SelectionConfig(_Section):
         if len(set(value)) != len(value):
             raise ValueError("each subset may be named once")
         return value
+
+    @model_validator(mode="after")
+    def _classes_or_include(self) -> SelectionConfig:
+        # classes is the whole selection; include adds to what the rules keep. Both at once
+        # would leave it unclear whether the rules still apply.
+        if self.classes and self.include:
+            raise ValueError(
+                "set classes or include, not both: classes selects exactly the listed classes, "
+                "include adds classes to those the rules keep"
+            )
+        return self
 
 
 class SplitsConfig(_Section):
@@ -648,7 +669,7 @@ def load_config(
     else:
         raw, source = {}, None
     for override in overrides or []:
-        _apply_override(raw, override)
+        _apply_override(raw, translate_legacy_override(override))
     try:
         config = Config.model_validate(raw)
     except ValidationError as exc:
@@ -664,7 +685,7 @@ def _read_yaml(config_path: Path) -> dict[str, Any]:
     except (OSError, UnicodeDecodeError) as exc:
         raise UserError(f"{config_path}: cannot read the config file ({exc})") from None
     try:
-        raw = yaml.safe_load(text)
+        raw = _load_unique_keys(text, config_path)
     except yaml.YAMLError as exc:
         where = ""
         mark = getattr(exc, "problem_mark", None)
@@ -682,7 +703,49 @@ def _read_yaml(config_path: Path) -> dict[str, Any]:
             f"{config_path}: the top level must be a mapping of sections "
             f"(seed, paths, selection, splits, download, audio), got {type(raw).__name__}"
         )
-    return raw
+    return translate_legacy_keys(raw, config_path)
+
+
+def _load_unique_keys(text: str, config_path: Path) -> Any:
+    """``yaml.safe_load``, except that a key given twice in one mapping is an error.
+
+    PyYAML keeps the last value silently: a second ``leaf_only`` further down would change
+    the job without a word. The document is composed into nodes (which know their lines),
+    checked, then constructed.
+    """
+    loader = yaml.SafeLoader(text)
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            return None
+        _reject_duplicate_keys(node, (), config_path, set())
+        return loader.construct_document(node)
+    finally:
+        loader.dispose()
+
+
+def _reject_duplicate_keys(node: yaml.Node, where: tuple[str, ...], config_path: Path, seen: set[int]) -> None:
+    if id(node) in seen:  # an alias of a node already checked
+        return
+    seen.add(id(node))
+    if isinstance(node, yaml.MappingNode):
+        first_line: dict[str, int] = {}
+        for key_node, value_node in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                continue  # '<<: *defaults' entries are meant to be overridden
+            key = key_node.value if isinstance(key_node, yaml.ScalarNode) else str(key_node.start_mark)
+            line = key_node.start_mark.line + 1
+            if key in first_line:
+                dotted = ".".join((*where, key))
+                raise UserError(
+                    f"{config_path}: key {dotted} is given twice, at line {first_line[key]} and line {line}; "
+                    f"YAML would silently keep the last one.\n  Delete one of them."
+                )
+            first_line[key] = line
+            _reject_duplicate_keys(value_node, (*where, key), config_path, seen)
+    elif isinstance(node, yaml.SequenceNode):
+        for position, item in enumerate(node.value):
+            _reject_duplicate_keys(item, (*where, str(position)), config_path, seen)
 
 
 def _apply_override(raw: dict[str, Any], override: str) -> None:

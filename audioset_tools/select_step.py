@@ -9,7 +9,7 @@ leaves ``paths.meta_dir`` untouched.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -53,6 +53,7 @@ class SelectReport:
     label_policy: str
     split_sizes: dict[str, int]
     plot: Path | None = None
+    warnings: list[str] = field(default_factory=list)
 
     def summary(self) -> str:
         low, median, high = self.per_class
@@ -78,6 +79,7 @@ class SelectReport:
         lines.append("Class splits: " + ", ".join(f"{k} {v}" for k, v in self.split_sizes.items()))
         if self.plot is not None:
             lines.append(f"Quality plot: {self.plot}")
+        lines.extend(f"Warning: {warning}" for warning in self.warnings)
         return "\n".join(lines)
 
 
@@ -123,7 +125,7 @@ def compute_selection(config: Config, *, plot: bool = False) -> SelectResult:
         raise UserError(
             f"no class passes the selection rules in {config.source or 'the configuration'} "
             f"(dropped: {dropped}). Lower selection.quality_threshold or selection.min_candidates, "
-            f"or list classes in selection.include."
+            f"or list classes in selection.include (added to the rules) or selection.classes (only those)."
         )
     splits = assign_splits(
         [c.mid for c in selection.classes],
@@ -156,6 +158,7 @@ def compute_selection(config: Config, *, plot: bool = False) -> SelectResult:
         duplicate_segments=selection.duplicate_segments,
         label_policy=rules.label_policy,
         split_sizes={name: splits.count(name) for name in SPLIT_NAMES},
+        warnings=selection.warnings,
     )
     inputs = {
         logical_name(path): {"file": path.name, "sha256": sha, "official": KNOWN_SHA256.get(logical_name(path)) == sha}
@@ -238,4 +241,5 @@ def _selection_record(
             "duplicate_segments": report.duplicate_segments,
             "split_sizes": report.split_sizes,
         },
+        "warnings": report.warnings,
     }

@@ -2,6 +2,9 @@
 
 Nothing here reads or writes files. The rules, in the order a class is tested:
 
+0. ``classes`` (MIDs or exact display names), when not empty, is the whole selection:
+   exactly those classes, minus ``exclude``; rules 2-7 do not filter them, and a listed
+   class that would have failed one is reported in :attr:`Selection.warnings`.
 1. ``exclude`` (by MID or exact display name) always wins.
 2. ``include`` forces a class in, bypassing the restriction, leaf and quality rules.
 3. restrictions listed in ``exclude_restrictions`` (blacklist, abstract) drop a node;
@@ -32,7 +35,7 @@ from __future__ import annotations
 import difflib
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -42,6 +45,8 @@ from .metadata import Ontology, QualityTable, Segments
 from .stable_order import hash_bytes, salt, splitmix64
 
 DROP_REASONS = ("excluded", "restricted", "not_leaf", "unrated", "low_quality", "too_few_candidates")
+# Reported only when selection.classes is set: every class it does not list.
+NOT_LISTED = "not_listed"
 _YTID_WIDTH = 11
 
 
@@ -67,6 +72,8 @@ class Selection:
     candidate_rank: np.ndarray
     exclusive_removed_clips: int = 0
     duplicate_segments: int = 0
+    # Classes of selection.classes kept although a rule would have dropped them.
+    warnings: list[str] = field(default_factory=list)
 
 
 def select(
@@ -75,11 +82,12 @@ def select(
     nodes = ontology.nodes
     reasons = rule_reasons(ontology, quality, rules)
     active = np.array([reason is None for reason in reasons], dtype=bool)
+    listed = bool(rules.classes)
 
     pool = _CandidatePool.build(segments, active)
     kept = pool.apply_policy(active, rules.label_policy)
     counts = np.bincount(pool.pair_node[kept], minlength=len(nodes))
-    too_few = active & (counts < rules.min_candidates)
+    too_few = active & (counts < rules.min_candidates) & (not listed)
     if too_few.any():
         for index in np.flatnonzero(too_few):
             reasons[index] = "too_few_candidates"
@@ -106,9 +114,12 @@ def select(
     ]
     rows, ytids, cls, rank = pool.ordered(kept, position, [node.id for node in nodes], seed)
     dropped = Counter(reason for reason in reasons if reason is not None)
+    shown = DROP_REASONS + ((NOT_LISTED,) if listed else ())
+    warnings = listed_class_warnings(ontology, quality, rules, selected, counts) if listed else []
     return Selection(
         classes=classes,
-        dropped={reason: dropped.get(reason, 0) for reason in DROP_REASONS},
+        dropped={reason: dropped.get(reason, 0) for reason in shown},
+        warnings=warnings,
         candidate_rows=rows,
         candidate_ytids=ytids,
         candidate_class=cls,
@@ -119,7 +130,8 @@ def select(
 
 
 def rule_reasons(ontology: Ontology, quality: QualityTable, rules: SelectionConfig) -> list[str | None]:
-    """Why each ontology node fails rules 1-6, or None when it passes (node order)."""
+    """Why each ontology node fails rules 0-6, or None when it passes (node order)."""
+    listed = resolve_classes(ontology, rules.classes, "selection.classes")
     include = resolve_classes(ontology, rules.include, "selection.include")
     exclude = resolve_classes(ontology, rules.exclude, "selection.exclude")
     restricted = set(rules.exclude_restrictions)
@@ -128,6 +140,8 @@ def rule_reasons(ontology: Ontology, quality: QualityTable, rules: SelectionConf
         q = _quality_of(quality, node.id)
         if index in exclude:
             reasons.append("excluded")
+        elif listed:
+            reasons.append(None if index in listed else NOT_LISTED)
         elif index in include:
             reasons.append(None)
         elif restricted.intersection(node.restrictions):
@@ -141,6 +155,41 @@ def rule_reasons(ontology: Ontology, quality: QualityTable, rules: SelectionConf
         else:
             reasons.append(None)
     return reasons
+
+
+def listed_class_warnings(
+    ontology: Ontology, quality: QualityTable, rules: SelectionConfig, selected: np.ndarray, counts: np.ndarray
+) -> list[str]:
+    """One line per class of ``selection.classes`` that a rule (2-7) would have dropped."""
+    unlisted = rules.model_copy(update={"classes": []})
+    would = rule_reasons(ontology, quality, unlisted)
+    warnings = []
+    for index in selected:
+        node = ontology.nodes[index]
+        why = []
+        reason = would[index]
+        if reason == "restricted":
+            marks = sorted(set(rules.exclude_restrictions).intersection(node.restrictions))
+            why.append(f"it is marked {', '.join(marks)} in the ontology (selection.exclude_restrictions)")
+        elif reason == "not_leaf":
+            why.append("it is not a leaf of the ontology (selection.leaf_only)")
+        elif reason == "unrated":
+            why.append("nobody rated its labels (selection.unknown_quality)")
+        elif reason == "low_quality":
+            why.append(
+                f"its label quality {_quality_of(quality, node.id):.3g} is below "
+                f"selection.quality_threshold {rules.quality_threshold:g}"
+            )
+        if counts[index] < rules.min_candidates:
+            why.append(f"it has {counts[index]} candidate clip(s), fewer than selection.min_candidates "
+                       f"{rules.min_candidates}")
+        elif counts[index] == 0:
+            why.append("it has no candidate clip (none in the chosen subsets, or all shared with another "
+                       "listed class under label_policy exclusive)")
+        if why:
+            warnings.append(f"{node.id} {node.name!r} is selected because selection.classes lists it, but "
+                            + "; ".join(why))
+    return warnings
 
 
 def resolve_classes(ontology: Ontology, names: Sequence[str], key: str) -> set[int]:

@@ -6,7 +6,7 @@ Trains nothing: it shows how the loaders fit together. Run after
     python examples/iterate_episodes.py --config control.yaml --split train --n-way 5 --k-shot 1
 
 ``--source arrays`` reads the unpacked spectrograms instead, ``--source clips`` decodes the
-wav files of the dataset.
+wav files of the dataset. Needs PyTorch: pip install 'audioset-tools[torch]'.
 """
 
 from __future__ import annotations
@@ -17,21 +17,43 @@ from pathlib import Path
 
 from audioset_tools.config import load_config
 from audioset_tools.errors import UserError
-from audioset_tools.torch_data import ArrayDataset, ClipDataset, PackedDataset, episode_loader
+
+EXIT_NO_TORCH = 3
+NO_TORCH = "error: this example needs PyTorch; install the extra: pip install 'audioset-tools[torch]'"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--config", default="control.yaml", metavar="PATH",
+                        help="control file with every parameter (default: ./control.yaml)")
+    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                        help="override one config key, e.g. --set postprocess.normalisation=global (repeatable)")
+    parser.add_argument("--source", choices=("packed", "arrays", "clips"), default="packed",
+                        help="packed: postprocess.packed_dir (audioset-tools pack); arrays: the unpacked "
+                             "spectrograms or npy waveforms (postprocess.pack.source); clips: decode the audio "
+                             "files of paths.output_dir (default: packed)")
+    parser.add_argument("--split", choices=("train", "val", "test"), default="train",
+                        help="which meta-learning split to draw episodes from (default: train)")
+    parser.add_argument("--n-way", type=int, default=5, metavar="N", help="classes per episode (default: 5)")
+    parser.add_argument("--k-shot", type=int, default=1, metavar="K",
+                        help="support items per class (default: 1)")
+    parser.add_argument("--q-query", type=int, default=5, metavar="Q",
+                        help="query items per class, disjoint from the supports (default: 5)")
+    parser.add_argument("--episodes", type=int, default=3, metavar="E", help="episodes to draw (default: 3)")
+    parser.add_argument("--seed", type=int, default=0, metavar="S",
+                        help="seed of the episode sampler: same seed, same episodes (default: 0)")
+    return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--config", default="control.yaml", help="control file (default: ./control.yaml)")
-    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
-    parser.add_argument("--source", choices=("packed", "arrays", "clips"), default="packed")
-    parser.add_argument("--split", choices=("train", "val", "test"), default="train")
-    parser.add_argument("--n-way", type=int, default=5)
-    parser.add_argument("--k-shot", type=int, default=1)
-    parser.add_argument("--q-query", type=int, default=5)
-    parser.add_argument("--episodes", type=int, default=3)
-    parser.add_argument("--seed", type=int, default=0)
-    args = parser.parse_args(argv)
+    args = build_parser().parse_args(argv)
+    try:
+        from audioset_tools.torch_data import ArrayDataset, ClipDataset, PackedDataset, episode_loader
+    except ImportError as exc:
+        if exc.name is None or exc.name.split(".")[0] != "torch":
+            raise
+        print(NO_TORCH, file=sys.stderr)
+        return EXIT_NO_TORCH
     try:
         config = load_config(args.config, args.overrides)
         post = config.postprocess

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -15,7 +14,6 @@ from audioset_tools.meta_outputs import read_candidates, read_suitable_classes
 from audioset_tools.metadata import read_ontology, read_quality, read_segments
 from audioset_tools.selection import select
 
-SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "audioset"
 SEGMENT_FILES = {
     "balanced": "balanced_train_segments.csv",
     "unbalanced": "unbalanced_train_segments.csv",
@@ -24,19 +22,18 @@ SEGMENT_FILES = {
 
 
 @pytest.fixture(scope="session")
-def real():
-    assert SHARED.is_dir(), f"the official AudioSet metadata must be at {SHARED}"
-    ontology = read_ontology(SHARED / "ontology.json")
-    quality = read_quality(SHARED / "qa_true_counts.csv")
-    segments = read_segments({k: SHARED / v for k, v in SEGMENT_FILES.items()}, ontology.ids)
+def real(real_metadata):
+    ontology = read_ontology(real_metadata / "ontology.json")
+    quality = read_quality(real_metadata / "qa_true_counts.csv")
+    segments = read_segments({k: real_metadata / v for k, v in SEGMENT_FILES.items()}, ontology.ids)
     return ontology, quality, segments
 
 
 @pytest.fixture(scope="session")
-def raw_labels():
+def raw_labels(real_metadata):
     """The label column as pandas reads it: an oracle independent of our reader."""
     frames = [
-        pd.read_csv(SHARED / name, skiprows=3, header=None, skipinitialspace=True,
+        pd.read_csv(real_metadata / name, skiprows=3, header=None, skipinitialspace=True,
                     names=["ytid", "start", "end", "labels"])
         for name in SEGMENT_FILES.values()
     ]
@@ -100,11 +97,11 @@ def test_exclusive_policy_shares_no_youtube_video(real):
 
 
 @pytest.fixture(scope="session")
-def two_runs(tmp_path_factory):
+def two_runs(tmp_path_factory, real_metadata):
     outputs = []
     for name in ("first", "second"):
         folder = tmp_path_factory.mktemp(name)
-        (folder / "control.yaml").write_text(f"paths:\n  metadata_dir: {SHARED}\n  meta_dir: meta\n")
+        (folder / "control.yaml").write_text(f"paths:\n  metadata_dir: {real_metadata}\n  meta_dir: meta\n")
         assert get_relevant_meta_data.main(["--config", str(folder / "control.yaml"), "--plot", "-q"]) == 0
         outputs.append(folder / "meta")
     return outputs

@@ -9,13 +9,16 @@ from pathlib import Path
 
 import pytest
 import soundfile as sf
-import torch
+
+torch = pytest.importorskip(
+    "torch", reason="the PyTorch loaders need the [torch] extra: pip install -e '.[torch]'"
+)
 
 from audioset_tools.errors import UserError
 from audioset_tools.post.features import FeatureSettings, compute_melspecs
 from audioset_tools.post.pack import pack_dataset
 from audioset_tools.post.stats import compute_stats
-from audioset_tools.torch_data import (
+from audioset_tools.torch_data import (  # noqa: E402
     ArrayDataset,
     ClipDataset,
     EpisodeCollate,

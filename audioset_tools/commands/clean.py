@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+from pathlib import Path
 
 from ..config import Config
 from ..errors import UserError
@@ -12,25 +13,29 @@ from ..post.clean import clean_dataset
 from ..post.derived import forget_clips, load_dataset_manifest
 from ..post.settings import clean_settings
 from ..quarantine import QUARANTINE_LIST
+from ._dataset import add_dataset_argument, dataset_folder
 
 log = logging.getLogger(__name__)
 
 NAME = "clean"
 HELP = "quarantine bad clips (silent, NaN/inf, unreadable, wrong length) and update the manifests"
 DESCRIPTION = f"""\
-Check every clip of the dataset's manifest (paths.output_dir) and move bad ones to
+Check every clip of the manifest of DIR (default paths.output_dir) and move bad ones to
 {QUARANTINE_DIR}/<class folder>/, listed with their reason in {QUARANTINE_DIR}/{QUARANTINE_LIST};
 the manifests are then rewritten without them. Nothing is deleted.
 Settings: postprocess.clean.*, postprocess.workers."""
+CONFIG = "optional"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    add_dataset_argument(parser)
     parser.add_argument("--dry-run", action="store_true", help="only report what would be quarantined")
 
 
 def run(args: argparse.Namespace, config: Config) -> int:
+    dataset = dataset_folder(args, config, NAME)
     summary = clean_dataset(
-        config.paths.output_dir,
+        dataset,
         clean_settings(config),
         workers=config.postprocess.workers,
         batch_clips=config.postprocess.batch_clips,
@@ -42,15 +47,15 @@ def run(args: argparse.Namespace, config: Config) -> int:
     if summary.recovered:
         log.info("finished an interrupted clean: %d manifest row(s) dropped", summary.recovered)
     if not summary.dry_run:
-        _forget_in_derived_folders(config)
+        _forget_in_derived_folders(dataset, config)
     if summary.missing:
         log.warning("%d clip(s) in the manifest are missing on disk; run audioset-tools validate", len(summary.missing))
     return 0
 
 
-def _forget_in_derived_folders(config: Config) -> None:
+def _forget_in_derived_folders(dataset: Path, config: Config) -> None:
     """Quarantined clips leave no array behind in npy_dir or features_dir."""
-    kept = set(load_dataset_manifest(config.paths.output_dir)["file"])
+    kept = set(load_dataset_manifest(dataset)["file"])
     for folder in (config.postprocess.npy_dir, config.postprocess.features_dir):
         try:
             removed = forget_clips(folder, kept)

@@ -1,4 +1,4 @@
-"""``audioset-tools report DIR``: figures and a Markdown summary of a dataset."""
+"""``audioset-tools report [DIR]``: figures and a Markdown summary of a dataset."""
 
 from __future__ import annotations
 
@@ -6,24 +6,26 @@ import argparse
 from pathlib import Path
 
 from ..report import REPORT_DIR_NAME, write_report
+from ._dataset import add_dataset_argument, dataset_folder
 
 NAME = "report"
 HELP = "draw figures and write a short summary of a dataset"
 DESCRIPTION = f"""\
 Describe a dataset folder: clips per class by split, download outcomes by reason,
 availability per class (both from the download ledger when present), total duration
-and disk size. Writes PNG figures and summary.md into DIR/{REPORT_DIR_NAME} (or --out)."""
-CONFIG = "none"
+and disk size. Writes PNG figures and summary.md into DIR/{REPORT_DIR_NAME} (or --out).
+DIR defaults to paths.output_dir of control.yaml."""
+CONFIG = "optional"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("dataset", type=Path, metavar="DIR", help="dataset folder (download_data.py's output_dir)")
+    add_dataset_argument(parser)
     parser.add_argument(
         "--out", type=Path, metavar="DIR", help=f"folder for the figures and summary (default DIR/{REPORT_DIR_NAME})"
     )
 
 
 def run(args: argparse.Namespace, config: object) -> int:
-    for path in write_report(args.dataset, args.out):
+    for path in write_report(dataset_folder(args, config, NAME), args.out):
         print(path)
     return 0

@@ -6,8 +6,8 @@ import argparse
 import logging
 
 from ..config import Config
-from ..post.settings import source_folder
 from ..post.stats import METAAUDIO_DIR, compute_stats, stats_path
+from ._dataset import add_dataset_argument, derived_folder_of
 
 log = logging.getLogger(__name__)
 
@@ -21,15 +21,18 @@ and the settings that produced the arrays (the PyTorch loaders apply it, see
 postprocess.normalisation), and MetaAudio's float32 [mean, std] files in {METAAUDIO_DIR}/
 (global_AudioSet_spec_fixed__<splits>.npy of shape (2, 1, 1), channel_... of shape
 (2, n_mels, 1); for npy only global_AudioSet_raw_... of shape (2, 1)).
-Val and test items are never read."""
+Val and test items are never read.
+DIR (default paths.output_dir) names the dataset; the folder must hold arrays made from it."""
+CONFIG = "optional"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """No options of its own: every setting lives in control.yaml (or --set)."""
+    """The dataset folder; every other setting lives in control.yaml (or --set)."""
+    add_dataset_argument(parser)
 
 
 def run(args: argparse.Namespace, config: Config) -> int:
-    folder, maker = source_folder(config, config.postprocess.stats.source)
+    folder, maker = derived_folder_of(args, config, NAME, config.postprocess.stats.source)
     splits = config.splits
     record = compute_stats(folder, maker, (splits.train, splits.val, splits.test))
     log.info(

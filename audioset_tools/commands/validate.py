@@ -1,4 +1,4 @@
-"""``audioset-tools validate DIR``: compare a dataset folder with its manifests."""
+"""``audioset-tools validate [DIR]``: compare a dataset folder with its manifests."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from ..validate import (
     validate_dataset,
     write_details,
 )
+from ._dataset import add_dataset_argument, dataset_folder
 from .rebuild import workers_type
 
 NAME = "validate"
@@ -27,7 +28,8 @@ sha256 mismatches. A clip whose checksum differs while its decoded audio has the
 expected length, rate and channels is reported on its own (another ffmpeg build
 encodes the same clip into different bytes); --strict counts it as damage.
 
-Prints a summary and writes one CSV row per problem (default DIR/_reports/validation.csv).
+DIR defaults to paths.output_dir of control.yaml. Prints a summary and writes one CSV
+row per problem (default DIR/_reports/validation.csv).
 --repair fetches missing and damaged clips again through the download pipeline (the
 download settings of control.yaml when present), then validates again. Files no
 manifest lists are reported, never deleted.
@@ -38,7 +40,7 @@ EXIT_DAMAGED = 1
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("dataset", type=Path, metavar="DIR", help="dataset folder (download_data.py's output_dir)")
+    add_dataset_argument(parser)
     parser.add_argument(
         "--manifest", type=Path, metavar="PATH",
         help="compare with this manifest instead of DIR/manifest.csv (e.g. the one DIR was rebuilt from)",
@@ -61,24 +63,25 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace, config: object) -> int:
+    dataset = dataset_folder(args, config, NAME)
     result = validate_dataset(
-        args.dataset, args.manifest,
+        dataset, args.manifest,
         duration_tolerance=args.duration_tolerance, workers=args.workers, progress=not args.quiet,
     )
     if args.repair:
-        repaired = repair_dataset(args.dataset, result, config, strict=args.strict, progress=not args.quiet)
+        repaired = repair_dataset(dataset, result, config, strict=args.strict, progress=not args.quiet)
         if repaired is None:
             print("nothing to repair")
         else:
             print(repaired.format())
             result = validate_dataset(
-                args.dataset, args.manifest,
+                dataset, args.manifest,
                 duration_tolerance=args.duration_tolerance, workers=args.workers, progress=not args.quiet,
             )
-    details = args.out if args.out is not None else default_details_path(args.dataset)
+    details = args.out if args.out is not None else default_details_path(dataset)
     details.parent.mkdir(parents=True, exist_ok=True)
     write_details(details, result)
-    _remove_legacy_details(args.dataset, details)
+    _remove_legacy_details(dataset, details)
     print(summary_text(result, args.strict))
     print(f"details: {details}")
     return 0 if result.is_intact(args.strict) else EXIT_DAMAGED

@@ -114,6 +114,21 @@ CREATE TABLE IF NOT EXISTS imported_unavailable (
 """
 
 
+def _read_only_uri(path: Path) -> str:
+    """A URI that opens the ledger without creating or touching any file.
+
+    Opening a WAL database read-only still creates ``-shm`` and ``-wal`` side files. When
+    there is no ``-wal`` (every writer closed cleanly: all committed rows are in the main
+    file), ``immutable=1`` reads the main file alone. When there is one (a download is
+    running, or one was killed), its rows must be read too, so the normal read-only mode
+    is used; its side files exist already.
+    """
+    uri = f"{path.resolve().as_uri()}?mode=ro"
+    if not Path(f"{path}-wal").exists():
+        uri += "&immutable=1"
+    return uri
+
+
 def utc_now() -> str:
     return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
@@ -180,7 +195,7 @@ class Ledger:
         self.path = Path(path)
         try:
             if read_only:
-                self._db = sqlite3.connect(f"{self.path.resolve().as_uri()}?mode=ro", uri=True)
+                self._db = sqlite3.connect(_read_only_uri(self.path), uri=True)
             else:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
                 self._db = sqlite3.connect(self.path)
@@ -310,6 +325,19 @@ class Ledger:
             return KnownFailure("unavailable", f"listed in an imported unavailable.csv: {row[0]}", row[1])
         return None
 
+    def clip_files(self) -> set[str]:
+        """The ``file`` of every finished clip (one query, for previews over many candidates)."""
+        return {row[0] for row in self._db.execute("SELECT file FROM clips")}
+
+    def known_failures(self) -> tuple[dict[str, list[tuple[int, int, str]]], set[str]]:
+        """Every remembered failure at once: ``{ytid: [(start_ms, end_ms, outcome), ...]}`` and
+        the imported dead videos. :func:`is_known_failure` applies them like :meth:`known_failure`."""
+        failures: dict[str, list[tuple[int, int, str]]] = {}
+        for ytid, start, end, outcome in self._db.execute("SELECT ytid, start_ms, end_ms, outcome FROM failures"):
+            failures.setdefault(ytid, []).append((start, end, outcome))
+        imported = {row[0] for row in self._db.execute("SELECT ytid FROM imported_unavailable")}
+        return failures, imported
+
     def unavailable_videos(self) -> Iterator[tuple[str, str, str]]:
         """(ytid, reason, last_checked) of every video known to be gone, learnt here or imported."""
         rows = self._db.execute(
@@ -354,3 +382,15 @@ def clips_frame(records: Iterable[ClipRecord]) -> pd.DataFrame:
     for column in ("start_seconds", "end_seconds", "duration"):
         frame[column] = frame[column].astype("float64")
     return frame
+
+
+def is_known_failure(
+    failures: dict[str, list[tuple[int, int, str]]], imported: set[str], ytid: str, start: int, end: int
+) -> bool:
+    """:meth:`Ledger.known_failure` on the tables of :meth:`Ledger.known_failures`: a video-level
+    failure of any segment of the video, a too_short of this exact segment, or an imported dead video."""
+    if ytid in imported:
+        return True
+    return any(
+        outcome != "too_short" or (s == start and e == end) for s, e, outcome in failures.get(ytid, ())
+    )

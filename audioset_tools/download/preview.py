@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..layout import inside, start_ms
+from ..layout import start_ms
 from ..quarantine import quarantined_segments
-from .ledger import LEDGER_NAME, Ledger
+from .ledger import LEDGER_NAME, Ledger, is_known_failure
 from .plan import Candidate, ClassPlan
 
 
@@ -30,40 +31,60 @@ def preview_download(plans: list[ClassPlan], output_dir: Path, *, retry_failed: 
 
     ``to_fetch`` lists as many candidates as the class still needs, in the order they
     would be tried; ``reserve`` counts the others that would be tried if some fail.
-    Nothing is written: the ledger is opened read-only, and a missing one means a fresh start.
+    Nothing is written, not even the ledger's side files (see :class:`Ledger`); a missing
+    ledger means a fresh start. The ledger is read in three queries and each class folder
+    listed once: hundreds of thousands of candidates must not cost a query or a path
+    resolution each.
     """
-    ledger_path = Path(output_dir) / LEDGER_NAME
-    ledger = Ledger(ledger_path, read_only=True) if ledger_path.exists() else None
+    output_dir = Path(output_dir)
+    ledger_path = output_dir / LEDGER_NAME
+    recorded: set[str] = set()
+    failures: dict[str, list[tuple[int, int, str]]] = {}
+    imported: set[str] = set()
+    if ledger_path.exists():
+        with Ledger(ledger_path, read_only=True) as ledger:
+            recorded = ledger.clip_files()
+            failures, imported = ledger.known_failures()
     quarantined = quarantined_segments(output_dir)
+    on_disk = _files_on_disk(output_dir, {plan.folder for plan in plans}) if recorded else set()
     previews = []
-    try:
-        for plan in plans:
-            preview = ClassPreview(plan)
-            fetchable: list[Candidate] = []
-            for candidate in plan.candidates:
-                if (plan.mid, candidate.ytid, start_ms(candidate.start_seconds)) in quarantined:
-                    preview.quarantined += 1
-                    continue
-                if ledger is not None:
-                    record = ledger.clip(candidate.file)
-                    path = inside(Path(output_dir), candidate.file)
-                    if record is not None and path.is_file() and preview.done < plan.target:
-                        preview.done += 1
-                        continue
-                    known = ledger.known_failure(
-                        candidate.ytid, start_ms(candidate.start_seconds), start_ms(candidate.end_seconds)
-                    )
-                    if known is not None and not retry_failed:
-                        preview.known_failed += 1
-                        continue
-                fetchable.append(candidate)
-            preview.to_fetch = fetchable[: preview.needed]
-            preview.reserve = len(fetchable) - len(preview.to_fetch)
-            previews.append(preview)
-    finally:
-        if ledger is not None:
-            ledger.close()
+    for plan in plans:
+        preview = ClassPreview(plan)
+        fetchable: list[Candidate] = []
+        for candidate in plan.candidates:
+            if quarantined and (plan.mid, candidate.ytid, start_ms(candidate.start_seconds)) in quarantined:
+                preview.quarantined += 1
+                continue
+            if candidate.file in recorded and candidate.file in on_disk and preview.done < plan.target:
+                preview.done += 1
+                continue
+            if (
+                not retry_failed
+                and (candidate.ytid in failures or candidate.ytid in imported)
+                and is_known_failure(
+                    failures, imported, candidate.ytid,
+                    start_ms(candidate.start_seconds), start_ms(candidate.end_seconds),
+                )
+            ):
+                preview.known_failed += 1
+                continue
+            fetchable.append(candidate)
+        preview.to_fetch = fetchable[: preview.needed]
+        preview.reserve = len(fetchable) - len(preview.to_fetch)
+        previews.append(preview)
     return previews
+
+
+def _files_on_disk(output_dir: Path, folders: set[str]) -> set[str]:
+    """``folder/name`` of the regular files in each class folder (symlinks are not clips)."""
+    found: set[str] = set()
+    for folder in folders:
+        try:
+            with os.scandir(output_dir / folder) as entries:
+                found.update(f"{folder}/{e.name}" for e in entries if e.is_file(follow_symlinks=False))
+        except (FileNotFoundError, NotADirectoryError):
+            continue
+    return found
 
 
 def format_preview(previews: list[ClassPreview]) -> str:
