@@ -18,4 +18,5 @@ COMMAND_MODULES = (
     "rebuild",
     "validate",
     "report",
+    "demo",
 )
