@@ -10,8 +10,12 @@ from pathlib import Path
 import pytest
 
 from audioset_tools.cli import main
+from audioset_tools.download import reachability
 from audioset_tools.errors import UserError
+from audioset_tools.fetch.clip import ClipJob, FetchSettings, fetch_clip
+from audioset_tools.fetch.ffmpeg_bin import find_ffmpeg
 from audioset_tools.metadata import ensure_files, official
+from test_download_helpers import write_config, write_meta
 
 FIXTURES = Path(__file__).parent / "fixtures" / "metadata"
 ALL_FILES = official.needed_files(["balanced", "unbalanced", "eval"])
@@ -102,3 +106,104 @@ def test_select_offline_names_all_five_files_once(tmp_path, monkeypatch, capsys)
     for name in ALL_FILES:
         assert f"nonexistent.invalid/{name}" in err
     assert "audioset-tools demo" in err
+
+
+# -- download: the source is checked once before anything starts ------------------------------
+
+
+def _download_world(tmp_path: Path, url_template: str, **download) -> Path:
+    rows = {"/m/a": [(f"offline{n:04d}", 0.0, 2.0) for n in range(5)]}
+    write_meta(tmp_path / "meta", [("/m/a", "Speech")], rows)
+    return write_config(tmp_path, url_template, **download)
+
+
+@pytest.mark.parametrize("where", ["dns", "closed_port"])
+def test_download_stops_at_once_with_exit_4_and_one_line_when_the_source_does_not_answer(
+    tmp_path, capsys, where
+) -> None:
+    if where == "dns":
+        template, expected = "http://nonexistent.invalid/{ytid}.webm", "cannot resolve nonexistent.invalid (DNS"
+    else:
+        port = closed_port()
+        template, expected = f"http://127.0.0.1:{port}/{{ytid}}.webm", f"connection refused by 127.0.0.1:{port}"
+    config = _download_world(tmp_path, template, max_retries=3, retry_backoff_seconds=30.0)
+    assert main(["download", "--config", str(config), "-q"]) == 4
+    captured = capsys.readouterr()
+    assert captured.err.count("\n") == 1 and captured.err.startswith("error: the download source does not answer: ")
+    assert expected in captured.err
+    assert "Traceback" not in captured.err
+    assert not (tmp_path / "out").exists()  # nothing tried, nothing recorded
+
+
+def test_a_reachable_source_passes_the_check_whatever_it_answers_for_the_root(media_server) -> None:
+    result = reachability.check_source(media_server.url_template())
+    assert result.ok and result.url == media_server.base_url + "/"
+    assert "answered HTTP 404" in result.detail  # the test server serves only /media/...
+
+
+def test_through_a_proxy_the_proxy_resolves_the_host(media_server) -> None:
+    result = reachability.check_source("http://nonexistent.invalid/media/{ytid}.webm", [media_server.base_url])
+    assert result.ok and "through proxy" in result.detail
+    port = closed_port()
+    dead = reachability.check_source("http://nonexistent.invalid/{ytid}", [f"http://user:secret@127.0.0.1:{port}"])
+    assert not dead.ok
+    assert f"proxy http://127.0.0.1:{port}: connection refused" in dead.detail
+    assert "secret" not in dead.detail
+
+
+def test_a_resolver_that_never_answers_is_not_waited_for(monkeypatch) -> None:
+    release = threading.Event()
+
+    def hanging_lookup(*args, **kwargs):
+        release.wait(30)
+        raise OSError("released")
+
+    monkeypatch.setattr(socket, "getaddrinfo", hanging_lookup)
+    try:
+        result = reachability.check_source("https://www.youtube.com/watch?v={ytid}", dns_timeout=0.2)
+    finally:
+        release.set()
+    assert not result.ok and result.detail == "cannot resolve www.youtube.com (DNS: no answer within 0.2 s)"
+
+
+def test_sources_that_are_not_http_are_not_checked() -> None:
+    assert reachability.check_source("file:///data/{ytid}.webm").ok
+
+
+# -- per clip: a DNS failure is one short line and is not retried with backoff -----------------
+
+def _settings(template: str) -> FetchSettings:
+    return FetchSettings(url_template=template, ffmpeg=find_ffmpeg(), max_retries=3, socket_timeout=2.0,
+                         retry_backoff=0.0)
+
+
+def test_a_dns_failure_is_one_short_line_and_not_retried(tmp_path) -> None:
+    job = ClipJob("abcdefghijk", 0.0, 2.0, tmp_path / "out" / "a.wav")
+    result = fetch_clip(job, _settings("http://nonexistent.invalid/{ytid}.webm"))
+    assert result.outcome.value == "transient"
+    assert result.attempts == 1 and len(result.history) == 1
+    assert result.message.startswith("cannot resolve nonexistent.invalid (DNS: ")
+    assert len(result.message) < 100
+
+
+def test_a_refused_connection_is_one_short_line_and_retried(tmp_path) -> None:
+    port = closed_port()
+    job = ClipJob("abcdefghijk", 0.0, 2.0, tmp_path / "out" / "a.wav")
+    result = fetch_clip(job, _settings(f"http://127.0.0.1:{port}/{{ytid}}.webm"))
+    assert result.outcome.value == "transient"
+    assert result.attempts == 4  # 1 + max_retries: a refused connection may be a server restarting
+    assert result.message == f"connection refused by 127.0.0.1:{port}"
+
+
+def test_rebuild_checks_the_source_first_too(tmp_path, media_server, tone_sources, capsys) -> None:
+    config = _download_world(tmp_path, media_server.url_template(), samples_per_class=2)
+    for n in range(5):
+        media_server.add(f"offline{n:04d}", tone_sources.webm)
+    assert main(["download", "--config", str(config), "-q"]) == 0
+    capsys.readouterr()
+    offline = write_config(tmp_path, "http://nonexistent.invalid/{ytid}.webm")
+    code = main(["rebuild", "--config", str(offline), "-q",
+                 "--manifest", str(tmp_path / "out" / "manifest.csv"), "--output", str(tmp_path / "again")])
+    assert code == 4
+    assert "cannot resolve nonexistent.invalid (DNS" in capsys.readouterr().err
+    assert not (tmp_path / "again").exists()
