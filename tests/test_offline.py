@@ -207,3 +207,30 @@ def test_rebuild_checks_the_source_first_too(tmp_path, media_server, tone_source
     assert code == 4
     assert "cannot resolve nonexistent.invalid (DNS" in capsys.readouterr().err
     assert not (tmp_path / "again").exists()
+
+
+# -- doctor: one request to the configured source, or clearly skipped ---------------------------
+
+def _doctor(tmp_path: Path, capsys, template: str, *extra: str) -> tuple[int, str]:
+    config = tmp_path / "control.yaml"
+    config.write_text(f"download:\n  url_template: {template!r}\npaths:\n  output_dir: out\n")
+    code = main(["doctor", "--config", str(config), *extra])
+    return code, capsys.readouterr().out
+
+
+def test_doctor_reports_an_unreachable_source_as_a_failure(tmp_path, capsys) -> None:
+    code, out = _doctor(tmp_path, capsys, "http://nonexistent.invalid/{ytid}")
+    assert code == 1
+    assert "[FAIL] network: http://nonexistent.invalid/ does not answer: cannot resolve nonexistent.invalid" in out
+
+
+def test_doctor_reports_a_reachable_source_with_one_request(tmp_path, capsys, media_server) -> None:
+    code, out = _doctor(tmp_path, capsys, media_server.url_template())
+    assert f"[  ok] network: {media_server.base_url}/: 127.0.0.1:{media_server.port} answered HTTP 404" in out
+    assert code == 0
+
+
+def test_doctor_offline_says_the_network_was_skipped(tmp_path, capsys, media_server) -> None:
+    code, out = _doctor(tmp_path, capsys, "http://nonexistent.invalid/{ytid}", "--offline")
+    assert "[skip] network: not checked (--offline)" in out
+    assert "[FAIL] network" not in out

@@ -105,8 +105,9 @@ def check_source(url_template: str, proxies: Sequence[str] = (), *, dns_timeout:
         problem = _resolve(host, parts.port or (443 if parts.scheme == "https" else 80), dns_timeout)
         if problem is not None:
             return Reachability(False, url, problem)
-        status, detail = _head(url, parts.netloc.rpartition("@")[2], None, request_timeout)
-        return Reachability(status is not None, url, f"{host} answered {detail}" if status else detail)
+        where = parts.netloc.rpartition("@")[2]
+        status, detail = _head(url, where, None, request_timeout)
+        return Reachability(status is not None, url, f"{where} answered {detail}" if status else detail)
     problems = []
     deadline = time.monotonic() + dns_timeout + request_timeout
     for proxy in proxies:
