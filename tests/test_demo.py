@@ -258,3 +258,21 @@ def test_the_demo_needs_no_control_yaml_and_ignores_one_in_the_working_directory
     monkeypatch.setattr(steps, "STEPS", steps.STEPS[:1])
     assert main(["demo", "--output", str(tmp_path / "demo")]) == 0
     assert os.listdir(tmp_path / "demo" / "MetaData")
+
+
+def test_a_proxy_in_the_environment_does_not_capture_the_demo_server(tmp_path, monkeypatch, capsys) -> None:
+    port = socket_port_nobody_listens_on()
+    monkeypatch.setenv("http_proxy", f"http://127.0.0.1:{port}")
+    monkeypatch.setenv("HTTP_PROXY", f"http://127.0.0.1:{port}")
+    monkeypatch.setattr(steps, "STEPS", steps.STEPS[:2])
+    before = {name: os.environ.get(name) for name in ("no_proxy", "NO_PROXY")}
+    assert main(["demo", "--output", str(tmp_path / "demo")]) == 0, capsys.readouterr().out
+    assert {name: os.environ.get(name) for name in ("no_proxy", "NO_PROXY")} == before  # restored
+
+
+def socket_port_nobody_listens_on() -> int:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]

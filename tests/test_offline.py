@@ -234,3 +234,11 @@ def test_doctor_offline_says_the_network_was_skipped(tmp_path, capsys, media_ser
     code, out = _doctor(tmp_path, capsys, "http://nonexistent.invalid/{ytid}", "--offline")
     assert "[skip] network: not checked (--offline)" in out
     assert "[FAIL] network" not in out
+
+
+def test_a_proxy_from_the_environment_is_used_like_yt_dlp_and_ffmpeg_would(monkeypatch, media_server) -> None:
+    monkeypatch.setenv("http_proxy", media_server.base_url)
+    monkeypatch.delenv("no_proxy", raising=False)
+    monkeypatch.delenv("NO_PROXY", raising=False)
+    result = reachability.check_source("http://nonexistent.invalid/media/{ytid}.webm")
+    assert result.ok and "through proxy" in result.detail

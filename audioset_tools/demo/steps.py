@@ -9,12 +9,14 @@ instead of days into a real download.
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
 import shutil
 import tempfile
 import time
 import traceback
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -180,7 +182,12 @@ def step_melspec(ctx: DemoContext) -> str:
     index = pd.read_csv(ctx.folder / "AudioSet_melspec" / "index.csv")
     _expect(len(index) > 0, "melspec wrote an empty index")
     shapes = sorted(set(index["shape"]))
-    return f"{len(index)} log-mel spectrograms of shape {', '.join(shapes)}; look at AudioSet_melspec/"
+    # Every demo segment lasts 10 s, so every clip must have the same sample count and
+    # every spectrogram the same shape; pack (and a training batch) depends on it.
+    _expect(len(shapes) == 1,
+            f"10 s clips gave spectrograms of different shapes ({', '.join(shapes)}): the download "
+            f"did not cut every clip to an exact sample count")
+    return f"{len(index)} log-mel spectrograms of shape {shapes[0]}; look at AudioSet_melspec/"
 
 
 def step_stats(ctx: DemoContext) -> str:
@@ -261,6 +268,28 @@ def _setup(ctx: DemoContext) -> None:
     ctx.config.write_text(_CONFIG.format(samples=SAMPLES_PER_CLASS, url_template=ctx.url_template), encoding="utf-8")
 
 
+@contextlib.contextmanager
+def _direct_to_localhost() -> Iterator[None]:
+    """Keep a proxy set in the environment (yt-dlp, ffmpeg and urllib all read it) away from
+    the demo's own server on 127.0.0.1."""
+    saved = {name: os.environ.get(name) for name in _NO_PROXY_NAMES}
+    current = saved["no_proxy"] or saved["NO_PROXY"] or ""
+    value = ",".join(part for part in (current, "127.0.0.1", "localhost") if part)
+    for name in _NO_PROXY_NAMES:
+        os.environ[name] = value
+    try:
+        yield
+    finally:
+        for name, old in saved.items():
+            if old is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = old
+
+
+_NO_PROXY_NAMES = ("no_proxy", "NO_PROXY")
+
+
 def run_demo(output: Path | None, *, keep: bool, command_options: Sequence[str] = (),
              say: Callable[[str], None] = print) -> int:
     """Run every step into ``output`` (a new temporary folder when None); 0 when all passed."""
@@ -278,7 +307,7 @@ def run_demo(output: Path | None, *, keep: bool, command_options: Sequence[str] 
     try:
         say(f"\n== 1/{total} media: generate source audio and start a media server on 127.0.0.1")
         sources = make_sources(folder / SOURCES_DIR, find_ffmpeg())
-        with DemoMediaServer(sources.lookup) as server:
+        with DemoMediaServer(sources.lookup) as server, _direct_to_localhost():
             ctx.url_template = server.url_template("webm")
             _setup(ctx)
             say(f"   -> serving generated audio at {server.base_url} (HTTP Range); wrote {CONFIG_NAME} "
@@ -289,6 +318,9 @@ def run_demo(output: Path | None, *, keep: bool, command_options: Sequence[str] 
                 say(f"   -> {summary}")
     except (StepFailed, UserError) as exc:
         return _failed(say, step_name, str(exc), folder)
+    except KeyboardInterrupt:
+        say(f"\ndemo interrupted during step '{step_name}'; its folder is left at {folder}")
+        return 130
     except Exception as exc:  # noqa: BLE001 - a self-test must name the step whatever broke
         say(traceback.format_exc())
         return _failed(say, step_name, f"{type(exc).__name__}: {exc}", folder)

@@ -101,6 +101,10 @@ def check_source(url_template: str, proxies: Sequence[str] = (), *, dns_timeout:
         return Reachability(True, "", "not an http(s) source; nothing to check")
     parts = urlsplit(url)
     host = parts.hostname or ""
+    environment_proxy = urllib.request.getproxies().get(parts.scheme)
+    if not proxies and environment_proxy and not urllib.request.proxy_bypass(host):
+        # yt-dlp and ffmpeg use $http_proxy / $https_proxy too; then the proxy resolves the host.
+        proxies = [environment_proxy]
     if not proxies:
         problem = _resolve(host, parts.port or (443 if parts.scheme == "https" else 80), dns_timeout)
         if problem is not None:
