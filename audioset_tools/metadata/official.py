@@ -174,14 +174,14 @@ def _missing_message(metadata_dir: Path, failed: dict[str, str]) -> str:
         ((name, reason),) = failed.items()
         lines = [
             f"metadata file {name} is missing from {metadata_dir} and could not be downloaded ({reason}).",
-            "Download it yourself and put it there (a .gz copy is fine too):",
+            "Download it yourself and put it at the path shown (a .gz copy is fine too):",
         ]
     else:
         reasons = sorted(set(failed.values()), key=list(failed.values()).index)
         lines = [
             f"{len(failed)} metadata files are missing from {metadata_dir} and could not be downloaded "
             f"({'; '.join(reasons)}).",
-            "Download each yourself and put it there (a .gz copy is fine too):",
+            "Download each yourself and put it at the path shown (a .gz copy is fine too):",
         ]
     for name in failed:
         lines.append(f"  {OFFICIAL_URLS[name]}\n      -> {metadata_dir / name}")
