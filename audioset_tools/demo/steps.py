@@ -10,20 +10,17 @@ instead of days into a real download.
 from __future__ import annotations
 
 import contextlib
-import logging
 import os
 import shutil
 import tempfile
 import time
 import traceback
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import UserError
 from . import catalog
-
-log = logging.getLogger(__name__)
 
 # Marks a folder the demo made, so a rerun with the same --output may clear it.
 MARKER = ".audioset-tools-demo"
@@ -63,7 +60,6 @@ class DemoContext:
     folder: Path
     command_options: list[str]
     url_template: str = ""
-    notes: list[str] = field(default_factory=list)
 
     @property
     def config(self) -> Path:
