@@ -242,3 +242,15 @@ def test_a_proxy_from_the_environment_is_used_like_yt_dlp_and_ffmpeg_would(monke
     monkeypatch.delenv("NO_PROXY", raising=False)
     result = reachability.check_source("http://nonexistent.invalid/media/{ytid}.webm")
     assert result.ok and "through proxy" in result.detail
+
+
+def test_a_server_that_never_answers_is_not_waited_for_beyond_the_bound() -> None:
+    # Accepts connections (the kernel completes the handshake) but never says anything.
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(5)
+        template = f"http://127.0.0.1:{silent.getsockname()[1]}/{{ytid}}"
+        result = reachability.check_source(template, request_timeout=0.5)
+    assert not result.ok
+    assert "127.0.0.1" in result.detail
+    assert "timed out" in result.detail or "within 0.5 s" in result.detail

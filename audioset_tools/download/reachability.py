@@ -77,7 +77,20 @@ def _resolve(host: str, port: int, timeout: float) -> str | None:
 
 
 def _head(url: str, host: str, proxy: str | None, timeout: float) -> tuple[int | None, str]:
-    """HTTP status of ``HEAD url`` (None when nothing answered) and a description; ``host`` names it."""
+    """HTTP status of ``HEAD url`` (None when nothing answered) and a description; ``host`` names it.
+
+    Bounded in wall time: urllib's timeout covers each socket operation, not the name
+    lookup of the connection nor a server trickling its headers.
+    """
+    outcome: list[tuple[int | None, str]] = []
+    worker = threading.Thread(target=lambda: outcome.append(_head_unbounded(url, host, proxy, timeout)),
+                              name="reachability-check", daemon=True)
+    worker.start()
+    worker.join(timeout + 1.0)
+    return outcome[0] if outcome else (None, f"no answer from {host} within {timeout:g} s")
+
+
+def _head_unbounded(url: str, host: str, proxy: str | None, timeout: float) -> tuple[int | None, str]:
     handlers = [urllib.request.ProxyHandler({"http": proxy, "https": proxy} if proxy else {})]
     opener = urllib.request.build_opener(*handlers)
     request = urllib.request.Request(url, method="HEAD", headers={"User-Agent": "audioset-tools reachability check"})
