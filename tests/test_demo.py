@@ -276,3 +276,15 @@ def socket_port_nobody_listens_on() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return probe.getsockname()[1]
+
+
+def test_set_reaches_every_step_and_config_is_refused(tmp_path, monkeypatch, capsys) -> None:
+    monkeypatch.setattr(steps, "STEPS", steps.STEPS[:1])
+    folder = tmp_path / "demo"
+    # A rule that keeps fewer classes reaches select: the demo's check then names the step.
+    assert main(["demo", "--output", str(folder), "--set", "selection.quality_threshold=0.95"]) == 1
+    assert "demo FAILED at step 'select': expected 7 suitable classes from the demo metadata, got 2" in (
+        capsys.readouterr().out
+    )
+    assert main(["demo", "--config", str(tmp_path / "control.yaml")]) == 2
+    assert "drop --config" in capsys.readouterr().err
