@@ -67,7 +67,8 @@ def sample_episodes(packed_dir: Path, kind: str, split: str, *, n_way: int, k_sh
             count += 1
         return EpisodeShapes("torch", count, support, query, len(dataset.classes))
     array, index, params = open_packed(Path(packed_dir), kind, split)
-    normaliser = Normaliser.from_file(Path(params["source"]) / STATS_NAME, "per_channel", params.get("params"))
+    source = Path(params.get("source", Path(packed_dir) / kind))
+    normaliser = Normaliser.from_file(source / STATS_NAME, "per_channel", params.get("params"))
     classes = sorted({int(c) for c in index["class_index"]})
     labels = np.array([classes.index(int(c)) for c in index["class_index"]], dtype=np.int64)
     count = 0

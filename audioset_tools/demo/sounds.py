@@ -3,6 +3,9 @@
 Each class gets a voice: a tone at its base frequency, pulsed at its own rate, whose
 pitch also steps a little every second so that no two seconds of a source are alike.
 Sources are Opus in WebM with the cues first, as the DASH audio streams of video sites.
+
+(tests/media.py generates the test suite's time-encoded sources the same way; a later
+package restructure can give both one generator.)
 """
 
 from __future__ import annotations
