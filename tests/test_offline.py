@@ -254,3 +254,18 @@ def test_a_server_that_never_answers_is_not_waited_for_beyond_the_bound() -> Non
     assert not result.ok
     assert "127.0.0.1" in result.detail
     assert "timed out" in result.detail or "within 0.5 s" in result.detail
+
+
+def test_ffmpeg_failing_to_resolve_the_media_host_is_one_short_line_and_final() -> None:
+    import subprocess
+
+    from audioset_tools.fetch.classify import classify_ffmpeg_failure
+
+    # Media URLs often live on another host than the page (googlevideo.com for YouTube).
+    completed = subprocess.run(
+        [find_ffmpeg(), "-hide_banner", "-nostdin", "-i", "http://nonexistent.invalid/a.webm", "-f", "null", "-"],
+        capture_output=True, text=True, timeout=60, check=False,
+    )
+    failure = classify_ffmpeg_failure(completed.returncode, completed.stderr)
+    assert failure.outcome.value == "transient" and not failure.worth_retrying
+    assert failure.message.startswith("cannot resolve nonexistent.invalid (DNS: ")

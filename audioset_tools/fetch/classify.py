@@ -144,6 +144,7 @@ _FFMPEG_TRANSIENT_HINTS = (
     "timed out", "connection refused", "connection reset", "input/output error", "failed to resolve",
     "network is unreachable", "broken pipe", "end of file",
 )
+_UNRESOLVED_HOST = re.compile(r"Failed to resolve hostname (?P<host>[^\s:]+): (?P<why>[^\n]*)")
 _DURATION = re.compile(r"^\s*Duration: (\d+):(\d\d):(\d\d(?:\.\d+)?)", re.MULTILINE)
 _BYTES_READ = re.compile(r"Statistics: (\d+) bytes read")
 _RESTATEMENTS = ("Error opening input file", "Error opening output file", "Error parsing options", "Statistics:")
@@ -168,8 +169,10 @@ def classify_ffmpeg_failure(returncode: int, stderr: str) -> Failure:
             return Failure(Outcome.TRANSIENT, message)
         return Failure(outcome_for_status(int(status)), message)
     lowered = stderr.lower()
-    if "failed to resolve hostname" in lowered:
-        return Failure(Outcome.TRANSIENT, message, worth_retrying=False)
+    unresolved = _UNRESOLVED_HOST.search(stderr)
+    if unresolved is not None:
+        dns = f"cannot resolve {unresolved['host']} (DNS: {unresolved['why'].strip()})"
+        return Failure(Outcome.TRANSIENT, clean_message(dns), worth_retrying=False)
     # A network error can surface as "invalid data" too, so network hints win.
     if any(hint in lowered for hint in _FFMPEG_TRANSIENT_HINTS):
         return Failure(Outcome.TRANSIENT, message)
