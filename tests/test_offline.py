@@ -269,3 +269,30 @@ def test_ffmpeg_failing_to_resolve_the_media_host_is_one_short_line_and_final() 
     failure = classify_ffmpeg_failure(completed.returncode, completed.stderr)
     assert failure.outcome.value == "transient" and not failure.worth_retrying
     assert failure.message.startswith("cannot resolve nonexistent.invalid (DNS: ")
+
+
+def test_dns_failing_mid_run_stops_the_run_without_any_backoff(tmp_path) -> None:
+    """The source answered before the start; then name resolution fails for every clip."""
+    from audioset_tools.download.ledger import LEDGER_NAME, Ledger
+    from audioset_tools.download.pacing import PacingSettings
+    from audioset_tools.download.plan import Candidate, ClassPlan
+    from audioset_tools.download.runner import RunOptions, run_download
+
+    candidates = tuple(
+        Candidate(f"dnsfail{n:04d}", 0.0, 2.0, n, "/m/a", f"Speech/dnsfail{n:04d}_0.wav") for n in range(8)
+    )
+    plan = ClassPlan(0, "/m/a", "Speech", "train", "Speech", 4, candidates)
+    settings = FetchSettings(url_template="http://nonexistent.invalid/{ytid}.webm", ffmpeg=find_ffmpeg(),
+                             max_retries=3, retry_backoff=60.0)
+    options = RunOptions(progress=False, max_consecutive_transient=3,
+                         pacing=PacingSettings(sleep_between_requests=0.0, sleep_jitter=0.0))
+    summary = run_download([plan], settings, tmp_path / "out", options)
+    assert summary.stopped_by_network and summary.exit_code == 4
+    with Ledger(tmp_path / "out" / LEDGER_NAME, read_only=True) as ledger:
+        latest = ledger.latest_outcomes()
+    assert list(latest["outcome"]) == ["transient"] * 3
+    assert all(message.startswith("cannot resolve nonexistent.invalid (DNS") for message in latest["message"])
+    import sqlite3
+
+    with sqlite3.connect(tmp_path / "out" / LEDGER_NAME) as db:
+        assert db.execute("SELECT DISTINCT attempts FROM attempts").fetchall() == [(1,)]  # no retries
