@@ -19,6 +19,7 @@ log = logging.getLogger(__name__)
 
 _WORKFLOW = """\
 typical workflow (every parameter lives in control.yaml; override with --set):
+  audioset-tools demo            the whole job offline on built-in data (try it first; an install self-test)
   audioset-tools select          classes, seeded candidates, class splits (= get_relevant_meta_data.py)
   audioset-tools doctor          check ffmpeg, yt-dlp, JavaScript runtime, cookies, output folder
   audioset-tools download        fetch the clips, resumable (= download_data.py)

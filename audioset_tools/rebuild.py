@@ -28,6 +28,7 @@ from .config import AudioConfig, Config
 from .download.job import import_unavailable_list
 from .download.ledger import LEDGER_NAME, PERMANENT_OUTCOMES, Ledger
 from .download.plan import Candidate, ClassPlan
+from .download.reachability import require_source
 from .download.runner import Fetch, RunOptions, RunSummary, run_download
 from .download.unavailable import read_unavailable
 from .errors import UserError
@@ -290,6 +291,8 @@ def rebuild_frame(
                       skip_quarantined=False)
     if unavailable is not None:
         read_unavailable(unavailable)  # a bad list fails here, before anything is written
+    if fetch is fetch_clip:  # the real network: offline fails here at once (exit 4), not clip by clip
+        require_source(config.download.url_template, config.download.proxies)
 
     output_dir.mkdir(parents=True, exist_ok=True)
     rows = frame.to_dict("records")

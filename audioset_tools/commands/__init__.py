@@ -19,4 +19,5 @@ COMMAND_MODULES = (
     "validate",
     "report",
     "export",
+    "demo",
 )

@@ -6,7 +6,7 @@ import enum
 import shutil
 import subprocess
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -15,6 +15,7 @@ from ..errors import UserError
 from ..fetch.cookies import validate_cookies_file
 from ..fetch.ffmpeg_bin import ffmpeg_protocols, ffmpeg_version, find_ffmpeg
 from ..fetch.js_runtime import resolve_js_runtime, runtime_executable
+from .reachability import check_source
 
 # YouTube changes often enough that a yt-dlp older than this is a likely cause of failures.
 YTDLP_MAX_AGE_DAYS = 60
@@ -25,6 +26,7 @@ class Status(str, enum.Enum):
     OK = "ok"
     WARN = "warn"
     FAIL = "FAIL"
+    SKIP = "skip"
 
 
 @dataclass(frozen=True)
@@ -128,13 +130,25 @@ def check_output_dir(path: Path) -> Check:
     return Check("output folder", Status.OK, f"{path} is writable{where}, {free:.1f} GiB free")
 
 
+def check_network(url_template: str, proxies: Sequence[str] = (), offline: bool = False) -> Check:
+    """One request to the configured source (download.url_template), as download makes before it starts."""
+    if offline:
+        return Check("network", Status.SKIP, "not checked (--offline); download needs the source to answer")
+    result = check_source(url_template, proxies)
+    if not result.ok:
+        return Check("network", Status.FAIL, f"{result.url or url_template} does not answer: {result.detail}")
+    return Check("network", Status.OK, f"{result.url}: {result.detail}" if result.url else result.detail)
+
+
 def _free_gib(path: Path) -> float:
     return shutil.disk_usage(path).free / 2**30
 
 
 def run_checks(
-    *, ffmpeg_path: Path | None, js_runtime: str | None, cookies_file: Path | None, output_dir: Path
+    *, ffmpeg_path: Path | None, js_runtime: str | None, cookies_file: Path | None, output_dir: Path,
+    url_template: str | None = None, proxies: Sequence[str] = (), offline: bool = False,
 ) -> list[Check]:
+    """Every check; the network one only when ``url_template`` is given (skipped with ``offline``)."""
     checks: list[Callable[[], Check]] = [
         lambda: check_ffmpeg(ffmpeg_path),
         check_ytdlp,
@@ -142,6 +156,8 @@ def run_checks(
         lambda: check_cookies(cookies_file),
         lambda: check_output_dir(output_dir),
     ]
+    if url_template is not None:
+        checks.append(lambda: check_network(url_template, proxies, offline))
     return [check() for check in checks]
 
 

@@ -12,6 +12,7 @@ from ..fetch.ffmpeg_bin import find_ffmpeg
 from .ledger import LEDGER_NAME, Ledger
 from .plan import ClassPlan, plan_download
 from .preview import ClassPreview, preview_download
+from .reachability import require_source
 from .runner import RunOptions, RunSummary, run_download
 from .unavailable import export_unavailable, import_unavailable
 
@@ -52,6 +53,8 @@ def download_slice(
     ffmpeg = find_ffmpeg(config.download.ffmpeg_path)
     settings = FetchSettings.from_config(config, ffmpeg)
     options = RunOptions.from_config(config, retry_failed=retry_failed, progress=progress)
+    # Offline, every clip would fail one by one; one request now says so at once (exit 4).
+    log.info("source check: %s", require_source(config.download.url_template, config.download.proxies).detail)
     log.info(
         "downloading %d classes (%d clips each) into %s with %d worker(s)",
         len(plans), config.download.samples_per_class, config.paths.output_dir, options.workers,

@@ -17,6 +17,7 @@ import time
 from yt_dlp.networking.exceptions import HTTPError, TransportError
 from yt_dlp.utils import DownloadError, ExtractorError, GeoRestrictedError, UnsupportedError
 
+from .network_errors import describe_network_error
 from .outcomes import Outcome
 
 _MAX_MESSAGE = 400
@@ -28,6 +29,8 @@ class Failure:
     message: str
     # Seconds the server asked us to wait (Retry-After), when it said.
     retry_after: float | None = None
+    # False when an immediate retry of the same clip would only repeat the failure (DNS).
+    worth_retrying: bool = True
 
 
 class FetchFailure(Exception):
@@ -92,7 +95,10 @@ def classify_ytdlp_error(exc: BaseException) -> Failure:
             return Failure(outcome_for_status(cause.status), message, retry_after)
         if isinstance(cause, TransportError):
             # Includes DNS failures: offline is not evidence that a video is gone.
-            return Failure(Outcome.TRANSIENT, message)
+            network = describe_network_error(exc)
+            if network is None:
+                return Failure(Outcome.TRANSIENT, message)
+            return Failure(Outcome.TRANSIENT, network.message, worth_retrying=not network.dns)
         if isinstance(cause, GeoRestrictedError):
             return Failure(Outcome.UNAVAILABLE, message)
         if isinstance(cause, UnsupportedError):
@@ -138,6 +144,7 @@ _FFMPEG_TRANSIENT_HINTS = (
     "timed out", "connection refused", "connection reset", "input/output error", "failed to resolve",
     "network is unreachable", "broken pipe", "end of file",
 )
+_UNRESOLVED_HOST = re.compile(r"Failed to resolve hostname (?P<host>[^\s:]+): (?P<why>[^\n]*)")
 _DURATION = re.compile(r"^\s*Duration: (\d+):(\d\d):(\d\d(?:\.\d+)?)", re.MULTILINE)
 _BYTES_READ = re.compile(r"Statistics: (\d+) bytes read")
 _RESTATEMENTS = ("Error opening input file", "Error opening output file", "Error parsing options", "Statistics:")
@@ -162,6 +169,10 @@ def classify_ffmpeg_failure(returncode: int, stderr: str) -> Failure:
             return Failure(Outcome.TRANSIENT, message)
         return Failure(outcome_for_status(int(status)), message)
     lowered = stderr.lower()
+    unresolved = _UNRESOLVED_HOST.search(stderr)
+    if unresolved is not None:
+        dns = f"cannot resolve {unresolved['host']} (DNS: {unresolved['why'].strip()})"
+        return Failure(Outcome.TRANSIENT, clean_message(dns), worth_retrying=False)
     # A network error can surface as "invalid data" too, so network hints win.
     if any(hint in lowered for hint in _FFMPEG_TRANSIENT_HINTS):
         return Failure(Outcome.TRANSIENT, message)

@@ -195,7 +195,12 @@ def fetch_clip(job: ClipJob, settings: FetchSettings) -> ClipResult:
         if failure.outcome is Outcome.FORBIDDEN and not forbidden_retried:
             forbidden_retried = True
             continue
-        if failure.outcome in _FINAL or failure.outcome is Outcome.FORBIDDEN or retries >= settings.max_retries:
+        if (
+            failure.outcome in _FINAL
+            or failure.outcome is Outcome.FORBIDDEN
+            or not failure.worth_retrying
+            or retries >= settings.max_retries
+        ):
             return ClipResult(
                 outcome=failure.outcome,
                 message=failure.message,

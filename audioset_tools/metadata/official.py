@@ -17,6 +17,7 @@ import logging
 import mmap
 import os
 import urllib.error
+import urllib.parse
 import urllib.request
 import zlib
 from collections.abc import Iterable
@@ -75,13 +76,51 @@ def locate(metadata_dir: Path, name: str) -> Path | None:
     return None
 
 
+class FetchFailed(Exception):
+    """One official file could not be downloaded; ``network`` when its host never answered."""
+
+    def __init__(self, reason: str, network: bool) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.network = network
+
+
 def ensure_files(metadata_dir: Path, names: Iterable[str]) -> dict[str, Path]:
-    """Path of every named file, fetching the missing ones (or failing with what to do)."""
-    return {name: locate(metadata_dir, name) or fetch_file(name, metadata_dir) for name in names}
+    """Path of every named file, fetching the missing ones.
+
+    When some cannot be fetched, one :class:`UserError` names them all, each with its URL
+    and destination, so an offline user learns everything to copy in one run. A host that
+    did not answer is not asked again for the next file.
+    """
+    found: dict[str, Path] = {}
+    failed: dict[str, str] = {}
+    dead_hosts: dict[str, str] = {}
+    for name in names:
+        path = locate(metadata_dir, name)
+        if path is not None:
+            found[name] = path
+            continue
+        host = urllib.parse.urlsplit(OFFICIAL_URLS[name]).hostname or ""
+        if host in dead_hosts:
+            failed[name] = dead_hosts[host]  # not asked again
+            continue
+        try:
+            found[name] = fetch_file(name, metadata_dir)
+        except FetchFailed as exc:
+            failed[name] = exc.reason
+            if exc.network:
+                failed[name] = dead_hosts[host] = f"{host}: {exc.reason}"
+    if failed:
+        raise UserError(_missing_message(metadata_dir, failed))
+    return found
 
 
 def fetch_file(name: str, metadata_dir: Path) -> Path:
-    """Download one official file into ``metadata_dir`` atomically, verified by SHA-256."""
+    """Download one official file into ``metadata_dir`` atomically, verified by SHA-256.
+
+    Raises :class:`FetchFailed` when the download fails, :class:`UserError` when the
+    downloaded file is not the published one.
+    """
     url = OFFICIAL_URLS[name]
     target = metadata_dir / name
     log.info("%s is missing from %s; downloading %s", name, metadata_dir, url)
@@ -103,9 +142,11 @@ def fetch_file(name: str, metadata_dir: Path) -> Path:
                     out.write(chunk)
                     bar.update(len(chunk))
                 _check_checksum(name, url, digest.hexdigest())
+    except urllib.error.HTTPError as exc:
+        raise FetchFailed(f"HTTP {exc.code} {exc.reason}", network=False) from None
     except (urllib.error.URLError, OSError, TimeoutError) as exc:
         reason = getattr(exc, "reason", None) or exc
-        raise UserError(_missing_message(metadata_dir, name, reason=f"download failed: {reason}")) from None
+        raise FetchFailed(str(getattr(reason, "strerror", None) or reason), network=True) from None
     return target
 
 
@@ -128,13 +169,25 @@ def _check_checksum(name: str, url: str, actual: str) -> None:
     )
 
 
-def _missing_message(metadata_dir: Path, name: str, reason: str) -> str:
-    return (
-        f"metadata file {name} is missing from {metadata_dir} and could not be fetched ({reason}).\n"
-        f"  Download {OFFICIAL_URLS[name]}\n"
-        f"  and put it at {metadata_dir / name} (a .gz copy is fine too), or set paths.metadata_dir "
-        f"to the folder that holds it."
-    )
+def _missing_message(metadata_dir: Path, failed: dict[str, str]) -> str:
+    if len(failed) == 1:
+        ((name, reason),) = failed.items()
+        lines = [
+            f"metadata file {name} is missing from {metadata_dir} and could not be downloaded ({reason}).",
+            "Download it yourself and put it at the path shown (a .gz copy is fine too):",
+        ]
+    else:
+        reasons = sorted(set(failed.values()), key=list(failed.values()).index)
+        lines = [
+            f"{len(failed)} metadata files are missing from {metadata_dir} and could not be downloaded "
+            f"({'; '.join(reasons)}).",
+            "Download each yourself and put it at the path shown (a .gz copy is fine too):",
+        ]
+    for name in failed:
+        lines.append(f"  {OFFICIAL_URLS[name]}\n      -> {metadata_dir / name}")
+    lines.append("or set paths.metadata_dir to the folder that holds them. "
+                 "(Offline? `audioset-tools demo` runs the whole job on built-in data.)")
+    return "\n".join(lines)
 
 
 def read_bytes(path: Path) -> tuple[bytes, str]:
