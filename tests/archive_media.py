@@ -67,6 +67,7 @@ def make_panns_hdf5(path: Path, clips: list[tuple[str, np.ndarray]]) -> Path:
     """PANNs layout: ``audio_name`` S20, int16 ``waveform`` (N, 320000) zero-padded, ``target`` (N, 527)."""
     import h5py
 
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
     with h5py.File(path, "w") as handle:
         handle.create_dataset("audio_name", data=np.array([name.encode() for name, _ in clips], dtype="S20"))
         waveform = handle.create_dataset("waveform", shape=(len(clips), PANNS_FRAMES), dtype=np.int16)
@@ -83,6 +84,7 @@ def make_mp3_hdf5(path: Path, clips: list[tuple[str, bytes]]) -> Path:
     """PaSST / EfficientAT layout: ``audio_name`` S20 and ``mp3`` as variable-length uint8."""
     import h5py
 
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
     with h5py.File(path, "w") as handle:
         handle.create_dataset("audio_name", data=np.array([name.encode() for name, _ in clips], dtype="S20"))
         mp3 = handle.create_dataset("mp3", shape=(len(clips),), dtype=h5py.vlen_dtype(np.dtype("uint8")))

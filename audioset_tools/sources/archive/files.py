@@ -1,7 +1,7 @@
 """Which files make up an archive, and which format they are in (``format: auto``).
 
 An archive path is a folder, one file, or a glob of files. ``auto`` decides by what is
-there: HDF5 files (``.h5``, ``.hdf5``) -> ``hdf5``; Parquet files -> ``parquet``; audio
+there: HDF5 files (``.h5``, ``.hdf5``, ``.hdf``) -> ``hdf5``; Parquet files -> ``parquet``; audio
 files -> ``folder``. A folder holding audio files is a ``folder`` archive even if it also
 holds other files; a folder with no audio but Parquet shards (a Hugging Face mirror's
 ``data/``) is ``parquet``. The file list is sorted, so the index (and every lookup) is the
@@ -18,7 +18,8 @@ from pathlib import Path
 
 from ...errors import UserError
 
-HDF5_SUFFIXES = (".h5", ".hdf5")
+# PaSST's packs end in .hdf.
+HDF5_SUFFIXES = (".h5", ".hdf5", ".hdf")
 PARQUET_SUFFIXES = (".parquet",)
 # What soundfile reads natively, plus what peer downloaders keep and only ffmpeg reads.
 AUDIO_SUFFIXES = (
@@ -83,7 +84,9 @@ def list_archive(path: str | Path, archive_format: str = "auto") -> ArchiveFiles
     chosen = _choose_format(files, archive_format, text)
     wanted = {ArchiveFormat.HDF5: HDF5_SUFFIXES, ArchiveFormat.PARQUET: PARQUET_SUFFIXES,
               ArchiveFormat.FOLDER: AUDIO_SUFFIXES}[chosen]
-    kept = [f for f in files if f.suffix.lower() in wanted]
+    single_named_file = len(files) == 1 and Path(os.path.expanduser(text)).is_file()
+    # A file named outright with its format stated is read whatever its suffix.
+    kept = files if single_named_file and archive_format != "auto" else [f for f in files if f.suffix.lower() in wanted]
     if not kept:
         raise UserError(
             f"archive path {text!r} holds no {chosen.value} files (looked for {', '.join(wanted)})"
@@ -116,6 +119,6 @@ def _choose_format(files: list[Path], requested: str, text: str) -> ArchiveForma
     if suffixes & set(PARQUET_SUFFIXES):
         return ArchiveFormat.PARQUET
     raise UserError(
-        f"archive path {text!r}: cannot tell its format (no audio, .h5/.hdf5 or .parquet files); "
+        f"archive path {text!r}: cannot tell its format (no audio, .h5/.hdf5/.hdf or .parquet files); "
         f"set format to one of {', '.join(f.value for f in ArchiveFormat)}"
     )
