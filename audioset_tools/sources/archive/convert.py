@@ -53,7 +53,8 @@ def fit_to_segment(decoded: Decoded, duration: float, spec: OutputSpec) -> np.nd
     samples, rate = decoded.samples, decoded.sample_rate
     if rate <= 0 or samples.ndim != 2 or samples.shape[1] == 0:
         return Shortfall("decode_error", f"no usable audio (rate {rate}, shape {samples.shape})")
-    if not np.isfinite(samples).all():
+    samples = np.ascontiguousarray(samples)
+    if not _all_finite(samples):
         return Shortfall("decode_error", "the archive clip holds NaN or infinite samples")
     needed = frames_for(duration, rate)
     allowance = int(math.ceil(CODEC_ALLOWANCE_SECONDS * rate))
@@ -80,17 +81,33 @@ def fit_to_segment(decoded: Decoded, duration: float, spec: OutputSpec) -> np.nd
     return to_int16(resampled)
 
 
+def _all_finite(samples: np.ndarray) -> bool:
+    # min and max propagate NaN and show +-inf; two SIMD passes, no boolean copy of the clip.
+    return bool(np.isfinite(samples.min()) and np.isfinite(samples.max())) if samples.size else True
+
+
 def last_sound_frame(samples: np.ndarray) -> int:
     """Frames up to and including the last one with any non-zero sample (0 if all are zero)."""
-    nonzero = np.flatnonzero((samples != 0).any(axis=1))
-    return int(nonzero[-1]) + 1 if len(nonzero) else 0
+    flat = np.ascontiguousarray(samples).reshape(-1)
+    channels = samples.shape[1]
+    if flat[-channels:].any():  # the usual case: sound to the very end, no scan needed
+        return len(samples)
+    nonzero = np.flatnonzero(flat)
+    return int(nonzero[-1]) // channels + 1 if len(nonzero) else 0
 
 
 def _map_channels(samples: np.ndarray, channels: int) -> np.ndarray:
     have = samples.shape[1]
     if have == channels:
         return samples
-    mono = samples.mean(axis=1, keepdims=True, dtype=np.float64).astype(np.float32) if have > 1 else samples
+    if have > 1:
+        # Column by column: numpy's mean over a short last axis is ~10x slower than this.
+        total = samples[:, 0].astype(np.float64)
+        for column in range(1, have):
+            total += samples[:, column]
+        mono = (total / have).astype(np.float32)[:, None]
+    else:
+        mono = samples
     return mono if channels == 1 else np.repeat(mono, channels, axis=1)
 
 
