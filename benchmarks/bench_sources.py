@@ -75,6 +75,12 @@ def _produce(job: tuple[int, str, float, str]) -> str:
     return result.outcome.value
 
 
+def cpu_seconds() -> float:
+    """CPU time of this process and of its finished children (worker processes, ffmpeg)."""
+    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
 def run_archive(sources: list[ArchiveSource], jobs: list[tuple[int, str, float, str]], workers: int) -> float:
     # Archive order, in contiguous runs per worker: each Parquet row group is decoded about once.
     jobs = sorted(jobs, key=lambda j: (j[0], *sources[j[0]].order_key(j[1], j[2], j[2] + CLIP_SECONDS)))
@@ -102,23 +108,28 @@ def _ffmpeg_clip(ffmpeg: str, input_format: list[str], data: bytes, target: Path
     )
 
 
-def run_baseline(ffmpeg: str, hdf5: Path, parquet: Path, ytids: dict[str, list[str]], out: Path,
-                 workers: int) -> float:
-    """Read each clip's bytes from the archive, then one ffmpeg subprocess per clip."""
-    import h5py
+def baseline_inputs(kind: str, path: Path) -> list[tuple[list[str], bytes]]:
+    """Each clip's bytes as the archive holds them, with the ffmpeg input options they need."""
+    if kind == "hdf5":
+        import h5py
+
+        with h5py.File(path, "r") as handle:
+            waveform = handle["waveform"]
+            return [(["-f", "s16le", "-ar", "32000", "-ac", "1"], waveform[row].tobytes())
+                    for row in range(len(waveform))]
     import pyarrow.parquet as pq
 
+    cells = pq.read_table(path, columns=["audio"]).column("audio").to_pylist()
+    return [([], cell["bytes"]) for cell in cells]
+
+
+def run_baseline(ffmpeg: str, kind: str, path: Path, ytids: list[str], out: Path, workers: int) -> float:
+    """Read the clips' bytes from the archive, then one ffmpeg subprocess per clip, ``workers`` at a time."""
     began = time.perf_counter()
-    with concurrent.futures.ThreadPoolExecutor(workers) as pool, h5py.File(hdf5, "r") as handle:
-        futures = []
-        waveform = handle["waveform"]
-        for row, ytid in enumerate(ytids["hdf5"]):
-            raw = waveform[row].tobytes()
-            futures.append(pool.submit(_ffmpeg_clip, ffmpeg, ["-f", "s16le", "-ar", "32000", "-ac", "1"], raw,
-                                       out / f"{ytid}.wav"))
-        table = pq.read_table(parquet, columns=["video_id", "audio"])
-        for ytid, cell in zip(table.column("video_id").to_pylist(), table.column("audio").to_pylist()):
-            futures.append(pool.submit(_ffmpeg_clip, ffmpeg, [], cell["bytes"], out / f"{ytid}.wav"))
+    inputs = baseline_inputs(kind, path)
+    with concurrent.futures.ThreadPoolExecutor(workers) as pool:
+        futures = [pool.submit(_ffmpeg_clip, ffmpeg, options, data, out / f"{ytid}.wav")
+                   for ytid, (options, data) in zip(ytids, inputs)]
         for future in futures:
             future.result()
     return time.perf_counter() - began
@@ -154,17 +165,33 @@ def measure_index(names: int, work: Path) -> tuple[float, float, float]:
     return seconds, peak, base
 
 
+def peak_rss_mb() -> float:
+    """Peak resident memory of this process image, in MB.
+
+    ``resource.getrusage(RUSAGE_SELF).ru_maxrss`` survives execve on Linux, so a child started
+    from this (large) benchmark would report the parent's high-water mark; /proc's VmHWM
+    belongs to the new image. Elsewhere, ru_maxrss is what there is.
+    """
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    maxrss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return maxrss / (1024 * 1024) if sys.platform == "darwin" else maxrss / 1024
+
+
 def index_child(path: str, cache: str) -> int:
     import h5py  # noqa: F401 - imported before the baseline so the library is not counted as index memory
 
-    base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    base = peak_rss_mb()
     began = time.perf_counter()
     source = ArchiveSource.open(path, Path(cache))
     elapsed = time.perf_counter() - began
     if not source.has("00000123456", 0.0, 10.0) or len(source.index) == 0:
         raise SystemExit("index lookup failed")
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(f"{elapsed:.3f} {peak:.1f} {base:.1f}")
+    print(f"{elapsed:.3f} {peak_rss_mb():.1f} {base:.1f}")
     return 0
 
 
@@ -194,28 +221,43 @@ def main(argv: list[str] | None = None) -> int:
               f"{args.clips} in a Parquet (48 kHz stereo FLAC, row groups of {PARQUET_ROW_GROUP}); "
               f"built in {time.perf_counter() - began:.1f} s; output 16 kHz mono wav; {args.workers} workers")
 
-        sources = [ArchiveSource.open(work / "panns.h5", work / "cache", name="panns"),
-                   ArchiveSource.open(work / "hf.parquet", work / "cache", name="hf")]
         archive_out, baseline_out = work / "archive-out", work / "baseline-out"
         archive_out.mkdir()
         baseline_out.mkdir()
-        jobs = [(number, y, s, str(archive_out / f"{y}.wav"))
-                for number, kind in enumerate(("hdf5", "parquet")) for y, s in zip(ytids[kind], starts)]
-        archive_seconds = run_archive(sources, jobs, args.workers)
-        baseline_seconds = run_baseline(ffmpeg, work / "panns.h5", work / "hf.parquet", ytids, baseline_out,
-                                        args.workers)
-        check_outputs(archive_out, len(jobs))
-        check_outputs(baseline_out, len(jobs))
+        paths = {"hdf5": work / "panns.h5", "parquet": work / "hf.parquet"}
+        totals = {"archive": [0.0, 0.0], "baseline": [0.0, 0.0]}  # wall seconds, CPU seconds
+        print(f"\n{'layout':<34}{'clips':>6}{'archive clips/s':>17}{'ffmpeg clips/s':>16}{'CPU ms/clip archive / ffmpeg':>31}")
+        for kind, label in (("hdf5", "PANNs HDF5, 32 kHz int16"), ("parquet", "Parquet, 48 kHz stereo FLAC")):
+            source = ArchiveSource.open(paths[kind], work / "cache", name=kind)
+            jobs = [(0, y, s, str(archive_out / f"{y}.wav")) for y, s in zip(ytids[kind], starts)]
+            cpu = cpu_seconds()
+            archive_seconds = run_archive([source], jobs, args.workers)
+            middle = cpu_seconds()
+            baseline_seconds = run_baseline(ffmpeg, kind, paths[kind], ytids[kind], baseline_out, args.workers)
+            archive_cpu, baseline_cpu = middle - cpu, cpu_seconds() - middle
+            for name, seconds, used in (("archive", archive_seconds, archive_cpu),
+                                        ("baseline", baseline_seconds, baseline_cpu)):
+                totals[name][0] += seconds
+                totals[name][1] += used
+            clips = len(jobs)
+            print(f"{label:<34}{clips:>6}{clips / archive_seconds:>17.1f}{clips / baseline_seconds:>16.1f}"
+                  f"{archive_cpu / clips * 1000:>22.1f} / {baseline_cpu / clips * 1000:>6.1f}")
+        clips = 2 * args.clips
+        check_outputs(archive_out, clips)
+        check_outputs(baseline_out, clips)
         for kind, channels in (("hdf5", 1), ("parquet", 2)):
             for y, s in list(zip(ytids[kind], starts))[:: max(1, args.clips // 5)]:
                 assert_exact_clip(archive_out / f"{y}.wav", s, s + CLIP_SECONDS, 16000, 1, channels)
 
-        clips = len(jobs)
-        archive_rate, baseline_rate = clips / archive_seconds, clips / baseline_seconds
+        archive_rate, baseline_rate = clips / totals["archive"][0], clips / totals["baseline"][0]
         ratio = archive_rate / baseline_rate
-        print(f"archive clips/s {archive_rate:.1f} ({clips} clips in {archive_seconds:.2f} s, exact)")
-        print(f"ffmpeg baseline clips/s {baseline_rate:.1f} ({clips} clips in {baseline_seconds:.2f} s, exact)")
+        print(f"\narchive clips/s {archive_rate:.1f} ({clips} clips in {totals['archive'][0]:.2f} s, every one exact; "
+              f"CPU {totals['archive'][1] / clips * 1000:.1f} ms/clip)")
+        print(f"ffmpeg baseline clips/s {baseline_rate:.1f} ({clips} clips in {totals['baseline'][0]:.2f} s, "
+              f"every one exact; CPU {totals['baseline'][1] / clips * 1000:.1f} ms/clip)")
         print(f"archive speed-up {ratio:.2f} target >= 3 {'met' if ratio >= 3 else 'MISSED'}")
+        cpu_ratio = totals["baseline"][1] / totals["archive"][1]
+        print(f"archive CPU saving per clip {cpu_ratio:.2f}x (the ratio an idle machine's throughput tends to)")
 
         if args.names:
             seconds, peak, base = measure_index(args.names, work)

@@ -123,9 +123,9 @@ class ArchiveIndex:
 
 def cache_path(cache_dir: Path, path: str | Path, archive_format: str) -> Path:
     """The index file for this archive spec: one per (path as given, format)."""
-    text = str(path)
-    if not (set("*?[") & set(text)):
-        text = str(Path(os.path.expanduser(text)).resolve())
+    text = os.path.expanduser(str(path))
+    # Absolute, so the same archive named from two working folders shares one cache entry.
+    text = os.path.abspath(text) if set("*?[") & set(text) else str(Path(text).resolve())
     key = hashlib.sha256(json.dumps([text, archive_format]).encode("utf-8")).hexdigest()[:16]
     return Path(cache_dir) / f"archive-index-{key}.npz"
 
