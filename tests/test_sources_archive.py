@@ -167,6 +167,7 @@ def _ffmpeg_convert(source, target):
 
     target.parent.mkdir(parents=True, exist_ok=True)
     codec = ["-c:a", "aac", "-b:a", "192k"] if target.suffix == ".m4a" else ["-c:a", "libvorbis", "-q:a", "8"]
+    # (mp4 output keeps ffmpeg's default: the index after the media.)
     subprocess.run([FFMPEG, "-hide_banner", "-loglevel", "error", "-nostdin", "-i", str(source), *codec, str(target)],
                    check=True, capture_output=True)
 
@@ -393,3 +394,36 @@ def test_source_pickles_without_open_handles(tmp_path):
     assert copy.produce("abcdefghijk", 0, 10, MONO_16K, tmp_path / "b.wav").ok
     assert (tmp_path / "a.wav").read_bytes() == (tmp_path / "b.wav").read_bytes()
     source.close()
+
+
+def test_parquet_cell_that_only_ffmpeg_reads_is_decoded_through_a_file(tmp_path):
+    # AAC in mp4 (index after the media): libsndfile cannot read it, so ffmpeg decodes it from a file.
+    wav = write_file(tmp_path / "staging" / "c.wav", tone(20, 10.0, 44100, 2), 44100)
+    m4a = tmp_path / "staging" / "c.m4a"
+    _ffmpeg_convert(wav, m4a)
+    make_parquet(tmp_path / "x.parquet", [("abcdefghijk", m4a.read_bytes())])
+    source = ArchiveSource.open(tmp_path / "x.parquet", tmp_path / "cache")
+    result = source.produce("abcdefghijk", 20.0, 30.0, MONO_16K, tmp_path / "out.wav")
+    assert result.ok, result
+    assert_exact_clip(tmp_path / "out.wav", 20.0, 30.0, 16000, 1, 2, tolerance=0.08)
+
+
+def test_one_source_shared_by_threads_gives_the_same_bytes(tmp_path):
+    from concurrent.futures import ThreadPoolExecutor
+
+    _h5py()
+    segments = [(f"t{n:010d}", float(n)) for n in range(12)]
+    make_panns_hdf5(tmp_path / "p.h5", [(f"Y{y}.wav", tone(s, 10.0, 32000)) for y, s in segments])
+    make_parquet(tmp_path / "q.parquet", [(y, encode(tone(s, 10.0, 48000, 2), 48000, "flac")) for y, s in segments],
+                 row_group_size=3)
+    for name in ("p.h5", "q.parquet"):
+        serial = ArchiveSource.open(tmp_path / name, tmp_path / "cache")
+        shared = ArchiveSource.open(tmp_path / name, tmp_path / "cache")
+        for y, s in segments:
+            assert serial.produce(y, s, s + 10, MONO_16K, tmp_path / "serial" / f"{y}.wav").ok
+        with ThreadPoolExecutor(4) as pool:
+            results = list(pool.map(lambda job: shared.produce(job[0], job[1], job[1] + 10, MONO_16K,
+                                                               tmp_path / "threads" / f"{job[0]}.wav"), segments))
+        assert all(r.ok for r in results)
+        for y, _ in segments:
+            assert (tmp_path / "threads" / f"{y}.wav").read_bytes() == (tmp_path / "serial" / f"{y}.wav").read_bytes()

@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import io
 import subprocess
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -40,7 +41,7 @@ def decode_file(path: Path, ffmpeg: str | None = None) -> Decoded:
     try:
         samples, rate = soundfile.read(str(path), dtype="float32", always_2d=True)
     except (soundfile.LibsndfileError, RuntimeError, TypeError):
-        return _decode_with_ffmpeg(["-i", str(path)], None, ffmpeg, str(path))
+        return _decode_with_ffmpeg(["-i", f"file:{path}"], ffmpeg, str(path))
     except OSError as exc:
         raise ArchiveDecodeError(f"{path}: cannot read ({exc})") from None
     return Decoded(samples, int(rate))
@@ -53,15 +54,21 @@ def decode_bytes(data: bytes, what: str, ffmpeg: str | None = None) -> Decoded:
     try:
         samples, rate = soundfile.read(io.BytesIO(data), dtype="float32", always_2d=True)
     except (soundfile.LibsndfileError, RuntimeError, TypeError):
-        return _decode_with_ffmpeg(["-i", "pipe:0"], data, ffmpeg, what)
+        # Through a file, not a pipe: containers such as mp4 with the index at the end need to seek.
+        with tempfile.TemporaryDirectory(prefix="audioset-tools-decode-") as folder:
+            spilled = Path(folder) / "clip"
+            spilled.write_bytes(data)
+            return _decode_with_ffmpeg(["-i", f"file:{spilled}"], ffmpeg, what)
     return Decoded(samples, int(rate))
 
 
-def _decode_with_ffmpeg(input_arguments: list[str], data: bytes | None, ffmpeg: str | None, what: str) -> Decoded:
+def _decode_with_ffmpeg(input_arguments: list[str], ffmpeg: str | None, what: str) -> Decoded:
+    # ``file:`` so that no file name is ever taken for a protocol or an option.
     command = [ffmpeg or default_ffmpeg(), "-hide_banner", "-loglevel", "error", "-nostdin",
                *input_arguments, "-map", "0:a:0", "-c:a", "pcm_f32le", "-f", "wav", "pipe:1"]
     try:
-        completed = subprocess.run(command, input=data, capture_output=True, timeout=_DECODE_TIMEOUT, check=False)
+        completed = subprocess.run(command, stdin=subprocess.DEVNULL, capture_output=True,
+                                   timeout=_DECODE_TIMEOUT, check=False)
     except subprocess.TimeoutExpired:
         raise ArchiveDecodeError(f"{what}: ffmpeg took more than {_DECODE_TIMEOUT:g} s to decode it") from None
     if completed.returncode != 0 or not completed.stdout:

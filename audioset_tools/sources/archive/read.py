@@ -9,13 +9,16 @@
   every group once.
 
 Open files are per process: an :class:`ArchiveReader` pickles without them (for worker
-processes) and reopens lazily, since HDF5 handles must not cross a fork.
+processes) and reopens lazily, since HDF5 handles must not cross a fork. Within a process
+it may be shared by threads (the download scheduler's workers): opening files and reading
+rows happen under one lock, decoding outside it.
 """
 
 from __future__ import annotations
 
 import collections
 import os
+import threading
 from typing import Any
 
 import numpy as np
@@ -33,6 +36,7 @@ class ArchiveReader:
         self._handles: dict[int, Any] = {}
         self._groups: collections.OrderedDict[tuple[int, int], Any] = collections.OrderedDict()
         self._pid = os.getpid()
+        self._lock = threading.Lock()
 
     def __getstate__(self) -> dict[str, Any]:
         return {"index": self.index, "ffmpeg": self.ffmpeg}
@@ -52,23 +56,29 @@ class ArchiveReader:
         if layout == AUDIO_FILE:
             return decode_file(path, self.ffmpeg)
         if layout == PANNS_WAVEFORM:
-            row = self._hdf5(location.file)["waveform"][location.row]
+            with self._lock:
+                row = self._hdf5(location.file)["waveform"][location.row]
             return Decoded(_as_float(row, what), self.index.sample_rates[location.file])
         if layout == MP3_BYTES:
-            cell = self._hdf5(location.file)["mp3"][location.row]
+            with self._lock:
+                cell = self._hdf5(location.file)["mp3"][location.row]
             return decode_bytes(np.asarray(cell, dtype=np.uint8).tobytes(), what, self.ffmpeg)
         if layout == PARQUET_AUDIO:
-            cells = self._row_group(location.file, location.group)
-            if location.row >= len(cells):
-                raise ArchiveDecodeError(f"{what}: the row group has only {len(cells)} rows")
-            return decode_bytes(cells[location.row].as_py() or b"", what, self.ffmpeg)
+            with self._lock:
+                cells = self._row_group(location.file, location.group)
+                if location.row >= len(cells):
+                    raise ArchiveDecodeError(f"{what}: the row group has only {len(cells)} rows")
+                data = cells[location.row].as_py() or b""
+            return decode_bytes(data, what, self.ffmpeg)
         raise ValueError(f"unknown archive layout {layout!r}")
 
     def close(self) -> None:
-        for handle in self._handles.values():
-            handle.close()
-        self._handles.clear()
-        self._groups.clear()
+        with self._lock:
+            self._check_process()
+            for handle in self._handles.values():
+                handle.close()
+            self._handles.clear()
+            self._groups.clear()
 
     def _check_process(self) -> None:
         if os.getpid() != self._pid:
