@@ -283,7 +283,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.names:
             seconds, peak, base = measure_index(args.names, work)
             print(f"index {args.names} names in {seconds:.1f} s; peak RSS {peak:.0f} MB (after imports {base:.0f} MB)")
-            print(f"index {args.names} names peak RSS {peak:.0f} MB target <= 1024 {'met' if peak <= 1024 else 'MISSED'}")
+            verdict = "met" if peak <= 1024 else "MISSED"
+            print(f"index {args.names} names peak RSS {peak:.0f} MB target <= 1024 {verdict}")
     return 0
 
 

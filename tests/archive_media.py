@@ -16,7 +16,6 @@ from pathlib import Path
 
 import numpy as np
 import soundfile
-
 from media import FFMPEG
 
 AMPLITUDE = 0.5
@@ -81,12 +80,16 @@ def make_panns_hdf5(path: Path, clips: list[tuple[str, np.ndarray]]) -> Path:
 
 
 def make_mp3_hdf5(path: Path, clips: list[tuple[str, bytes]]) -> Path:
-    """PaSST / EfficientAT layout: ``audio_name`` S20 and ``mp3`` as variable-length uint8."""
+    """PaSST / EfficientAT layout: ``audio_name`` and ``mp3`` as variable-length uint8.
+
+    The names are variable-length strings here (the PANNs helper uses fixed ``S20``), so
+    both name encodings are exercised.
+    """
     import h5py
 
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     with h5py.File(path, "w") as handle:
-        handle.create_dataset("audio_name", data=np.array([name.encode() for name, _ in clips], dtype="S20"))
+        handle.create_dataset("audio_name", data=[name for name, _ in clips], dtype=h5py.string_dtype())
         mp3 = handle.create_dataset("mp3", shape=(len(clips),), dtype=h5py.vlen_dtype(np.dtype("uint8")))
         for row, (_, data) in enumerate(clips):
             mp3[row] = np.frombuffer(data, dtype=np.uint8)

@@ -14,17 +14,17 @@ import numpy as np
 import pyarrow.parquet as pq
 import pytest
 import soundfile
-
 from archive_media import (
     assert_exact_clip,
     encode,
     make_mp3_hdf5,
     make_panns_hdf5,
     make_parquet,
-    tone,
     to_int16,
+    tone,
     write_file,
 )
+
 from audioset_tools.atomic import is_temporary
 from audioset_tools.errors import UserError
 from audioset_tools.sources.archive import ArchiveFormat, ArchiveOutcome, ArchiveSource, list_archive
@@ -153,7 +153,8 @@ def folder_archive(tmp_path):
         path = root / name
         if path.suffix in (".m4a", ".ogg"):
             # soundfile cannot write m4a and writes only Vorbis ogg: go through ffmpeg's encoders.
-            wav = write_file(tmp_path / "staging" / (path.stem + ".wav"), tone(start, end - start, rate, channels), rate)
+            staging = tmp_path / "staging" / (path.stem + ".wav")
+            wav = write_file(staging, tone(start, end - start, rate, channels), rate)
             _ffmpeg_convert(wav, path)
         else:
             write_file(path, tone(start, end - start, rate, channels), rate)
@@ -194,7 +195,8 @@ def test_a_name_stating_another_segment_is_not_that_clip(folder_archive, tmp_pat
     source = ArchiveSource.open(folder_archive, tmp_path / "cache")
     result = source.produce("cdefghijklm", 8.0, 18.0, MONO_16K, tmp_path / "out" / "x.wav")
     assert result.outcome is ArchiveOutcome.NOT_IN_ARCHIVE
-    assert source.produce("zzzzzzzzzzz", 0.0, 10.0, MONO_16K, tmp_path / "x.wav").outcome is ArchiveOutcome.NOT_IN_ARCHIVE
+    absent = source.produce("zzzzzzzzzzz", 0.0, 10.0, MONO_16K, tmp_path / "x.wav")
+    assert absent.outcome is ArchiveOutcome.NOT_IN_ARCHIVE
     assert not (tmp_path / "out").exists() and not (tmp_path / "x.wav").exists()
     assert source.coverage([("abcdefghijk", 30.0, 40.0), ("cdefghijklm", 8.0, 18.0), ("zzzzzzzzzzz", 0, 10)]) == 1
 
@@ -267,6 +269,9 @@ def test_panns_hdf5_gives_exact_clips_and_reports_padding(tmp_path):
     clips.append(("not-a-clip-name.wav", tone(0, 1, 32000)))
     make_panns_hdf5(tmp_path / "balanced_train.h5", clips)
     source = ArchiveSource.open(tmp_path / "balanced_train.h5", tmp_path / "cache", name="panns")
+    identity = source.identity()
+    assert identity["name"] == "panns" and identity["format"] == "hdf5" and identity["clips"] == len(segments)
+    assert [f["relative"] for f in identity["files"]] == ["balanced_train.h5"]
     for row, (ytid, (start, length)) in enumerate(segments.items()):
         target = tmp_path / "out" / f"{ytid}.wav"
         result = source.produce(ytid, start, start + length, MONO_16K, target)

@@ -21,12 +21,9 @@ class OutputSpec:
         if self.sample_rate <= 0 or self.channels <= 0:
             raise ValueError(f"sample_rate and channels must be positive, got {self.sample_rate}, {self.channels}")
 
-    def frames_for(self, start_seconds: float, end_seconds: float) -> int:
-        """Samples per channel of the clip ``[start, end)``: ``round((end - start) * rate)``."""
-        return frames_for(end_seconds - start_seconds, self.sample_rate)
-
 
 def frames_for(duration: float, sample_rate: int) -> int:
+    """Samples per channel of a clip of ``duration`` seconds: ``round(duration * rate)``."""
     # Python's round is half-to-even and exact on the float it gets; durations come from
     # metadata with millisecond precision, far from any .5 boundary at audio rates.
     return int(round(duration * sample_rate))
