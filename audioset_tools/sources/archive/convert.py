@@ -29,7 +29,6 @@ import dataclasses
 import math
 
 import numpy as np
-from scipy.signal import resample_poly
 
 from ..output_spec import OutputSpec, frames_for
 from .decode import Decoded
@@ -115,6 +114,9 @@ def _map_channels(samples: np.ndarray, channels: int) -> np.ndarray:
 def _resample(samples: np.ndarray, source_rate: int, target_rate: int) -> np.ndarray:
     if source_rate == target_rate:
         return samples
+    # Imported here: scipy.signal is slow to import and only clips that change rate need it.
+    from scipy.signal import resample_poly
+
     divisor = math.gcd(source_rate, target_rate)
     return resample_poly(samples, target_rate // divisor, source_rate // divisor, axis=0)
 
