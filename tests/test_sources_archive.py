@@ -432,3 +432,14 @@ def test_one_source_shared_by_threads_gives_the_same_bytes(tmp_path):
         assert all(r.ok for r in results)
         for y, _ in segments:
             assert (tmp_path / "threads" / f"{y}.wav").read_bytes() == (tmp_path / "serial" / f"{y}.wav").read_bytes()
+
+
+def test_hdf5_names_without_audio_rows_are_not_indexed(tmp_path):
+    h5py = _h5py()
+    with h5py.File(tmp_path / "half.h5", "w") as handle:
+        handle.create_dataset("audio_name", data=np.array([b"Yabcdefghijk.wav", b"Ybbcdefghijk.wav"], dtype="S20"))
+        waveform = handle.create_dataset("waveform", shape=(1, 320000), dtype=np.int16)
+        waveform[0] = to_int16(tone(0, 10, 32000))[:, 0]
+    source = ArchiveSource.open(tmp_path / "half.h5", tmp_path / "cache")
+    assert source.has("abcdefghijk", 0, 10) and not source.has("bbcdefghijk", 0, 10)
+    assert source.produce("abcdefghijk", 0, 10, MONO_16K, tmp_path / "a.wav").ok

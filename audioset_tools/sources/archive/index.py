@@ -180,16 +180,18 @@ def _index_hdf5(path: Path, number: int, columns: _Columns, progress: bool) -> t
                 f"(PaSST) dataset; found {sorted(handle.keys())}"
             )
         if "waveform" in handle:
-            layout = PANNS_WAVEFORM
-            waveform = handle["waveform"]
-            rate = int(waveform.attrs.get("sample_rate", handle.attrs.get("sample_rate", PANNS_SAMPLE_RATE)))
+            layout, audio = PANNS_WAVEFORM, handle["waveform"]
+            rate = int(audio.attrs.get("sample_rate", handle.attrs.get("sample_rate", PANNS_SAMPLE_RATE)))
         else:
-            layout, rate = MP3_BYTES, 0
+            layout, audio, rate = MP3_BYTES, handle["mp3"], 0
         names = handle["audio_name"]
-        total = len(names)
+        total = min(len(names), len(audio))
+        if len(names) != len(audio):
+            # A damaged or half-written pack: only rows that have both a name and audio are clips.
+            log.warning("%s: %d names but %d rows of audio; indexing the first %d", path, len(names), len(audio), total)
         with tqdm(total=total, desc=f"indexing {path.name}", unit="name", disable=not progress) as bar:
             for begin in range(0, total, _NAME_CHUNK):
-                chunk = names[begin : begin + _NAME_CHUNK]
+                chunk = names[begin : min(begin + _NAME_CHUNK, total)]
                 _add_names(chunk, begin, number, columns)
                 bar.update(len(chunk))
     return layout, rate
