@@ -1,0 +1,81 @@
+"""Decode archive audio to float32 samples in-process, with ffmpeg only for what libsndfile cannot read.
+
+soundfile (libsndfile >= 1.1) reads WAV, FLAC, Ogg/Vorbis/Opus and MP3 from a path or from
+bytes in memory, with no process start; ffmpeg (one call, output piped back as float WAV)
+covers the rest (m4a, webm, ...). Both give the file's own rate and channels; converting
+to the output spec is :mod:`.convert`'s job.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+import subprocess
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import soundfile
+
+_DECODE_TIMEOUT = 300.0
+
+
+class ArchiveDecodeError(Exception):
+    """The archive's data for a clip is not decodable audio."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Decoded:
+    # (frames, channels) float32 in [-1, 1] (int16 sources are divided by 32768, exactly).
+    samples: np.ndarray
+    sample_rate: int
+
+
+def default_ffmpeg() -> str:
+    import imageio_ffmpeg
+
+    return imageio_ffmpeg.get_ffmpeg_exe()
+
+
+def decode_file(path: Path, ffmpeg: str | None = None) -> Decoded:
+    try:
+        samples, rate = soundfile.read(str(path), dtype="float32", always_2d=True)
+    except (soundfile.LibsndfileError, RuntimeError, TypeError):
+        return _decode_with_ffmpeg(["-i", f"file:{path}"], ffmpeg, str(path))
+    except OSError as exc:
+        raise ArchiveDecodeError(f"{path}: cannot read ({exc})") from None
+    return Decoded(samples, int(rate))
+
+
+def decode_bytes(data: bytes, what: str, ffmpeg: str | None = None) -> Decoded:
+    """Decode one compressed clip held in memory (an MP3 or FLAC cell of an archive)."""
+    if not data:
+        raise ArchiveDecodeError(f"{what}: the archive holds no bytes for this clip")
+    try:
+        samples, rate = soundfile.read(io.BytesIO(data), dtype="float32", always_2d=True)
+    except (soundfile.LibsndfileError, RuntimeError, TypeError):
+        # Through a file, not a pipe: containers such as mp4 with the index at the end need to seek.
+        with tempfile.TemporaryDirectory(prefix="audioset-tools-decode-") as folder:
+            spilled = Path(folder) / "clip"
+            spilled.write_bytes(data)
+            return _decode_with_ffmpeg(["-i", f"file:{spilled}"], ffmpeg, what)
+    return Decoded(samples, int(rate))
+
+
+def _decode_with_ffmpeg(input_arguments: list[str], ffmpeg: str | None, what: str) -> Decoded:
+    # ``file:`` so that no file name is ever taken for a protocol or an option.
+    command = [ffmpeg or default_ffmpeg(), "-hide_banner", "-loglevel", "error", "-nostdin",
+               *input_arguments, "-map", "0:a:0", "-c:a", "pcm_f32le", "-f", "wav", "pipe:1"]
+    try:
+        completed = subprocess.run(command, stdin=subprocess.DEVNULL, capture_output=True,
+                                   timeout=_DECODE_TIMEOUT, check=False)
+    except subprocess.TimeoutExpired:
+        raise ArchiveDecodeError(f"{what}: ffmpeg took more than {_DECODE_TIMEOUT:g} s to decode it") from None
+    if completed.returncode != 0 or not completed.stdout:
+        reason = completed.stderr.decode("utf-8", errors="replace").strip().splitlines()
+        raise ArchiveDecodeError(f"{what}: not decodable audio ({reason[-1] if reason else 'no audio stream'})")
+    try:
+        samples, rate = soundfile.read(io.BytesIO(completed.stdout), dtype="float32", always_2d=True)
+    except (soundfile.LibsndfileError, RuntimeError) as exc:
+        raise ArchiveDecodeError(f"{what}: ffmpeg's output was not readable ({exc})") from None
+    return Decoded(samples, int(rate))
