@@ -23,7 +23,7 @@ import pandas as pd
 from pydantic import ValidationError
 from tqdm import tqdm
 
-from .atomic import atomic_write_text
+from .atomic import atomic_write_text, is_temporary
 from .config import AudioConfig, Config
 from .download.job import import_unavailable_list
 from .download.ledger import LEDGER_NAME, PERMANENT_OUTCOMES, Ledger
@@ -31,11 +31,11 @@ from .download.plan import Candidate, ClassPlan
 from .download.runner import Fetch, RunOptions, RunSummary, run_download
 from .download.unavailable import read_unavailable
 from .errors import UserError
-from .fetch.clip import FetchSettings, fetch_clip
+from .fetch.clip import FetchSettings, fetch_clip, is_partial_file
 from .fetch.ffmpeg_bin import find_ffmpeg
 from .layout import check_folder, clip_file_name, inside, start_ms
 from .manifest import MANIFEST_NAME, dataset_path, read_manifest
-from .validate import INVALID_KINDS, Finding, Kind, ValidationResult, check_clip
+from .validate import AUDIO_SUFFIXES, INVALID_KINDS, Finding, Kind, ValidationResult, check_clip
 
 log = logging.getLogger(__name__)
 
@@ -329,21 +329,51 @@ def _refuse_foreign_clips(output_dir: Path, frame: pd.DataFrame, plans: list[Cla
 
     The runner makes each planned folder hold exactly its plan's clips, so it would delete
     them; that is right for a rerun of the same manifest, never for someone else's data.
+    Who owns a clip is read from every record there is: the folder's manifest.csv (which
+    may be gone or stale after a crash), the ledger (the runner's own record) and the
+    audio files on disk.
     """
-    existing = output_dir / MANIFEST_NAME
-    if not existing.is_file():
-        return
     folders = {plan.folder for plan in plans}
-    current = read_manifest(existing)
-    foreign = current[
-        current["file"].map(_folder_of).isin(folders) & ~current["file"].isin(set(frame["file"]))
-    ]
-    if len(foreign):
+    wanted = set(frame["file"])
+    foreign: dict[str, str] = {}  # file -> where it was found
+
+    def note(files: Iterable[str], where: str) -> None:
+        for file in files:
+            if _folder_of(file) in folders and file not in wanted:
+                foreign.setdefault(file, where)
+
+    existing = output_dir / MANIFEST_NAME
+    if existing.is_file():
+        note(read_manifest(existing)["file"], MANIFEST_NAME)
+    ledger_path = output_dir / LEDGER_NAME
+    if ledger_path.is_file():
+        with Ledger(ledger_path, read_only=True) as ledger:
+            note((record.file for record in ledger.clips()), LEDGER_NAME)
+    note(_audio_files_in(output_dir, folders), "the class folder")
+    if foreign:
+        example = min(foreign)
         raise UserError(
             f"{output_dir} already holds {len(foreign)} clip(s) in the same class folders that the manifest "
-            f"does not list (e.g. {foreign['file'].iloc[0]}); rebuilding would delete them.\n"
-            f"  Rebuild into an empty folder, or pass that folder's own manifest.csv."
+            f"does not list (e.g. {example}, found in {foreign[example]}); rebuilding would delete them.\n"
+            f"  Rebuild into an empty folder, pass that folder's own manifest.csv, or move those clips aside."
         )
+
+
+def _audio_files_in(output_dir: Path, folders: set[str]) -> Iterable[str]:
+    """Finished audio files (not partial or temporary ones) of the given class folders."""
+    for folder in sorted(folders):
+        path = output_dir / folder
+        if not path.is_dir():
+            continue
+        for entry in sorted(path.iterdir()):
+            if (
+                entry.is_file()
+                and entry.suffix.lower() in AUDIO_SUFFIXES
+                and not entry.name.startswith(".")
+                and not is_partial_file(entry)
+                and not is_temporary(entry)
+            ):
+                yield f"{folder}/{entry.name}"
 
 
 def _check_existing(
