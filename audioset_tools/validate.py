@@ -50,6 +50,9 @@ class Kind(str, enum.Enum):
     CHECKSUM_ONLY = "checksum_only"
     EXTRA = "extra"
     MANIFEST_MISMATCH = "manifest_mismatch"
+    # One class index for several classes, one class in several splits or folders: the
+    # manifest mixes two selections (e.g. resumed after the selection changed).
+    MIXED_CLASSES = "mixed_classes"
 
 
 # Problems of files the manifest lists; re-fetching them can help.
@@ -153,7 +156,8 @@ def validate_dataset(
         invalid=[f for f in found if f.kind in INVALID_KINDS],
         checksum_only=[f for f in found if f.kind is Kind.CHECKSUM_ONLY],
         extra=list(find_extra_files(root, listed)),
-        manifest_problems=list(check_class_manifests(root, manifest)) if own_manifest else [],
+        manifest_problems=(list(check_class_manifests(root, manifest)) if own_manifest else [])
+        + list(check_class_consistency(manifest)),
     )
     log.debug("validated %d clips in %s: %s", result.checked, root, result.counts())
     return result
@@ -268,6 +272,38 @@ def check_class_manifests(root: Path, manifest: pd.DataFrame) -> Iterable[Findin
         )
 
 
+def check_class_consistency(manifest: pd.DataFrame) -> Iterable[Finding]:
+    """A manifest must give each class index one class (MID, name, split, folder) and each MID one index.
+
+    A dataset resumed after its selection changed can break this while every file is
+    intact; rebuild and the converters then refuse the manifest, so validate says so first.
+    """
+    if manifest.empty:
+        return
+    folders = manifest["file"].map(lambda file: file.rpartition("/")[0])
+    frame = manifest.assign(folder=folders)
+    for class_index, rows in frame.groupby("class_index", sort=True):
+        for column in ("mid", "class_name", "split", "folder"):
+            values = sorted(rows[column].astype(str).unique())
+            if len(values) > 1:
+                yield Finding(
+                    Kind.MIXED_CLASSES, f"{MANIFEST_NAME} class_index {class_index}",
+                    f"one class index has several values of {column}: {', '.join(map(repr, values))}; "
+                    f"the dataset mixes two class selections (download the current one into a new folder)",
+                    "1", str(len(values)),
+                )
+    for mid, rows in frame.groupby("mid", sort=True):
+        for column in ("class_index", "split"):
+            values = sorted(rows[column].astype(str).unique())
+            if len(values) > 1:
+                yield Finding(
+                    Kind.MIXED_CLASSES, f"{MANIFEST_NAME} mid {mid}",
+                    f"class {mid} has several values of {column}: {', '.join(values)}; "
+                    f"the dataset mixes two class selections (download the current one into a new folder)",
+                    "1", str(len(values)),
+                )
+
+
 DETAIL_COLUMNS = ("kind", "file", "class_name", "ytid", "detail", "expected", "found")
 
 
@@ -291,6 +327,7 @@ _SUMMARY_LABELS = {
     Kind.CHECKSUM_ONLY: "checksum differs, audio matches",
     Kind.EXTRA: "files in no manifest",
     Kind.MANIFEST_MISMATCH: "per-class manifest problems",
+    Kind.MIXED_CLASSES: "classes mixed up in the manifest",
 }
 
 

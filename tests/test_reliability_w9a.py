@@ -11,8 +11,11 @@ import pytest
 
 from audioset_tools.cli import main
 from audioset_tools.download.ledger import LEDGER_NAME
-from audioset_tools.manifest import MANIFEST_NAME, read_manifest
-from test_download_helpers import audio_files
+from audioset_tools.manifest import MANIFEST_NAME, read_manifest, write_dataset_manifests
+from audioset_tools.rebuild import plans_from_manifest
+from audioset_tools.validate import VALIDATION_NAME
+from dataset_factory import make_dataset
+from test_download_helpers import assert_manifests_equal_disk, audio_files, write_meta
 from test_rebuild_e2e import _scripts_on_path, downloaded  # noqa: F401  (fixtures)
 
 
@@ -41,3 +44,71 @@ def test_rebuild_never_deletes_clips_it_does_not_own(downloaded, tmp_path, media
     assert "2 clip(s)" in err
     assert audio_files(out) == before
     assert media_server.total_requests() == 0
+
+
+# -- 2: a changed selection, then a resumed download -----------------------------------------
+
+def _reselect(tmp_path: Path, media_server, tone_sources, classes) -> None:
+    """Rewrite the selection outputs as if the selection had been rerun with ``classes``."""
+    rows = {}
+    for mid, _ in classes:
+        number = {"/m/a": 0, "/m/b": 1}.get(mid, 9)
+        rows[mid] = [(f"c{number}clip{n:05d}", 1.5 + 3 * n, 3.5 + 3 * n) for n in range(2)]
+        for yt, _, _ in rows[mid]:
+            media_server.add(yt, tone_sources.webm)
+    write_meta(tmp_path / "meta", classes, rows)
+
+
+def test_class_inserted_at_index_0_relabels_finished_clips(downloaded, tmp_path, media_server, tone_sources,  # noqa: F811
+                                                           capsys):
+    config, out = downloaded
+    kept = {row.file: (out / row.file).read_bytes() for row in read_manifest(out / MANIFEST_NAME).itertuples()}
+    _reselect(tmp_path, media_server, tone_sources, [("/m/c", "Music"), ("/m/a", "Speech"), ("/m/b", "Dog, bark")])
+    media_server.reset_stats()
+    assert main(["download", "--config", str(config), "-q"]) == 0
+    manifest = assert_manifests_equal_disk(out)
+    classes = manifest.drop_duplicates("mid").set_index("mid")
+    # Every clip takes its class index, name and split from the current selection.
+    assert classes["class_index"].to_dict() == {"/m/c": 0, "/m/a": 1, "/m/b": 2}
+    assert classes["split"].to_dict() == {"/m/c": "train", "/m/a": "val", "/m/b": "test"}
+    assert manifest.groupby("class_index")["mid"].nunique().max() == 1
+    assert manifest.groupby("mid")["split"].nunique().max() == 1
+    # The finished clips were kept, not fetched again; only the new class was downloaded.
+    for file, data in kept.items():
+        assert (out / file).read_bytes() == data
+    assert {yt for yt in manifest["ytid"] if media_server.stats(yt).requests} == {"c9clip00000", "c9clip00001"}
+    assert main(["validate", str(out), "-q"]) == 0
+    plans_from_manifest(manifest)  # what rebuild and the converters accept
+
+
+def test_class_0_replaced_refuses_to_resume(downloaded, tmp_path, media_server, tone_sources, capsys):  # noqa: F811
+    config, out = downloaded
+    manifest_before = (out / MANIFEST_NAME).read_bytes()
+    _reselect(tmp_path, media_server, tone_sources, [("/m/c", "Music"), ("/m/b", "Dog, bark")])
+    media_server.reset_stats()
+    assert main(["download", "--config", str(config), "-q"]) == 2
+    err = capsys.readouterr().err
+    assert "the class selection changed" in err and "Traceback" not in err
+    assert "class index 0 was 'Speech' (/m/a, 2 finished clip(s) in Speech/) and is now 'Music' (/m/c)" in err
+    assert "new paths.output_dir" in err
+    assert (out / MANIFEST_NAME).read_bytes() == manifest_before
+    assert media_server.total_requests() == 0
+
+
+@pytest.mark.parametrize(
+    ("edit", "what"),
+    [
+        (lambda frame: frame.assign(class_index=frame["class_index"].where(frame["class_index"] != 1, 0)),
+         "one class index has several values of mid"),
+        (lambda frame: frame.assign(split=frame["split"].mask(frame.index == 0, "test")),
+         "several values of split"),
+    ],
+)
+def test_validate_detects_a_manifest_that_mixes_classes(tmp_path, capsys, edit, what):
+    root = tmp_path / "dataset"
+    frame = make_dataset(root)
+    write_dataset_manifests(root, edit(frame))
+    assert main(["validate", str(root), "-q"]) == 1
+    out = capsys.readouterr().out
+    assert "classes mixed up in the manifest" in out and "DAMAGED" in out
+    assert what in (root / VALIDATION_NAME).read_text()

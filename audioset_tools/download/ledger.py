@@ -263,6 +263,14 @@ class Ledger:
             self._db.execute("DELETE FROM clips WHERE file = ?", (attempt.file,))
             self._insert_attempt(attempt)
 
+    def relabel_clip(self, file: str, class_index: int, class_name: str, split: str, rank: int) -> None:
+        """Give a finished clip the class index, name, split and rank of the current plan."""
+        with self._db:
+            self._db.execute(
+                "UPDATE clips SET class_index = ?, class_name = ?, split = ?, rank = ? WHERE file = ?",
+                (class_index, class_name, split, rank, file),
+            )
+
     def import_unavailable(self, rows: Iterable[tuple[str, str, str]]) -> int:
         """Merge (ytid, reason, last_checked) rows, keeping each video's latest check; return the count read."""
         count = 0

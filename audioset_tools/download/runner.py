@@ -55,6 +55,7 @@ from .ledger import (
 )
 from .pacing import Pacer, PacingSettings
 from .plan import Candidate, ClassPlan
+from .reconcile import reconcile_with_plans
 from .summary import ClassSummary, RunSummary
 
 log = logging.getLogger(__name__)
@@ -633,6 +634,7 @@ def run_download(
         sweep_partial_files(output_dir)
         try:
             with Ledger(output_dir / LEDGER_NAME) as ledger, _worker_settings(settings, options) as per_worker:
+                reconcile_with_plans(ledger, plans, output_dir)
                 run = _Run(plans, settings, output_dir, options, ledger, per_worker, fetch)
                 with run.graceful_ctrl_c():
                     try:
