@@ -25,6 +25,7 @@ from tqdm import tqdm
 
 from .atomic import atomic_write_text, is_temporary
 from .config import AudioConfig, Config
+from .dataset_lock import dataset_lock
 from .download.job import import_unavailable_list
 from .download.ledger import LEDGER_NAME, PERMANENT_OUTCOMES, Ledger
 from .download.plan import Candidate, ClassPlan
@@ -292,6 +293,31 @@ def rebuild_frame(
         read_unavailable(unavailable)  # a bad list fails here, before anything is written
 
     output_dir.mkdir(parents=True, exist_ok=True)
+    with dataset_lock(output_dir, "rebuild"):
+        # Checked again under the lock: another command may have written here meanwhile.
+        _refuse_foreign_clips(output_dir, frame, plans)
+        return _rebuild_locked(
+            frame, output_dir, plans, settings, options, settings_audio, tolerance, source=source,
+            unavailable=unavailable, progress=progress, fetch=fetch, refetch=refetch, checked=checked,
+        )
+
+
+def _rebuild_locked(
+    frame: pd.DataFrame,
+    output_dir: Path,
+    plans: list[ClassPlan],
+    settings: FetchSettings,
+    options: RunOptions,
+    settings_audio: AudioSettings,
+    tolerance: float,
+    *,
+    source: str,
+    unavailable: Path | None,
+    progress: bool,
+    fetch: Fetch,
+    refetch: Iterable[str],
+    checked: dict[str, list[Finding]] | None,
+) -> RebuildResult:
     rows = frame.to_dict("records")
     before = checked if checked is not None else _check_existing(output_dir, rows, tolerance, options.workers, progress)
     forced = set(refetch)

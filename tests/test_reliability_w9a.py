@@ -5,18 +5,25 @@ against the local media server, real yt-dlp and real ffmpeg.
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
+import numpy as np
 import pytest
+import soundfile
 
 from audioset_tools.cli import main
-from audioset_tools.download.ledger import LEDGER_NAME
+from audioset_tools.download.ledger import LEDGER_NAME, QUARANTINED, Ledger
 from audioset_tools.manifest import MANIFEST_NAME, read_manifest, write_dataset_manifests
 from audioset_tools.rebuild import plans_from_manifest
 from audioset_tools.validate import VALIDATION_NAME
 from dataset_factory import make_dataset
 from test_download_helpers import assert_manifests_equal_disk, audio_files, write_meta
-from test_rebuild_e2e import _scripts_on_path, downloaded  # noqa: F401  (fixtures)
+from test_rebuild_e2e import REPO, _scripts_on_path, downloaded  # noqa: F401  (fixtures)
 
 
 def _someone_elses_manifest(tmp_path: Path, out: Path) -> Path:
@@ -112,3 +119,98 @@ def test_validate_detects_a_manifest_that_mixes_classes(tmp_path, capsys, edit, 
     out = capsys.readouterr().out
     assert "classes mixed up in the manifest" in out and "DAMAGED" in out
     assert what in (root / VALIDATION_NAME).read_text()
+
+
+# -- 7: clean takes the downloader's lock and writes the manifests through the ledger --------
+
+POLL = 0.01
+# Only reached when something hangs, which is itself a failure.
+DEADLINE = 120.0
+
+
+def test_clean_is_refused_while_a_download_runs(downloaded, tmp_path, media_server, tone_sources, capsys):  # noqa: F811
+    config, out = downloaded
+    # A third class whose only clip stalls: the download sits in it, holding the folder.
+    classes = [("/m/a", "Speech"), ("/m/b", "Dog, bark"), ("/m/c", "Music")]
+    rows = {mid: [(f"c{c}clip{n:05d}", 1.5 + 3 * n, 3.5 + 3 * n) for n in range(2)] for c, (mid, _) in
+            enumerate(classes[:2])}
+    rows["/m/c"] = [("stalled0000", 1.5, 3.5)]
+    media_server.add("stalled0000", tone_sources.webm, behaviour="stall", stall_after=1000, stall_seconds=DEADLINE)
+    write_meta(tmp_path / "meta", classes, rows)
+    manifest_before = (out / MANIFEST_NAME).read_bytes()
+    download = subprocess.Popen(
+        [sys.executable, str(REPO / "download_data.py"), "--config", str(config), "-q",
+         "--set", "download.socket_timeout=100"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+    )
+    try:
+        deadline = time.monotonic() + DEADLINE
+        while media_server.stats("stalled0000").requests < 2:  # yt-dlp resolved it, ffmpeg is reading
+            assert download.poll() is None and time.monotonic() < deadline
+            time.sleep(POLL)
+        assert main(["clean", "--config", str(config), "-q"]) == 2
+        err = capsys.readouterr().err
+        assert f"another download (process {download.pid}) is running in" in err
+        assert "Traceback" not in err
+        assert download.poll() is None
+    finally:
+        os.killpg(download.pid, signal.SIGKILL)
+        download.wait()
+    assert (out / MANIFEST_NAME).read_bytes() == manifest_before
+    assert not (out / "_quarantine").exists()
+
+
+def test_clean_records_quarantines_in_the_ledger(downloaded):  # noqa: F811
+    config, out = downloaded
+    manifest = read_manifest(out / MANIFEST_NAME)
+    silenced = manifest["file"][1]
+    samples, rate = soundfile.read(out / silenced)
+    soundfile.write(out / silenced, np.zeros_like(samples), rate)
+    assert main(["clean", "--config", str(config), "-q"]) == 0
+    with Ledger(out / LEDGER_NAME, read_only=True) as ledger:
+        assert silenced not in {record.file for record in ledger.clips()}
+        outcomes = ledger.outcome_counts()
+        assert outcomes.get(QUARANTINED) == 1
+        assert sorted(record.file for record in ledger.clips()) == sorted(read_manifest(out / MANIFEST_NAME)["file"])
+    assert_manifests_equal_disk(out)
+
+
+_HOLD_LOCK = """
+import sys
+from pathlib import Path
+from audioset_tools.dataset_lock import dataset_lock
+with dataset_lock(Path(sys.argv[1]), "download"):
+    print("held", flush=True)
+    sys.stdin.read()
+"""
+
+
+@pytest.mark.parametrize("command", ["rebuild", "repair", "clean", "import-unavailable", "download"])
+def test_every_command_that_writes_a_dataset_takes_its_lock(downloaded, tmp_path, media_server, capsys,  # noqa: F811
+                                                            command):
+    config, out = downloaded
+    shared = tmp_path / "shared.csv"
+    shared.write_bytes((out / MANIFEST_NAME).read_bytes())
+    (out / read_manifest(shared)["file"][0]).unlink()  # something for a rebuild or repair to do
+    dead = tmp_path / "unavailable.csv"
+    dead.write_text("ytid,reason,last_checked\nc0clip00001,gone,2026-11-01T10:00:00Z\n")
+    argv = {
+        "rebuild": ["rebuild", "--manifest", str(shared), "--output", str(out)],
+        "repair": ["validate", str(out), "--repair"],
+        "clean": ["clean"],
+        "import-unavailable": ["download", "--import-unavailable", str(dead)],
+        "download": ["download"],
+    }[command] + ["--config", str(config), "-q"]
+    holder = subprocess.Popen([sys.executable, "-c", _HOLD_LOCK, str(out)], stdin=subprocess.PIPE,
+                              stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        assert main(argv) == 2
+        err = capsys.readouterr().err
+        assert f"another download (process {holder.pid}) is running in {out}" in err
+        assert "Traceback" not in err
+    finally:
+        holder.communicate("")
+    assert media_server.total_requests() == 0
+    with Ledger(out / LEDGER_NAME, read_only=True) as ledger:
+        assert not list(ledger.unavailable_videos())

@@ -6,6 +6,7 @@ import logging
 from pathlib import Path
 
 from ..config import Config
+from ..dataset_lock import dataset_lock
 from ..errors import UserError
 from ..fetch.clip import FetchSettings
 from ..fetch.ffmpeg_bin import find_ffmpeg
@@ -75,5 +76,5 @@ def export_unavailable_list(output_dir: Path, path: Path) -> int:
 
 def import_unavailable_list(output_dir: Path, path: Path) -> int:
     Path(output_dir).mkdir(parents=True, exist_ok=True)
-    with Ledger(Path(output_dir) / LEDGER_NAME) as ledger:
+    with dataset_lock(output_dir, "import-unavailable"), Ledger(Path(output_dir) / LEDGER_NAME) as ledger:
         return import_unavailable(ledger, path)

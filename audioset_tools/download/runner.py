@@ -35,6 +35,7 @@ from tqdm import tqdm
 from ..atomic import is_temporary
 from ..audio_info import AudioReadError, probe_audio, sha256_file
 from ..config import Config, DownloadConfig
+from ..dataset_lock import LOCK_NAME, dataset_lock  # noqa: F401  (LOCK_NAME: re-exported)
 from ..errors import UserError
 from ..fetch.clip import ClipJob, ClipResult, FetchSettings, fetch_clip, is_partial_file
 from ..fetch.cookies import private_cookie_copy, remove_stale_cookie_copies, validate_cookies_file
@@ -60,7 +61,6 @@ from .summary import ClassSummary, RunSummary
 
 log = logging.getLogger(__name__)
 
-LOCK_NAME = ".download.lock"
 _POLL_SECONDS = 0.5
 # A proxy failing this many times in a row is reported (never silently dropped).
 PROXY_FAILURE_REPORT = 3
@@ -114,26 +114,9 @@ def redact_proxy(proxy: str) -> str:
     return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
 
 
-@contextlib.contextmanager
-def _locked(output_dir: Path) -> Iterator[None]:
-    """One download per output folder at a time; the OS drops the lock when the process dies."""
-    try:
-        import fcntl
-    except ImportError:  # pragma: no cover - Windows: no advisory locks, document one run at a time
-        yield
-        return
-    with open(output_dir / LOCK_NAME, "a+b") as handle:
-        try:
-            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise UserError(
-                f"another download is running in {output_dir}; wait for it to finish "
-                f"(two runs in one folder would fight over its files)"
-            ) from None
-        try:
-            yield
-        finally:
-            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+def _locked(output_dir: Path) -> contextlib.AbstractContextManager[None]:
+    """One writer per output folder at a time (see :mod:`audioset_tools.dataset_lock`)."""
+    return dataset_lock(output_dir, "download")
 
 
 def sweep_partial_files(output_dir: Path) -> int:
