@@ -22,7 +22,7 @@ import pandas as pd
 from tqdm import tqdm
 
 from .atomic import atomic_write_text, is_temporary
-from .audio_info import AudioReadError, is_silent, probe_audio, sha256_file
+from .audio_info import AudioReadError, is_silent, probe_audio, samples_sha256, sha256_file
 from .errors import UserError
 from .layout import QUARANTINE_DIR
 from .manifest import MANIFEST_NAME, dataset_path, existing_class_manifests, read_manifest
@@ -48,6 +48,9 @@ class Kind(str, enum.Enum):
     # length, rate and channels: another ffmpeg build writes different bytes for the
     # same clip, so this is reported on its own rather than as corruption.
     CHECKSUM_ONLY = "checksum_only"
+    # The bytes and the decoded samples both differ from the manifest (its samples_sha256),
+    # with the right length, rate and channels: the audio itself was changed.
+    CHANGED_SAMPLES = "changed_samples"
     EXTRA = "extra"
     MANIFEST_MISMATCH = "manifest_mismatch"
     # One class index for several classes, one class in several splits or folders: the
@@ -57,7 +60,8 @@ class Kind(str, enum.Enum):
 
 # Problems of files the manifest lists; re-fetching them can help.
 INVALID_KINDS = frozenset(
-    {Kind.UNREADABLE, Kind.WRONG_DURATION, Kind.WRONG_SAMPLE_RATE, Kind.WRONG_CHANNELS, Kind.SILENT}
+    {Kind.UNREADABLE, Kind.WRONG_DURATION, Kind.WRONG_SAMPLE_RATE, Kind.WRONG_CHANNELS, Kind.SILENT,
+     Kind.CHANGED_SAMPLES}
 )
 
 
@@ -208,13 +212,40 @@ def check_clip(root: Path, row: dict, duration_tolerance: float) -> list[Finding
                 "", "sha256 matches" if sha_matches else "sha256 differs",
             ))
     if not problems and not sha_matches:
-        problems.append(finding(
-            Kind.CHECKSUM_ONLY,
-            "sha256 differs but the decoded audio has the expected length, rate and channels "
-            "(normal when another ffmpeg build encoded it; otherwise the samples were changed)",
-            row["sha256"], actual_sha,
-        ))
+        problems.append(_checksum_finding(path, row, actual_sha, finding))
     return problems
+
+
+def _checksum_finding(path: Path, row: dict, actual_sha: str, finding) -> Finding:
+    """Another sha256 with the right length, rate and channels: a re-encode, or changed audio?
+
+    The manifest's samples_sha256 (the decoded samples' checksum) tells them apart; a
+    manifest written before that column existed cannot, and the clip counts as re-encoded.
+    """
+    expected_samples = str(row.get("samples_sha256") or "")
+    if expected_samples:
+        try:
+            actual_samples = samples_sha256(path)
+        except AudioReadError as exc:
+            return finding(Kind.UNREADABLE, f"the audio stops decoding part-way: {exc}")
+        if actual_samples != expected_samples:
+            return finding(
+                Kind.CHANGED_SAMPLES,
+                "the decoded samples differ from the manifest's samples_sha256 (the audio was changed)",
+                expected_samples, actual_samples,
+            )
+        return finding(
+            Kind.CHECKSUM_ONLY,
+            "sha256 differs but the decoded samples are the manifest's (samples_sha256 matches): "
+            "the same audio encoded into other bytes",
+            row["sha256"], actual_sha,
+        )
+    return finding(
+        Kind.CHECKSUM_ONLY,
+        "sha256 differs but the decoded audio has the expected length, rate and channels "
+        "(normal when another ffmpeg build encoded it; otherwise the samples were changed)",
+        row["sha256"], actual_sha,
+    )
 
 
 def find_extra_files(root: Path, listed: set[str]) -> Iterable[Finding]:
@@ -325,6 +356,7 @@ _SUMMARY_LABELS = {
     Kind.WRONG_CHANNELS: "wrong channel count",
     Kind.SILENT: "all-silent clips",
     Kind.CHECKSUM_ONLY: "checksum differs, audio matches",
+    Kind.CHANGED_SAMPLES: "changed audio samples",
     Kind.EXTRA: "files in no manifest",
     Kind.MANIFEST_MISMATCH: "per-class manifest problems",
     Kind.MIXED_CLASSES: "classes mixed up in the manifest",

@@ -214,3 +214,52 @@ def test_every_command_that_writes_a_dataset_takes_its_lock(downloaded, tmp_path
     assert media_server.total_requests() == 0
     with Ledger(out / LEDGER_NAME, read_only=True) as ledger:
         assert not list(ledger.unavailable_videos())
+
+
+# -- 12: a checksum of the decoded samples tells a re-encode from changed audio --------------
+
+def _flip_a_sample_byte(path: Path) -> None:
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0xFF  # well inside the sample data
+    path.write_bytes(bytes(data))
+
+
+def test_changed_samples_are_damage_and_repair_refetches_them(downloaded, media_server, capsys):  # noqa: F811
+    config, out = downloaded
+    manifest = read_manifest(out / MANIFEST_NAME)
+    assert manifest["samples_sha256"].str.fullmatch("[0-9a-f]{64}").all()
+    victim = manifest["file"][0]
+    original = (out / victim).read_bytes()
+    _flip_a_sample_byte(out / victim)
+    assert main(["validate", str(out), "-q"]) == 1
+    assert "changed audio samples              1" in capsys.readouterr().out
+    assert f"changed_samples,{victim}" in (out / VALIDATION_NAME).read_text()
+    assert main(["validate", str(out), "--repair", "--config", str(config), "-q"]) == 0
+    text = capsys.readouterr().out
+    assert "nothing to repair" not in text and "dataset is intact" in text
+    assert (out / victim).read_bytes() == original
+    assert media_server.stats(manifest["ytid"][0]).requests > 0
+    assert media_server.stats(manifest["ytid"][1]).requests == 0
+
+
+def test_a_re_encode_of_the_same_samples_is_not_damage(downloaded, capsys):  # noqa: F811
+    config, out = downloaded
+    victim = out / read_manifest(out / MANIFEST_NAME)["file"][1]
+    samples, rate = soundfile.read(victim, dtype="int16")
+    soundfile.write(victim, samples, rate, subtype="PCM_16", format="WAVEX")  # other header, same samples
+    assert main(["validate", str(out), "-q"]) == 0
+    assert "checksum differs, audio matches    1" in capsys.readouterr().out
+    assert main(["validate", str(out), "--strict", "-q"]) == 1
+
+
+def test_an_old_manifest_without_samples_checksum_validates_as_before(downloaded, capsys):  # noqa: F811
+    config, out = downloaded
+    frame = read_manifest(out / MANIFEST_NAME)
+    text = (out / MANIFEST_NAME).read_text().splitlines()
+    assert text[0].endswith(",samples_sha256")  # the last column: drop it as an older version wrote none
+    old = out / "old_manifest.csv"
+    old.write_text("\n".join(line.rsplit(",", 1)[0] for line in text) + "\n")
+    assert "samples_sha256" not in old.read_text()
+    _flip_a_sample_byte(out / frame["file"][0])
+    assert main(["validate", str(out), "--manifest", str(old), "-q"]) == 0
+    assert "checksum differs, audio matches    1" in capsys.readouterr().out

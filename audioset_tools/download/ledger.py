@@ -95,7 +95,8 @@ CREATE TABLE IF NOT EXISTS clips (
     duration REAL NOT NULL,
     sha256 TEXT NOT NULL,
     labels TEXT NOT NULL,
-    recorded_at TEXT NOT NULL
+    recorded_at TEXT NOT NULL,
+    samples_sha256 TEXT NOT NULL DEFAULT ''
 );
 CREATE TABLE IF NOT EXISTS failures (
     ytid TEXT NOT NULL,
@@ -136,6 +137,9 @@ class ClipRecord:
     duration: float
     sha256: str
     labels: str
+    # SHA-256 of the decoded samples (audio_info.samples_sha256); empty for clips recorded
+    # by a version that did not compute it.
+    samples_sha256: str = ""
 
 
 @dataclass(frozen=True)
@@ -188,6 +192,7 @@ class Ledger:
                 # FULL: a row reported as recorded survives a power cut, not just kill -9.
                 self._db.execute("PRAGMA synchronous=FULL")
                 self._db.executescript(_SCHEMA)
+                self._add_missing_columns()
                 self._db.execute(
                     "INSERT OR IGNORE INTO meta (key, value) VALUES ('schema_version', ?)", (SCHEMA_VERSION,)
                 )
@@ -203,6 +208,19 @@ class Ledger:
                 f"{self.path}: ledger schema version {version[0] if version else 'unknown'} is not "
                 f"{SCHEMA_VERSION}; it was written by another version of audioset-tools."
             )
+
+    def _add_missing_columns(self) -> None:
+        """Columns added to ``clips`` after schema version 1 shipped (additive, so the version stays)."""
+        present = {row[1] for row in self._db.execute("PRAGMA table_info(clips)")}
+        if "samples_sha256" not in present:
+            self._db.execute("ALTER TABLE clips ADD COLUMN samples_sha256 TEXT NOT NULL DEFAULT ''")
+
+    def _clip_columns(self) -> str:
+        """The SELECT list of a :class:`ClipRecord`; a read-only older ledger lacks samples_sha256."""
+        present = {row[1] for row in self._db.execute("PRAGMA table_info(clips)")}
+        return ", ".join(
+            name if name in present else f"'' AS {name}" for name in ClipRecord.__dataclass_fields__
+        )
 
     def close(self) -> None:
         self._db.close()
@@ -233,11 +251,11 @@ class Ledger:
                 self._db.execute(
                     "INSERT OR REPLACE INTO clips (file, class_index, mid, class_name, split, ytid,"
                     " start_seconds, end_seconds, rank, sample_rate, channels, duration, sha256, labels,"
-                    " recorded_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    " recorded_at, samples_sha256) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     (
                         clip.file, clip.class_index, clip.mid, clip.class_name, clip.split, clip.ytid,
                         clip.start_seconds, clip.end_seconds, clip.rank, clip.sample_rate, clip.channels,
-                        clip.duration, clip.sha256, clip.labels, attempt.finished_at,
+                        clip.duration, clip.sha256, clip.labels, attempt.finished_at, clip.samples_sha256,
                     ),
                 )
                 # The video answered: whatever was learnt about it being dead is stale.
@@ -290,14 +308,14 @@ class Ledger:
 
     def clip(self, file: str) -> ClipRecord | None:
         row = self._db.execute(
-            f"SELECT {', '.join(ClipRecord.__dataclass_fields__)} FROM clips WHERE file = ?", (file,)
+            f"SELECT {self._clip_columns()} FROM clips WHERE file = ?", (file,)
         ).fetchone()
         return ClipRecord(*row) if row else None
 
     def clips(self) -> list[ClipRecord]:
         """Every finished clip, ordered by class then rank (the manifest order)."""
         rows = self._db.execute(
-            f"SELECT {', '.join(ClipRecord.__dataclass_fields__)} FROM clips ORDER BY class_index, rank, file"
+            f"SELECT {self._clip_columns()} FROM clips ORDER BY class_index, rank, file"
         ).fetchall()
         return [ClipRecord(*row) for row in rows]
 

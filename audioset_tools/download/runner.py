@@ -33,7 +33,7 @@ from urllib.parse import urlsplit, urlunsplit
 from tqdm import tqdm
 
 from ..atomic import is_temporary
-from ..audio_info import AudioReadError, probe_audio, sha256_file
+from ..audio_info import AudioReadError, probe_audio, samples_sha256, sha256_file
 from ..config import Config, DownloadConfig
 from ..dataset_lock import LOCK_NAME, dataset_lock  # noqa: F401  (LOCK_NAME: re-exported)
 from ..errors import UserError
@@ -163,6 +163,14 @@ def _usable_file(path: Path) -> bool:
         return path.is_file() and path.stat().st_size > 0
     except OSError:
         return False
+
+
+def _samples_digest(path: Path) -> str:
+    """The clip's :func:`samples_sha256` for the manifest; empty if it cannot be decoded (validate says why)."""
+    try:
+        return samples_sha256(path)
+    except AudioReadError:
+        return ""
 
 
 def _event(record: ClipRecord, outcome: str, message: str) -> Attempt:
@@ -409,6 +417,7 @@ class _Run:
             split=plan.split, ytid=candidate.ytid, start_seconds=candidate.start_seconds,
             end_seconds=candidate.end_seconds, rank=candidate.rank, sample_rate=info.sample_rate,
             channels=info.channels, duration=info.duration, sha256=sha256_file(path), labels=candidate.labels,
+            samples_sha256=_samples_digest(path),
         )
         self.ledger.record_attempt(
             Attempt(
@@ -442,6 +451,7 @@ class _Run:
                 split=plan.split, ytid=candidate.ytid, start_seconds=candidate.start_seconds,
                 end_seconds=candidate.end_seconds, rank=candidate.rank, sample_rate=result.sample_rate,
                 channels=result.channels, duration=result.duration, sha256=result.sha256, labels=candidate.labels,
+                samples_sha256=_samples_digest(inside(self.output_dir, candidate.file)),
             )
         self.ledger.record_attempt(
             Attempt(
