@@ -6,6 +6,7 @@ against the local media server, real yt-dlp and real ffmpeg.
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -263,3 +264,72 @@ def test_an_old_manifest_without_samples_checksum_validates_as_before(downloaded
     _flip_a_sample_byte(out / frame["file"][0])
     assert main(["validate", str(out), "--manifest", str(old), "-q"]) == 0
     assert "checksum differs, audio matches    1" in capsys.readouterr().out
+
+
+# -- 10: report and validate on a read-only copy ------------------------------------------------
+
+def _snapshot(folder: Path) -> dict[str, tuple[int, int]]:
+    return {p.relative_to(folder).as_posix(): (p.stat().st_size, p.stat().st_mtime_ns)
+            for p in sorted(folder.rglob("*"))}
+
+
+def test_report_and_validate_write_nothing_into_the_dataset(downloaded, tmp_path):  # noqa: F811
+    config, out = downloaded
+    before = _snapshot(out)
+    assert main(["report", str(out), "--out", str(tmp_path / "report"), "-q"]) == 0
+    assert main(["validate", str(out), "--out", str(tmp_path / "validation.csv"), "-q"]) == 0
+    # Not even the ledger's -shm / -wal side files: a reading command leaves the folder alone.
+    assert _snapshot(out) == before
+
+
+def _read_only_mount_works(tmp_path: Path) -> bool:
+    probe, mount = tmp_path / "probe_src", tmp_path / "probe_mnt"
+    probe.mkdir()
+    mount.mkdir()
+    try:
+        done = subprocess.run(["unshare", "-m", "sh", "-c", 'mount --bind -o ro "$0" "$1"', str(probe), str(mount)],
+                              capture_output=True)
+    except OSError:
+        return False
+    return done.returncode == 0
+
+
+def _on_read_only_copy(source: Path, mount: Path, *argv: str) -> subprocess.CompletedProcess:
+    """Run the CLI with ``source`` mounted read-only at ``mount`` (in a private mount namespace)."""
+    mount.mkdir(exist_ok=True)
+    script = 'mount --bind -o ro "$0" "$1" && shift 1 && exec "$@"'
+    return subprocess.run(
+        ["unshare", "-m", "sh", "-c", script, str(source), str(mount), sys.executable, "-m", "audioset_tools",
+         *argv, "-q"],
+        capture_output=True, text=True, cwd=REPO,
+    )
+
+
+@pytest.mark.parametrize("journal", ["closed_cleanly", "copied_while_a_download_ran"])
+def test_report_and_validate_work_on_a_read_only_copy(downloaded, tmp_path, journal):  # noqa: F811
+    if not _read_only_mount_works(tmp_path):
+        pytest.skip("this machine cannot make a read-only mount (needs unshare -m with mount rights)")
+    config, out = downloaded
+    copy = tmp_path / "copy"
+    if journal == "closed_cleanly":
+        shutil.copytree(out, copy)
+    else:
+        # Copied while a writer had the ledger open: the copy carries -wal and -shm side files.
+        with Ledger(out / LEDGER_NAME) as ledger:
+            ledger.import_unavailable([("c0clip00001", "gone", "2026-11-01T10:00:00Z")])
+            shutil.copytree(out, copy)
+        assert (copy / f"{LEDGER_NAME}-wal").exists()
+    mount = tmp_path / "mnt"
+    report = _on_read_only_copy(copy, mount, "report", str(mount), "--out", str(tmp_path / "report"))
+    assert report.returncode == 0, report.stderr
+    assert (tmp_path / "report" / "outcomes.png").is_file() and "Traceback" not in report.stderr
+    validate = _on_read_only_copy(copy, mount, "validate", str(mount), "--out", str(tmp_path / "v.csv"))
+    assert validate.returncode == 0, validate.stderr
+    assert "dataset is intact" in validate.stdout and (tmp_path / "v.csv").is_file()
+    # Without --out: the verdict all the same, and where the details could not go.
+    default = _on_read_only_copy(copy, mount, "validate", str(mount))
+    assert default.returncode == 0, default.stderr
+    assert "dataset is intact" in default.stdout and "read-only (pass --out CSV" in default.stdout
+    # The report has nowhere to go by default: one clear message, exit 2.
+    refused = _on_read_only_copy(copy, mount, "report", str(mount))
+    assert refused.returncode == 2 and "pass --out DIR" in refused.stderr and "Traceback" not in refused.stderr

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from ..errors import UserError
 from ..report import REPORT_DIR_NAME, write_report
 
 NAME = "report"
@@ -24,6 +25,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace, config: object) -> int:
-    for path in write_report(args.dataset, args.out):
+    try:
+        written = write_report(args.dataset, args.out)
+    except OSError as exc:
+        where = args.out if args.out is not None else args.dataset / REPORT_DIR_NAME
+        raise UserError(
+            f"cannot write the report into {where}: {exc.strerror or exc}"
+            + ("" if args.out is not None else " (a read-only dataset? pass --out DIR to write it elsewhere)")
+        ) from None
+    for path in written:
         print(path)
     return 0

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from ..errors import UserError
 from ..rebuild import repair_dataset
 from ..validate import DEFAULT_DURATION_TOLERANCE, VALIDATION_NAME, summary_text, validate_dataset, write_details
 from .rebuild import workers_type
@@ -67,7 +68,19 @@ def run(args: argparse.Namespace, config: object) -> int:
                 duration_tolerance=args.duration_tolerance, workers=args.workers, progress=not args.quiet,
             )
     details = args.out if args.out is not None else args.dataset / VALIDATION_NAME
-    write_details(details, result)
+    written = _write_details(details, result, chosen=args.out is not None)
     print(summary_text(result, args.strict))
-    print(f"details: {details}")
+    print(f"details: {details}" if written else
+          f"details not written: {args.dataset} is read-only (pass --out CSV to write them elsewhere)")
     return 0 if result.is_intact(args.strict) else EXIT_DAMAGED
+
+
+def _write_details(path: Path, result, *, chosen: bool) -> bool:
+    """Write the details CSV; False when the default place is a read-only dataset (validate only reads it)."""
+    try:
+        write_details(path, result)
+    except OSError as exc:
+        if chosen:
+            raise UserError(f"cannot write the details to {path}: {exc.strerror or exc}") from None
+        return False
+    return True

@@ -31,6 +31,8 @@ Times are UTC, ISO 8601 with seconds (``2026-11-25T14:05:00Z``).
 from __future__ import annotations
 
 import dataclasses
+import logging
+import os
 import sqlite3
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -41,6 +43,8 @@ import pandas as pd
 
 from ..errors import UserError
 from ..manifest import MANIFEST_COLUMNS
+
+log = logging.getLogger(__name__)
 
 LEDGER_NAME = "ledger.sqlite3"
 SCHEMA_VERSION = "1"
@@ -115,6 +119,36 @@ CREATE TABLE IF NOT EXISTS imported_unavailable (
 """
 
 
+def _connect_read_only(path: Path) -> sqlite3.Connection:
+    """Open the ledger for reading without creating or changing any file beside it.
+
+    A read-only open of a WAL database normally creates ``-shm`` and ``-wal`` side files,
+    which fails on a read-only copy (a DVD, a read-only mount, a folder of someone
+    else's) and writes into a folder a reading command should leave alone. Without a
+    ``-wal`` (every writer closed cleanly, so every committed row is in the main file)
+    ``immutable=1`` reads the main file alone. With one (a download is running, or was
+    killed) its rows must be read too, so the normal read-only mode is used; only when
+    that cannot work because the folder is read-only is the main file read alone, with
+    a warning that the newest records may be missing.
+    """
+    base = f"{path.resolve().as_uri()}?mode=ro"
+    if not Path(f"{path}-wal").exists():
+        return sqlite3.connect(f"{base}&immutable=1", uri=True)
+    db = sqlite3.connect(base, uri=True)
+    try:
+        db.execute("SELECT COUNT(*) FROM meta").fetchone()  # the side files are opened here
+        return db
+    except sqlite3.OperationalError:
+        db.close()
+        if os.access(path.parent, os.W_OK):
+            raise
+    log.warning(
+        "%s: a read-only copy whose write-ahead log cannot be opened; reading the main file alone "
+        "(records of a run that was killed may be missing)", path,
+    )
+    return sqlite3.connect(f"{base}&immutable=1", uri=True)
+
+
 def utc_now() -> str:
     return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
@@ -184,7 +218,7 @@ class Ledger:
         self.path = Path(path)
         try:
             if read_only:
-                self._db = sqlite3.connect(f"{self.path.resolve().as_uri()}?mode=ro", uri=True)
+                self._db = _connect_read_only(self.path)
             else:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
                 self._db = sqlite3.connect(self.path)
