@@ -19,7 +19,7 @@ import pandas as pd
 from .atomic import atomic_write_text
 from .errors import UserError
 from .ids import is_valid_ytid
-from .tables import raise_if_errors, read_csv_rows
+from .tables import from_spreadsheet_safe, raise_if_errors, read_csv_rows, spreadsheet_safe
 
 MANIFEST_NAME = "manifest.csv"
 HF_METADATA_NAME = "metadata.csv"
@@ -44,6 +44,8 @@ MANIFEST_COLUMNS = (
 OPTIONAL_MANIFEST_COLUMNS = ("samples_sha256",)
 REQUIRED_MANIFEST_COLUMNS = tuple(c for c in MANIFEST_COLUMNS if c not in OPTIONAL_MANIFEST_COLUMNS)
 SPLITS = ("train", "val", "test")
+# Free text a shared manifest may carry; written spreadsheet-safe (tables.spreadsheet_safe).
+TEXT_COLUMNS = ("mid", "class_name", "labels")
 
 _INT_COLUMNS = ("class_index", "sample_rate", "channels")
 _FLOAT_COLUMNS = ("start_seconds", "end_seconds", "duration")
@@ -139,6 +141,8 @@ def read_manifest(path: Path) -> pd.DataFrame:
     rows: list[list[str]] = []
     seen_files: dict[str, int] = {}
     for line_number, row in table.rows:
+        for column in TEXT_COLUMNS:
+            row[column] = from_spreadsheet_safe(row[column])
         for problem in _row_problems(row):
             errors.append((line_number, f"{path}:{line_number}: {problem}"))
         previous = seen_files.get(row["file"])
@@ -179,6 +183,8 @@ def manifest_csv_text(frame: pd.DataFrame) -> str:
     out = frame[columns].copy()
     for column in OPTIONAL_MANIFEST_COLUMNS:
         out[column] = out[column].fillna("")
+    for column in TEXT_COLUMNS:
+        out[column] = out[column].map(spreadsheet_safe)
     for column in ("start_seconds", "end_seconds"):
         out[column] = out[column].map(lambda value: f"{float(value):.3f}")
     out["duration"] = out["duration"].map(lambda value: f"{float(value):.6f}")
@@ -196,13 +202,13 @@ def hf_metadata_frame(frame: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(
         {
             "file_name": frame["file"],
-            "label": frame["class_name"],
-            "mid": frame["mid"],
+            "label": frame["class_name"].map(spreadsheet_safe),
+            "mid": frame["mid"].map(spreadsheet_safe),
             "split": frame["split"],
             "ytid": frame["ytid"],
             "start_seconds": frame["start_seconds"].map(lambda value: f"{float(value):.3f}"),
             "end_seconds": frame["end_seconds"].map(lambda value: f"{float(value):.3f}"),
-            "labels": frame["labels"],
+            "labels": frame["labels"].map(spreadsheet_safe),
         }
     )
 

@@ -36,6 +36,7 @@ from .fetch.clip import FetchSettings, fetch_clip, is_partial_file
 from .fetch.ffmpeg_bin import find_ffmpeg
 from .layout import check_folder, clip_file_name, inside, start_ms
 from .manifest import MANIFEST_NAME, dataset_path, read_manifest
+from .tables import spreadsheet_safe
 from .validate import AUDIO_SUFFIXES, INVALID_KINDS, Finding, Kind, ValidationResult, check_clip
 
 log = logging.getLogger(__name__)
@@ -487,8 +488,8 @@ def write_rebuild_report(path: Path, result: RebuildResult) -> None:
     writer.writerow(REPORT_COLUMNS)
     for row in result.rows:
         writer.writerow([
-            row.file, row.class_index, row.class_name, row.ytid, f"{row.start_seconds:.3f}",
-            f"{row.end_seconds:.3f}", row.status.value, " ".join(row.reason.split()), row.check,
+            row.file, row.class_index, spreadsheet_safe(row.class_name), row.ytid, f"{row.start_seconds:.3f}",
+            f"{row.end_seconds:.3f}", row.status.value, spreadsheet_safe(" ".join(row.reason.split())), row.check,
             row.sha256_expected, row.sha256_actual,
         ])
     atomic_write_text(Path(path), buffer.getvalue())

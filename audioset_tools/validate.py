@@ -26,6 +26,7 @@ from .audio_info import AudioReadError, is_silent, probe_audio, samples_sha256, 
 from .errors import UserError
 from .layout import QUARANTINE_DIR
 from .manifest import MANIFEST_NAME, dataset_path, existing_class_manifests, read_manifest
+from .tables import spreadsheet_safe
 
 log = logging.getLogger(__name__)
 
@@ -344,7 +345,7 @@ def write_details(path: Path, result: ValidationResult) -> None:
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(DETAIL_COLUMNS)
     for f in sorted(result.findings, key=lambda f: (f.kind.value, f.file)):
-        writer.writerow([f.kind.value, f.file, f.class_name, f.ytid, f.detail, f.expected, f.found])
+        writer.writerow([f.kind.value, f.file, spreadsheet_safe(f.class_name), f.ytid, f.detail, f.expected, f.found])
     atomic_write_text(Path(path), buffer.getvalue())
 
 

@@ -5,6 +5,8 @@ against the local media server, real yt-dlp and real ffmpeg.
 
 from __future__ import annotations
 
+import csv
+import gzip
 import os
 import shutil
 import signal
@@ -18,11 +20,14 @@ import pytest
 import soundfile
 
 from audioset_tools.cli import main
-from audioset_tools.download.ledger import LEDGER_NAME, QUARANTINED, Ledger
+from audioset_tools.download.ledger import LEDGER_NAME, QUARANTINED, Ledger, utc_now
+from audioset_tools.errors import UserError
+from audioset_tools.metadata import official, read_ontology, read_segments, segments
 from audioset_tools.manifest import MANIFEST_NAME, read_manifest, write_dataset_manifests
 from audioset_tools.rebuild import plans_from_manifest
 from audioset_tools.validate import VALIDATION_NAME
 from dataset_factory import make_dataset
+from test_metadata_readers import FIXTURES, HEADER
 from test_download_helpers import assert_manifests_equal_disk, audio_files, write_meta
 from test_rebuild_e2e import REPO, _scripts_on_path, downloaded  # noqa: F401  (fixtures)
 
@@ -333,3 +338,99 @@ def test_report_and_validate_work_on_a_read_only_copy(downloaded, tmp_path, jour
     # The report has nowhere to go by default: one clear message, exit 2.
     refused = _on_read_only_copy(copy, mount, "report", str(mount))
     assert refused.returncode == 2 and "pass --out DIR" in refused.stderr and "Traceback" not in refused.stderr
+
+
+# -- 11: hostile text in shared files -------------------------------------------------------------
+
+FORMULAS = {"class_name": '=HYPERLINK("http://example.invalid","x")', "labels": "@SUM(1+1)*cmd|' /C calc'!A0",
+            "mid": "+cmd"}
+
+
+def _cells(path: Path, column: str) -> list[str]:
+    with path.open(newline="", encoding="utf-8") as handle:
+        return [row[column] for row in csv.DictReader(handle)]
+
+
+def test_formulas_in_a_shared_manifest_are_neutralised(downloaded, tmp_path, capsys):  # noqa: F811
+    config, out = downloaded
+    frame = read_manifest(out / MANIFEST_NAME)
+    hostile = frame.copy()
+    first = hostile["class_index"] == 0
+    for column, formula in FORMULAS.items():
+        hostile.loc[first, column] = formula
+    shared = tmp_path / "shared.csv"
+    # Saved by a spreadsheet: a UTF-8 byte-order mark first.
+    hostile.to_csv(shared, index=False, encoding="utf-8-sig")
+    assert shared.read_bytes().startswith(b"\xef\xbb\xbf")
+    rebuilt = tmp_path / "rebuilt"
+    assert main(["rebuild", "--manifest", str(shared), "--output", str(rebuilt), "--config", str(config), "-q"]) == 0
+    written = {
+        rebuilt / MANIFEST_NAME: ("class_name", "labels", "mid"),
+        rebuilt / "metadata.csv": ("label", "labels", "mid"),
+        rebuilt / "rebuild_report.csv": ("class_name",),
+    }
+    for path, columns in written.items():
+        for column in columns:
+            cells = _cells(path, column)
+            assert not [c for c in cells if c[:1] in "=+-@"], (path.name, column)
+            assert any(c.startswith("'") and c[1:] in FORMULAS.values() for c in cells)  # still readable
+    # Numbers are numbers: the start and end cells are exactly what they were.
+    assert _cells(rebuilt / MANIFEST_NAME, "start_seconds") == _cells(out / MANIFEST_NAME, "start_seconds")
+    # Read back, the values are the shared manifest's; the dataset validates and a rerun keeps everything.
+    back = read_manifest(rebuilt / MANIFEST_NAME)
+    assert back.loc[back["class_index"] == 0, "class_name"].unique().tolist() == [FORMULAS["class_name"]]
+    assert main(["validate", str(rebuilt), "-q"]) == 0
+    assert main(["rebuild", "--manifest", str(rebuilt / MANIFEST_NAME), "--output", str(rebuilt),
+                 "--config", str(config), "-q"]) == 0
+    assert {row["status"] for row in csv.DictReader((rebuilt / "rebuild_report.csv").open())} == {"kept"}
+
+
+def test_a_manifest_with_a_byte_order_mark_is_read(downloaded, tmp_path):  # noqa: F811
+    config, out = downloaded
+    bom = tmp_path / "bom.csv"
+    bom.write_bytes(b"\xef\xbb\xbf" + (out / MANIFEST_NAME).read_bytes())
+    assert main(["validate", str(out), "--manifest", str(bom), "-q"]) == 0
+
+
+def test_a_gzip_metadata_file_that_expands_without_limit_is_refused(tmp_path, monkeypatch):
+    monkeypatch.setattr(official, "MAX_GUNZIPPED_BYTES", 1 << 20)
+    bomb = tmp_path / "eval_segments.csv.gz"
+    with gzip.open(bomb, "wb") as handle:
+        handle.write(HEADER.encode())
+        for _ in range(64):
+            handle.write(b"#" * (1 << 16) + b"\n")
+    ontology = read_ontology(FIXTURES / "ontology.json")
+    with pytest.raises(UserError, match="expands to more than 1 MiB when gunzipped"):
+        read_segments({"eval": bomb}, ontology.ids)
+
+
+def test_an_over_long_metadata_line_is_skipped_and_reported(tmp_path, monkeypatch):
+    # A smaller parser block, so a line long enough to break it stays small enough for a test.
+    monkeypatch.setattr(segments, "_BLOCK_SIZE", 1 << 14)
+    body = (FIXTURES / "eval_segments.csv").read_text().split("\n", 3)[3]
+    path = tmp_path / "eval_segments.csv"
+    path.write_text(HEADER + body + 'aaaaaaaaaa9, 0.000, 10.000, "' + "x" * 200_000 + '"\n' + body)
+    ontology = read_ontology(FIXTURES / "ontology.json")
+    read = read_segments({"eval": path}, ontology.ids)
+    assert read.valid.sum() == 6  # every other row is kept
+    (malformed,) = read.malformed
+    assert malformed.line == 4 + body.count("\n") and "skipped" in malformed.reason
+    assert read.files[0].malformed == 1 and len(str(malformed)) < 300
+
+
+def test_future_last_checked_is_clamped_when_merging(downloaded, tmp_path):  # noqa: F811
+    config, out = downloaded
+    future = tmp_path / "future.csv"
+    future.write_text("ytid,reason,last_checked\nc0clip00001,'=gone,2999-01-01T00:00:00Z\n")
+    assert main(["download", "--config", str(config), "--import-unavailable", str(future), "-q"]) == 0
+    exported = tmp_path / "exported.csv"
+    assert main(["download", "--config", str(config), "--export-unavailable", str(exported), "-q"]) == 0
+    with exported.open() as handle:
+        (row,) = list(csv.DictReader(handle))
+    assert row["last_checked"] <= utc_now() and row["reason"] == "'=gone"
+    # A real check made after the import still replaces it.
+    later = tmp_path / "later.csv"
+    later.write_text(f"ytid,reason,last_checked\nc0clip00001,still gone,{utc_now()}\n")
+    assert main(["download", "--config", str(config), "--import-unavailable", str(later), "-q"]) == 0
+    assert main(["download", "--config", str(config), "--export-unavailable", str(exported), "-q"]) == 0
+    assert "still gone" in exported.read_text()

@@ -324,16 +324,22 @@ class Ledger:
             )
 
     def import_unavailable(self, rows: Iterable[tuple[str, str, str]]) -> int:
-        """Merge (ytid, reason, last_checked) rows, keeping each video's latest check; return the count read."""
+        """Merge (ytid, reason, last_checked) rows, keeping each video's latest check (on a tie the one imported last); return the count read.
+
+        A check dated in the future (a wrong clock, or a list made to win every merge) counts
+        as made now, so a later real check still replaces it.
+        """
         count = 0
+        now = utc_now()
         with self._db:
             for ytid, reason, last_checked in rows:
                 count += 1
+                last_checked = min(last_checked, now)
                 self._db.execute(
                     "INSERT INTO imported_unavailable (ytid, reason, last_checked) VALUES (?, ?, ?)"
                     " ON CONFLICT (ytid) DO UPDATE SET reason = excluded.reason,"
                     " last_checked = excluded.last_checked"
-                    " WHERE excluded.last_checked > imported_unavailable.last_checked",
+                    " WHERE excluded.last_checked >= imported_unavailable.last_checked",
                     (ytid, reason, last_checked),
                 )
         return count
