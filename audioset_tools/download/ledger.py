@@ -216,6 +216,7 @@ class Ledger:
 
     def __init__(self, path: Path, *, read_only: bool = False) -> None:
         self.path = Path(path)
+        self._clip_select: str | None = None
         try:
             if read_only:
                 self._db = _connect_read_only(self.path)
@@ -251,10 +252,12 @@ class Ledger:
 
     def _clip_columns(self) -> str:
         """The SELECT list of a :class:`ClipRecord`; a read-only older ledger lacks samples_sha256."""
-        present = {row[1] for row in self._db.execute("PRAGMA table_info(clips)")}
-        return ", ".join(
-            name if name in present else f"'' AS {name}" for name in ClipRecord.__dataclass_fields__
-        )
+        if self._clip_select is None:
+            present = {row[1] for row in self._db.execute("PRAGMA table_info(clips)")}
+            self._clip_select = ", ".join(
+                name if name in present else f"'' AS {name}" for name in ClipRecord.__dataclass_fields__
+            )
+        return self._clip_select
 
     def close(self) -> None:
         self._db.close()

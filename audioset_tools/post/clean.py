@@ -126,7 +126,7 @@ def _clean(
     summary.recovered = int(finished.sum())
     summary.missing = list(manifest.loc[~present & ~finished, "file"])
     for relative in summary.missing[:10]:
-        log.warning("%s: in the manifest but missing on disk (left as is; see audioset-tools validate)", relative)
+        log.warning("%s: in the manifest but missing on disk (see audioset-tools validate)", relative)
 
     checkable = manifest[present].reset_index(drop=True)
     expected = (
