@@ -434,3 +434,16 @@ def test_future_last_checked_is_clamped_when_merging(downloaded, tmp_path):  # n
     assert main(["download", "--config", str(config), "--import-unavailable", str(later), "-q"]) == 0
     assert main(["download", "--config", str(config), "--export-unavailable", str(exported), "-q"]) == 0
     assert "still gone" in exported.read_text()
+
+
+def test_a_resumed_slice_relabels_the_clips_of_other_slices_too(downloaded, tmp_path, media_server,  # noqa: F811
+                                                                 tone_sources):
+    config, out = downloaded
+    _reselect(tmp_path, media_server, tone_sources, [("/m/c", "Music"), ("/m/a", "Speech"), ("/m/b", "Dog, bark")])
+    # Only the new class's slice runs; the clips of the other classes still take their new indices.
+    assert main(["download", "--config", str(config), "--start", "0", "--end", "1", "-q"]) == 0
+    manifest = assert_manifests_equal_disk(out)
+    classes = manifest.drop_duplicates("mid").set_index("mid")
+    assert classes["class_index"].to_dict() == {"/m/c": 0, "/m/a": 1, "/m/b": 2}
+    assert classes["split"].to_dict() == {"/m/c": "train", "/m/a": "val", "/m/b": "test"}
+    assert main(["validate", str(out), "-q"]) == 0

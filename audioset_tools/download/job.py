@@ -11,7 +11,7 @@ from ..errors import UserError
 from ..fetch.clip import FetchSettings
 from ..fetch.ffmpeg_bin import find_ffmpeg
 from .ledger import LEDGER_NAME, Ledger
-from .plan import ClassPlan, plan_download
+from .plan import ClassPlan, plan_download, selection_identities
 from .preview import ClassPreview, preview_download
 from .runner import RunOptions, RunSummary, run_download
 from .unavailable import export_unavailable, import_unavailable
@@ -57,7 +57,10 @@ def download_slice(
         "downloading %d classes (%d clips each) into %s with %d worker(s)",
         len(plans), config.download.samples_per_class, config.paths.output_dir, options.workers,
     )
-    return run_download(plans, settings, config.paths.output_dir, options)
+    from ..meta_outputs import read_suitable_classes
+
+    selection = selection_identities(read_suitable_classes(config.paths.meta_dir))
+    return run_download(plans, settings, config.paths.output_dir, options, selection=selection)
 
 
 def dry_run_slice(

@@ -12,11 +12,12 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from ..errors import UserError
 from .ledger import ClipRecord, Ledger
-from .plan import ClassPlan
+from .plan import ClassIdentity, ClassPlan
 
 log = logging.getLogger(__name__)
 
@@ -30,17 +31,24 @@ class Relabel:
     rank: int
 
 
-def plan_relabels(clips: list[ClipRecord], plans: list[ClassPlan]) -> tuple[list[Relabel], list[str]]:
-    """The relabels the current ``plans`` ask for, and the conflicts that forbid resuming (pure)."""
-    by_mid = {plan.mid: plan for plan in plans}
-    by_index = {plan.class_index: plan for plan in plans}
+def plan_relabels(
+    clips: list[ClipRecord], plans: list[ClassPlan], selection: Sequence[ClassIdentity] = ()
+) -> tuple[list[Relabel], list[str]]:
+    """The relabels the current selection asks for, and the conflicts that forbid resuming (pure).
+
+    ``selection`` lists every class of the current selection (a run may cover one slice of
+    it, while the folder holds clips of other slices); the ``plans`` are always part of it.
+    """
+    classes: list[ClassPlan | ClassIdentity] = [*selection, *plans]
+    by_mid = {entry.mid: entry for entry in classes}
+    by_index = {entry.class_index: entry for entry in classes}
     ranks = {candidate.file: candidate.rank for plan in plans for candidate in plan.candidates}
     relabels: list[Relabel] = []
     taken: dict[tuple[int, str, str, str], int] = defaultdict(int)  # (old index, mid, name, folder) -> clips
     moved: dict[tuple[str, str, str], int] = defaultdict(int)  # (mid, old folder, new folder) -> clips
     for record in clips:
         folder = record.file.rpartition("/")[0]
-        plan = by_mid.get(record.mid)
+        plan = by_mid.get(record.mid)  # the class as the current selection has it
         if plan is None:
             other = by_index.get(record.class_index)
             if other is not None:
@@ -65,9 +73,11 @@ def plan_relabels(clips: list[ClipRecord], plans: list[ClassPlan]) -> tuple[list
     return relabels, conflicts
 
 
-def reconcile_with_plans(ledger: Ledger, plans: list[ClassPlan], output_dir: object) -> int:
-    """Relabel the ledger's finished clips to the current plans; refuse on a conflict. Returns the relabels."""
-    relabels, conflicts = plan_relabels(ledger.clips(), plans)
+def reconcile_with_plans(
+    ledger: Ledger, plans: list[ClassPlan], output_dir: object, selection: Sequence[ClassIdentity] = ()
+) -> int:
+    """Relabel the ledger's finished clips to the current selection; refuse on a conflict. Returns the relabels."""
+    relabels, conflicts = plan_relabels(ledger.clips(), plans, selection)
     if conflicts:
         shown = conflicts[:10] + ([f"... and {len(conflicts) - 10} more"] if len(conflicts) > 10 else [])
         raise UserError(

@@ -24,7 +24,7 @@ import logging
 import signal
 import threading
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -55,7 +55,7 @@ from .ledger import (
     utc_now,
 )
 from .pacing import Pacer, PacingSettings
-from .plan import Candidate, ClassPlan
+from .plan import Candidate, ClassIdentity, ClassPlan
 from .reconcile import reconcile_with_plans
 from .summary import ClassSummary, RunSummary
 
@@ -608,8 +608,12 @@ def run_download(
     options: RunOptions,
     *,
     fetch: Fetch = fetch_clip,
+    selection: Sequence[ClassIdentity] = (),
 ) -> RunSummary:
     """Fill every class of ``plans`` in ``output_dir``; resumable, crash-safe, worker-count independent.
+
+    ``selection`` names every class of the current selection (``plans`` may be one slice
+    of it): finished clips of any of them take its current class index, name and split.
 
     ``settings`` describes one clip fetch (ffmpeg, audio format, retries...) without
     cookies or proxy; ``options`` gives the workers, pacing, the user's cookie file (each
@@ -627,7 +631,7 @@ def run_download(
         sweep_partial_files(output_dir)
         try:
             with Ledger(output_dir / LEDGER_NAME) as ledger, _worker_settings(settings, options) as per_worker:
-                reconcile_with_plans(ledger, plans, output_dir)
+                reconcile_with_plans(ledger, plans, output_dir, selection)
                 run = _Run(plans, settings, output_dir, options, ledger, per_worker, fetch)
                 with run.graceful_ctrl_c():
                     try:
