@@ -24,6 +24,7 @@ from pydantic import ValidationError
 from tqdm import tqdm
 
 from .atomic import atomic_write_text, is_temporary
+from .audio_info import sha256_file
 from .config import AudioConfig, Config
 from .dataset_lock import dataset_lock
 from .download.job import import_unavailable_list
@@ -223,7 +224,14 @@ class RebuildResult:
                 f"  {checks[Kind.CHECKSUM_ONLY.value]} clip(s) have another sha256 than the manifest but the "
                 f"expected length, rate and channels (another ffmpeg build encodes differently)"
             )
-        odd = {name: n for name, n in checks.items() if name not in ("identical", Kind.CHECKSUM_ONLY.value)}
+        if checks[Kind.CHANGED_SAMPLES.value]:
+            lines.append(
+                f"  {checks[Kind.CHANGED_SAMPLES.value]} clip(s) decode to other samples than the manifest records "
+                f"(samples_sha256); a clip kept as this machine fetched it would come out the same again "
+                f"(its ffmpeg decodes or resamples differently)"
+            )
+        odd = {name: n for name, n in checks.items()
+               if name not in ("identical", Kind.CHECKSUM_ONLY.value, Kind.CHANGED_SAMPLES.value)}
         for name, count in sorted(odd.items()):
             lines.append(f"  {count} clip(s) on disk with: {name}")
         verdict = {
@@ -321,8 +329,12 @@ def _rebuild_locked(
 ) -> RebuildResult:
     rows = frame.to_dict("records")
     before = checked if checked is not None else _check_existing(output_dir, rows, tolerance, options.workers, progress)
-    forced = set(refetch)
-    kept = {file for file, findings in before.items() if not _needs_fetch(findings) and file not in forced}
+    as_fetched = _as_fetched_here(output_dir, before)
+    forced = set(refetch) - as_fetched
+    kept = {
+        file for file, findings in before.items()
+        if (not _needs_fetch(findings) or file in as_fetched) and file not in forced
+    }
     for file, findings in before.items():
         if file not in kept:
             # Otherwise the runner would keep it: it trusts a recorded clip whose file is there.
@@ -341,6 +353,29 @@ def _rebuild_locked(
                            summary)
     write_rebuild_report(output_dir / REBUILD_REPORT_NAME, result)
     return result
+
+
+def _as_fetched_here(output_dir: Path, before: dict[str, list[Finding]]) -> set[str]:
+    """Clips whose only problem is other samples than the manifest's, yet are byte for byte what
+    this folder's own fetch wrote (the ledger's sha256).
+
+    Nobody changed them: this machine's ffmpeg decodes or resamples the source into other
+    samples than the manifest's did, and fetching again would give the same file, so they are
+    kept (and reported) instead of fetched on every run.
+    """
+    suspects = [
+        file for file, findings in before.items()
+        if findings and all(f.kind is Kind.CHANGED_SAMPLES for f in findings)
+    ]
+    ledger_path = output_dir / LEDGER_NAME
+    if not suspects or not ledger_path.is_file():
+        return set()
+    with Ledger(ledger_path, read_only=True) as ledger:
+        recorded = {file: ledger.clip(file) for file in suspects}
+    return {
+        file for file, record in recorded.items()
+        if record is not None and record.sha256 == sha256_file(dataset_path(output_dir, file))
+    }
 
 
 def _audio_config(settings: AudioSettings, source: str) -> AudioConfig:

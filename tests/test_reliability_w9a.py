@@ -447,3 +447,24 @@ def test_a_resumed_slice_relabels_the_clips_of_other_slices_too(downloaded, tmp_
     assert classes["class_index"].to_dict() == {"/m/c": 0, "/m/a": 1, "/m/b": 2}
     assert classes["split"].to_dict() == {"/m/c": "train", "/m/a": "val", "/m/b": "test"}
     assert main(["validate", str(out), "-q"]) == 0
+
+
+def test_a_clip_as_this_machine_fetched_it_is_not_fetched_again_for_other_samples(downloaded, tmp_path,  # noqa: F811
+                                                                                   media_server, capsys):
+    """A manifest from a machine whose ffmpeg decoded the source into other samples: refetching
+    gives the same file, so the rebuild keeps it (and says why) instead of fetching it on every run."""
+    config, out = downloaded
+    frame = read_manifest(out / MANIFEST_NAME)
+    frame.loc[1, ["sha256", "samples_sha256"]] = ["0" * 64, "1" * 64]
+    foreign = tmp_path / "from_another_machine.csv"
+    frame.to_csv(foreign, index=False)
+    for _ in range(2):
+        assert main(["rebuild", "--manifest", str(foreign), "--output", str(out), "--config", str(config),
+                     "-q"]) == 0
+        assert "1 clip(s) decode to other samples than the manifest records" in capsys.readouterr().out
+        with (out / "rebuild_report.csv").open() as handle:
+            row = next(r for r in csv.DictReader(handle) if r["ytid"] == frame["ytid"][1])
+        assert (row["status"], row["check"]) == ("kept", "changed_samples")
+    assert media_server.total_requests() == 0
+    # Measured against that manifest the samples do differ, and validate says so.
+    assert main(["validate", str(out), "--manifest", str(foreign), "-q"]) == 1
