@@ -49,6 +49,24 @@ def sha256_file(path: Path) -> str:
     return digest.hexdigest()
 
 
+def samples_sha256(path: Path) -> str:
+    """SHA-256 of the decoded samples: interleaved, as little-endian 32-bit integers.
+
+    Unlike the file's sha256 it ignores everything but the audio (headers, metadata
+    chunks, the encoder's tag, FLAC framing), so a re-encode of the same samples keeps
+    it and any changed sample changes it. Read in blocks so a long file never has to fit
+    in memory.
+    """
+    digest = hashlib.sha256()
+    try:
+        with soundfile.SoundFile(str(path)) as sound:
+            for block in sound.blocks(blocksize=_BLOCK_FRAMES, dtype="int32", always_2d=True):
+                digest.update(block.astype("<i4", copy=False).tobytes())
+    except (soundfile.LibsndfileError, RuntimeError, OSError) as exc:
+        raise AudioReadError(f"{path}: not readable audio ({exc})") from exc
+    return digest.hexdigest()
+
+
 def is_silent(path: Path) -> bool:
     """True when every sample is identical (std = 0, the MetaAudio rule), e.g. all zeros.
 

@@ -21,7 +21,7 @@ from .atomic import atomic_write_text
 from .errors import UserError
 from .hf_card import write_dataset_card
 from .ids import is_valid_ytid
-from .tables import raise_if_errors, read_csv_rows
+from .tables import from_spreadsheet_safe, raise_if_errors, read_csv_rows, spreadsheet_safe
 
 MANIFEST_NAME = "manifest.csv"
 HF_METADATA_NAME = "metadata.csv"
@@ -40,8 +40,14 @@ MANIFEST_COLUMNS = (
     "duration",
     "sha256",
     "labels",
+    "samples_sha256",
 )
+# Columns a manifest written by an older version lacks; read as empty.
+OPTIONAL_MANIFEST_COLUMNS = ("samples_sha256",)
+REQUIRED_MANIFEST_COLUMNS = tuple(c for c in MANIFEST_COLUMNS if c not in OPTIONAL_MANIFEST_COLUMNS)
 SPLITS = ("train", "val", "test")
+# Free text a shared manifest may carry; written spreadsheet-safe (tables.spreadsheet_safe).
+TEXT_COLUMNS = ("mid", "class_name", "labels")
 
 _INT_COLUMNS = ("class_index", "sample_rate", "channels")
 _FLOAT_COLUMNS = ("start_seconds", "end_seconds", "duration")
@@ -116,6 +122,9 @@ def _row_problems(row: dict[str, str]) -> list[str]:
         problems.append(f"split must be one of {', '.join(SPLITS)}, got {row['split']!r}")
     if not _SHA256_RE.match(row["sha256"]):
         problems.append(f"sha256 must be 64 lowercase hex digits, got {row['sha256']!r}")
+    samples = row.get("samples_sha256", "")
+    if samples and not _SHA256_RE.match(samples):
+        problems.append(f"samples_sha256 must be empty or 64 lowercase hex digits, got {samples!r}")
     if not row["mid"]:
         problems.append("mid is empty")
     return problems
@@ -128,12 +137,14 @@ def read_manifest(path: Path) -> pd.DataFrame:
     """
     path = Path(path)
     table = read_csv_rows(
-        path, MANIFEST_COLUMNS, "manifest", "Expected the manifest.csv written by download_data.py."
+        path, REQUIRED_MANIFEST_COLUMNS, "manifest", "Expected the manifest.csv written by download_data.py."
     )
     errors = list(table.errors)
     rows: list[list[str]] = []
     seen_files: dict[str, int] = {}
     for line_number, row in table.rows:
+        for column in TEXT_COLUMNS:
+            row[column] = from_spreadsheet_safe(row[column])
         for problem in _row_problems(row):
             errors.append((line_number, f"{path}:{line_number}: {problem}"))
         previous = seen_files.get(row["file"])
@@ -145,6 +156,10 @@ def read_manifest(path: Path) -> pd.DataFrame:
     raise_if_errors(errors, "invalid manifest")
     header = table.header
     frame = pd.DataFrame(rows, columns=header, dtype=object)
+    for column in OPTIONAL_MANIFEST_COLUMNS:
+        if column not in frame:
+            frame[column] = ""
+            header = [*header, column]
     for column in _INT_COLUMNS:
         frame[column] = frame[column].astype("int64")
     for column in _FLOAT_COLUMNS:
@@ -162,11 +177,16 @@ def _with_extras(frame: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
 
 def manifest_csv_text(frame: pd.DataFrame) -> str:
     """Render a manifest deterministically: standard columns first, fixed number formats."""
-    missing = [column for column in MANIFEST_COLUMNS if column not in frame.columns]
+    missing = [column for column in REQUIRED_MANIFEST_COLUMNS if column not in frame.columns]
     if missing:
         raise ValueError(f"manifest frame lacks column(s): {', '.join(missing)}")
+    frame = frame.assign(**{c: "" for c in OPTIONAL_MANIFEST_COLUMNS if c not in frame.columns})
     columns = list(MANIFEST_COLUMNS) + [c for c in frame.columns if c not in MANIFEST_COLUMNS]
     out = frame[columns].copy()
+    for column in OPTIONAL_MANIFEST_COLUMNS:
+        out[column] = out[column].fillna("")
+    for column in TEXT_COLUMNS:
+        out[column] = out[column].map(spreadsheet_safe)
     for column in ("start_seconds", "end_seconds"):
         out[column] = out[column].map(lambda value: f"{float(value):.3f}")
     out["duration"] = out["duration"].map(lambda value: f"{float(value):.6f}")
@@ -184,13 +204,13 @@ def hf_metadata_frame(frame: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(
         {
             "file_name": frame["file"],
-            "label": frame["class_name"],
-            "mid": frame["mid"],
+            "label": frame["class_name"].map(spreadsheet_safe),
+            "mid": frame["mid"].map(spreadsheet_safe),
             "split": frame["split"],
             "ytid": frame["ytid"],
             "start_seconds": frame["start_seconds"].map(lambda value: f"{float(value):.3f}"),
             "end_seconds": frame["end_seconds"].map(lambda value: f"{float(value):.3f}"),
-            "labels": frame["labels"],
+            "labels": frame["labels"].map(spreadsheet_safe),
         }
     )
 

@@ -14,7 +14,7 @@ import pandas as pd
 from .errors import UserError
 from .tables import read_text_frame
 from .layout import QUARANTINE_DIR, start_ms
-from .manifest import MANIFEST_COLUMNS, check_relative_file, dataset_path
+from .manifest import REQUIRED_MANIFEST_COLUMNS, check_relative_file, dataset_path
 
 QUARANTINE_LIST = "quarantine.csv"
 # Each row is a manifest row plus these columns.
@@ -28,7 +28,7 @@ def quarantine_list_path(output_dir: Path) -> Path:
 def read_quarantine_list(output_dir: Path) -> pd.DataFrame:
     """The quarantine list as text columns (a clip quarantined twice is listed twice)."""
     path = quarantine_list_path(output_dir)
-    columns = list(MANIFEST_COLUMNS) + list(QUARANTINE_COLUMNS)
+    columns = list(REQUIRED_MANIFEST_COLUMNS) + list(QUARANTINE_COLUMNS)
     if not path.is_file():
         return pd.DataFrame({column: pd.Series(dtype=object) for column in columns})
     frame = read_text_frame(path, columns, "quarantine list", "fix it or move it aside")

@@ -23,8 +23,10 @@ import pandas as pd
 from pydantic import ValidationError
 from tqdm import tqdm
 
-from .atomic import atomic_write_text
+from .atomic import atomic_write_text, is_temporary
+from .audio_info import sha256_file
 from .config import AudioConfig, Config
+from .dataset_lock import dataset_lock
 from .download.job import import_unavailable_list
 from .download.ledger import LEDGER_NAME, PERMANENT_OUTCOMES, Ledger
 from .download.plan import Candidate, ClassPlan
@@ -32,11 +34,12 @@ from .download.reachability import require_source
 from .download.runner import Fetch, RunOptions, RunSummary, run_download
 from .download.unavailable import read_unavailable
 from .errors import UserError
-from .fetch.clip import FetchSettings, fetch_clip
+from .fetch.clip import FetchSettings, fetch_clip, is_partial_file
 from .fetch.ffmpeg_bin import find_ffmpeg
 from .layout import check_folder, clip_file_name, inside, start_ms
 from .manifest import MANIFEST_NAME, dataset_path, read_manifest
-from .validate import INVALID_KINDS, Finding, Kind, ValidationResult, check_clip
+from .tables import spreadsheet_safe
+from .validate import AUDIO_SUFFIXES, INVALID_KINDS, Finding, Kind, ValidationResult, check_clip
 
 log = logging.getLogger(__name__)
 
@@ -222,7 +225,14 @@ class RebuildResult:
                 f"  {checks[Kind.CHECKSUM_ONLY.value]} clip(s) have another sha256 than the manifest but the "
                 f"expected length, rate and channels (another ffmpeg build encodes differently)"
             )
-        odd = {name: n for name, n in checks.items() if name not in ("identical", Kind.CHECKSUM_ONLY.value)}
+        if checks[Kind.CHANGED_SAMPLES.value]:
+            lines.append(
+                f"  {checks[Kind.CHANGED_SAMPLES.value]} clip(s) decode to other samples than the manifest records "
+                f"(samples_sha256); a clip kept as this machine fetched it would come out the same again "
+                f"(its ffmpeg decodes or resamples differently)"
+            )
+        odd = {name: n for name, n in checks.items()
+               if name not in ("identical", Kind.CHECKSUM_ONLY.value, Kind.CHANGED_SAMPLES.value)}
         for name, count in sorted(odd.items()):
             lines.append(f"  {count} clip(s) on disk with: {name}")
         verdict = {
@@ -295,10 +305,39 @@ def rebuild_frame(
         require_source(config.download.url_template, config.download.proxies)
 
     output_dir.mkdir(parents=True, exist_ok=True)
+    with dataset_lock(output_dir, "rebuild"):
+        # Checked again under the lock: another command may have written here meanwhile.
+        _refuse_foreign_clips(output_dir, frame, plans)
+        return _rebuild_locked(
+            frame, output_dir, plans, settings, options, settings_audio, tolerance, source=source,
+            unavailable=unavailable, progress=progress, fetch=fetch, refetch=refetch, checked=checked,
+        )
+
+
+def _rebuild_locked(
+    frame: pd.DataFrame,
+    output_dir: Path,
+    plans: list[ClassPlan],
+    settings: FetchSettings,
+    options: RunOptions,
+    settings_audio: AudioSettings,
+    tolerance: float,
+    *,
+    source: str,
+    unavailable: Path | None,
+    progress: bool,
+    fetch: Fetch,
+    refetch: Iterable[str],
+    checked: dict[str, list[Finding]] | None,
+) -> RebuildResult:
     rows = frame.to_dict("records")
     before = checked if checked is not None else _check_existing(output_dir, rows, tolerance, options.workers, progress)
-    forced = set(refetch)
-    kept = {file for file, findings in before.items() if not _needs_fetch(findings) and file not in forced}
+    as_fetched = _as_fetched_here(output_dir, before)
+    forced = set(refetch) - as_fetched
+    kept = {
+        file for file, findings in before.items()
+        if (not _needs_fetch(findings) or file in as_fetched) and file not in forced
+    }
     for file, findings in before.items():
         if file not in kept:
             # Otherwise the runner would keep it: it trusts a recorded clip whose file is there.
@@ -319,6 +358,29 @@ def rebuild_frame(
     return result
 
 
+def _as_fetched_here(output_dir: Path, before: dict[str, list[Finding]]) -> set[str]:
+    """Clips whose only problem is other samples than the manifest's, yet are byte for byte what
+    this folder's own fetch wrote (the ledger's sha256).
+
+    Nobody changed them: this machine's ffmpeg decodes or resamples the source into other
+    samples than the manifest's did, and fetching again would give the same file, so they are
+    kept (and reported) instead of fetched on every run.
+    """
+    suspects = [
+        file for file, findings in before.items()
+        if findings and all(f.kind is Kind.CHANGED_SAMPLES for f in findings)
+    ]
+    ledger_path = output_dir / LEDGER_NAME
+    if not suspects or not ledger_path.is_file():
+        return set()
+    with Ledger(ledger_path, read_only=True) as ledger:
+        recorded = {file: ledger.clip(file) for file in suspects}
+    return {
+        file for file, record in recorded.items()
+        if record is not None and record.sha256 == sha256_file(dataset_path(output_dir, file))
+    }
+
+
 def _audio_config(settings: AudioSettings, source: str) -> AudioConfig:
     try:
         return AudioConfig(format=settings.format, sample_rate=settings.sample_rate, channels=settings.channels)
@@ -332,21 +394,51 @@ def _refuse_foreign_clips(output_dir: Path, frame: pd.DataFrame, plans: list[Cla
 
     The runner makes each planned folder hold exactly its plan's clips, so it would delete
     them; that is right for a rerun of the same manifest, never for someone else's data.
+    Who owns a clip is read from every record there is: the folder's manifest.csv (which
+    may be gone or stale after a crash), the ledger (the runner's own record) and the
+    audio files on disk.
     """
-    existing = output_dir / MANIFEST_NAME
-    if not existing.is_file():
-        return
     folders = {plan.folder for plan in plans}
-    current = read_manifest(existing)
-    foreign = current[
-        current["file"].map(_folder_of).isin(folders) & ~current["file"].isin(set(frame["file"]))
-    ]
-    if len(foreign):
+    wanted = set(frame["file"])
+    foreign: dict[str, str] = {}  # file -> where it was found
+
+    def note(files: Iterable[str], where: str) -> None:
+        for file in files:
+            if _folder_of(file) in folders and file not in wanted:
+                foreign.setdefault(file, where)
+
+    existing = output_dir / MANIFEST_NAME
+    if existing.is_file():
+        note(read_manifest(existing)["file"], MANIFEST_NAME)
+    ledger_path = output_dir / LEDGER_NAME
+    if ledger_path.is_file():
+        with Ledger(ledger_path, read_only=True) as ledger:
+            note((record.file for record in ledger.clips()), LEDGER_NAME)
+    note(_audio_files_in(output_dir, folders), "the class folder")
+    if foreign:
+        example = min(foreign)
         raise UserError(
             f"{output_dir} already holds {len(foreign)} clip(s) in the same class folders that the manifest "
-            f"does not list (e.g. {foreign['file'].iloc[0]}); rebuilding would delete them.\n"
-            f"  Rebuild into an empty folder, or pass that folder's own manifest.csv."
+            f"does not list (e.g. {example}, found in {foreign[example]}); rebuilding would delete them.\n"
+            f"  Rebuild into an empty folder, pass that folder's own manifest.csv, or move those clips aside."
         )
+
+
+def _audio_files_in(output_dir: Path, folders: set[str]) -> Iterable[str]:
+    """Finished audio files (not partial or temporary ones) of the given class folders."""
+    for folder in sorted(folders):
+        path = output_dir / folder
+        if not path.is_dir():
+            continue
+        for entry in sorted(path.iterdir()):
+            if (
+                entry.is_file()
+                and entry.suffix.lower() in AUDIO_SUFFIXES
+                and not entry.name.startswith(".")
+                and not is_partial_file(entry)
+                and not is_temporary(entry)
+            ):
+                yield f"{folder}/{entry.name}"
 
 
 def _check_existing(
@@ -434,8 +526,8 @@ def write_rebuild_report(path: Path, result: RebuildResult) -> None:
     writer.writerow(REPORT_COLUMNS)
     for row in result.rows:
         writer.writerow([
-            row.file, row.class_index, row.class_name, row.ytid, f"{row.start_seconds:.3f}",
-            f"{row.end_seconds:.3f}", row.status.value, " ".join(row.reason.split()), row.check,
+            row.file, row.class_index, spreadsheet_safe(row.class_name), row.ytid, f"{row.start_seconds:.3f}",
+            f"{row.end_seconds:.3f}", row.status.value, spreadsheet_safe(" ".join(row.reason.split())), row.check,
             row.sha256_expected, row.sha256_actual,
         ])
     atomic_write_text(Path(path), buffer.getvalue())

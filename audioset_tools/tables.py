@@ -17,6 +17,24 @@ import pandas as pd
 from .errors import UserError
 
 MAX_REPORTED_ERRORS = 20
+# A spreadsheet runs a cell that starts with one of these as a formula (CSV injection).
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def spreadsheet_safe(text: str) -> str:
+    """A free-text cell (a class name, labels, a reason) that no spreadsheet runs as a formula.
+
+    A leading apostrophe makes the cell plain text and keeps it readable; only text
+    columns go through here, never numbers, so a negative number stays a number.
+    :func:`from_spreadsheet_safe` undoes it when the tool reads its own CSVs back.
+    """
+    return f"'{text}" if isinstance(text, str) and text.startswith(_FORMULA_STARTS) else text
+
+
+def from_spreadsheet_safe(text: str) -> str:
+    if isinstance(text, str) and text.startswith("'") and text[1:].startswith(_FORMULA_STARTS):
+        return text[1:]
+    return text
 
 
 @dataclass
@@ -31,7 +49,8 @@ def read_csv_rows(path: Path, required: Sequence[str], what: str, expected: str)
     and ``expected`` says what a good file looks like."""
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        # utf-8-sig: a file saved by a spreadsheet starts with a byte-order mark; it is not part of the header.
+        text = path.read_text(encoding="utf-8-sig")
     except FileNotFoundError:
         raise UserError(f"{what} not found: {path}") from None
     except (OSError, UnicodeDecodeError) as exc:
@@ -73,10 +92,10 @@ def read_text_frame(path: Path, required: Sequence[str], what: str, remedy: str)
     """
     path = Path(path)
     try:
-        frame = pd.read_csv(path, dtype=str, keep_default_na=False)
+        frame = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8-sig")
     except (OSError, ValueError, pd.errors.ParserError) as exc:
         raise UserError(f"{path}: unreadable {what} ({exc}); {remedy}") from None
     missing = [column for column in required if column not in frame.columns]
     if missing:
         raise UserError(f"{path}: the {what} lacks column(s) {', '.join(missing)}; {remedy}")
-    return frame
+    return frame.map(from_spreadsheet_safe) if len(frame) else frame

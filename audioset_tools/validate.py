@@ -22,10 +22,11 @@ import pandas as pd
 from tqdm import tqdm
 
 from .atomic import atomic_write_text, is_temporary
-from .audio_info import AudioReadError, is_silent, probe_audio, sha256_file
+from .audio_info import AudioReadError, is_silent, probe_audio, samples_sha256, sha256_file
 from .errors import UserError
 from .layout import QUARANTINE_DIR, REPORTS_DIR
 from .manifest import MANIFEST_NAME, dataset_path, existing_class_manifests, read_manifest
+from .tables import spreadsheet_safe
 
 log = logging.getLogger(__name__)
 
@@ -53,13 +54,20 @@ class Kind(str, enum.Enum):
     # length, rate and channels: another ffmpeg build writes different bytes for the
     # same clip, so this is reported on its own rather than as corruption.
     CHECKSUM_ONLY = "checksum_only"
+    # The bytes and the decoded samples both differ from the manifest (its samples_sha256),
+    # with the right length, rate and channels: the audio itself was changed.
+    CHANGED_SAMPLES = "changed_samples"
     EXTRA = "extra"
     MANIFEST_MISMATCH = "manifest_mismatch"
+    # One class index for several classes, one class in several splits or folders: the
+    # manifest mixes two selections (e.g. resumed after the selection changed).
+    MIXED_CLASSES = "mixed_classes"
 
 
 # Problems of files the manifest lists; re-fetching them can help.
 INVALID_KINDS = frozenset(
-    {Kind.UNREADABLE, Kind.WRONG_DURATION, Kind.WRONG_SAMPLE_RATE, Kind.WRONG_CHANNELS, Kind.SILENT}
+    {Kind.UNREADABLE, Kind.WRONG_DURATION, Kind.WRONG_SAMPLE_RATE, Kind.WRONG_CHANNELS, Kind.SILENT,
+     Kind.CHANGED_SAMPLES}
 )
 
 
@@ -158,7 +166,8 @@ def validate_dataset(
         invalid=[f for f in found if f.kind in INVALID_KINDS],
         checksum_only=[f for f in found if f.kind is Kind.CHECKSUM_ONLY],
         extra=list(find_extra_files(root, listed)),
-        manifest_problems=list(check_class_manifests(root, manifest)) if own_manifest else [],
+        manifest_problems=(list(check_class_manifests(root, manifest)) if own_manifest else [])
+        + list(check_class_consistency(manifest)),
     )
     log.debug("validated %d clips in %s: %s", result.checked, root, result.counts())
     return result
@@ -209,13 +218,40 @@ def check_clip(root: Path, row: dict, duration_tolerance: float) -> list[Finding
                 "", "sha256 matches" if sha_matches else "sha256 differs",
             ))
     if not problems and not sha_matches:
-        problems.append(finding(
-            Kind.CHECKSUM_ONLY,
-            "sha256 differs but the decoded audio has the expected length, rate and channels "
-            "(normal when another ffmpeg build encoded it; otherwise the samples were changed)",
-            row["sha256"], actual_sha,
-        ))
+        problems.append(_checksum_finding(path, row, actual_sha, finding))
     return problems
+
+
+def _checksum_finding(path: Path, row: dict, actual_sha: str, finding) -> Finding:
+    """Another sha256 with the right length, rate and channels: a re-encode, or changed audio?
+
+    The manifest's samples_sha256 (the decoded samples' checksum) tells them apart; a
+    manifest written before that column existed cannot, and the clip counts as re-encoded.
+    """
+    expected_samples = str(row.get("samples_sha256") or "")
+    if expected_samples:
+        try:
+            actual_samples = samples_sha256(path)
+        except AudioReadError as exc:
+            return finding(Kind.UNREADABLE, f"the audio stops decoding part-way: {exc}")
+        if actual_samples != expected_samples:
+            return finding(
+                Kind.CHANGED_SAMPLES,
+                "the decoded samples differ from the manifest's samples_sha256 (the audio was changed)",
+                expected_samples, actual_samples,
+            )
+        return finding(
+            Kind.CHECKSUM_ONLY,
+            "sha256 differs but the decoded samples are the manifest's (samples_sha256 matches): "
+            "the same audio encoded into other bytes",
+            row["sha256"], actual_sha,
+        )
+    return finding(
+        Kind.CHECKSUM_ONLY,
+        "sha256 differs but the decoded audio has the expected length, rate and channels "
+        "(normal when another ffmpeg build encoded it; otherwise the samples were changed)",
+        row["sha256"], actual_sha,
+    )
 
 
 def find_extra_files(root: Path, listed: set[str]) -> Iterable[Finding]:
@@ -273,6 +309,38 @@ def check_class_manifests(root: Path, manifest: pd.DataFrame) -> Iterable[Findin
         )
 
 
+def check_class_consistency(manifest: pd.DataFrame) -> Iterable[Finding]:
+    """A manifest must give each class index one class (MID, name, split, folder) and each MID one index.
+
+    A dataset resumed after its selection changed can break this while every file is
+    intact; rebuild and the converters then refuse the manifest, so validate says so first.
+    """
+    if manifest.empty:
+        return
+    folders = manifest["file"].map(lambda file: file.rpartition("/")[0])
+    frame = manifest.assign(folder=folders)
+    for class_index, rows in frame.groupby("class_index", sort=True):
+        for column in ("mid", "class_name", "split", "folder"):
+            values = sorted(rows[column].astype(str).unique())
+            if len(values) > 1:
+                yield Finding(
+                    Kind.MIXED_CLASSES, f"{MANIFEST_NAME} class_index {class_index}",
+                    f"one class index has several values of {column}: {', '.join(map(repr, values))}; "
+                    f"the dataset mixes two class selections (download the current one into a new folder)",
+                    "1", str(len(values)),
+                )
+    for mid, rows in frame.groupby("mid", sort=True):
+        for column in ("class_index", "split"):
+            values = sorted(rows[column].astype(str).unique())
+            if len(values) > 1:
+                yield Finding(
+                    Kind.MIXED_CLASSES, f"{MANIFEST_NAME} mid {mid}",
+                    f"class {mid} has several values of {column}: {', '.join(values)}; "
+                    f"the dataset mixes two class selections (download the current one into a new folder)",
+                    "1", str(len(values)),
+                )
+
+
 DETAIL_COLUMNS = ("kind", "file", "class_name", "ytid", "detail", "expected", "found")
 
 
@@ -282,7 +350,7 @@ def write_details(path: Path, result: ValidationResult) -> None:
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(DETAIL_COLUMNS)
     for f in sorted(result.findings, key=lambda f: (f.kind.value, f.file)):
-        writer.writerow([f.kind.value, f.file, f.class_name, f.ytid, f.detail, f.expected, f.found])
+        writer.writerow([f.kind.value, f.file, spreadsheet_safe(f.class_name), f.ytid, f.detail, f.expected, f.found])
     atomic_write_text(Path(path), buffer.getvalue())
 
 
@@ -294,8 +362,10 @@ _SUMMARY_LABELS = {
     Kind.WRONG_CHANNELS: "wrong channel count",
     Kind.SILENT: "all-silent clips",
     Kind.CHECKSUM_ONLY: "checksum differs, audio matches",
+    Kind.CHANGED_SAMPLES: "changed audio samples",
     Kind.EXTRA: "files in no manifest",
     Kind.MANIFEST_MISMATCH: "per-class manifest problems",
+    Kind.MIXED_CLASSES: "classes mixed up in the manifest",
 }
 
 

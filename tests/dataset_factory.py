@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 import soundfile as sf
 
+from audioset_tools.audio_info import samples_sha256
 from audioset_tools.manifest import write_dataset_manifests
 
 SAMPLE_RATE = 16000
@@ -59,6 +60,7 @@ def make_dataset(root: Path, clips_per_class: int = 2, silent: set[str] | None =
                 "ytid": ytid, "start_seconds": start, "end_seconds": start + CLIP_SECONDS,
                 "file": relative, "sample_rate": SAMPLE_RATE, "channels": 1,
                 "duration": CLIP_SECONDS, "sha256": sha256_of(path), "labels": mid,
+                "samples_sha256": samples_sha256(path),
             })
     frame = pd.DataFrame(rows)
     write_dataset_manifests(root, frame)

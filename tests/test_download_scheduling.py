@@ -255,7 +255,7 @@ def test_a_second_run_in_the_same_folder_is_refused(tmp_path, settings):
     out.mkdir()
     with open(out / LOCK_NAME, "a+b") as handle:
         fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
-        with pytest.raises(UserError, match="another download is running"):
+        with pytest.raises(UserError, match="another .* is running in"):
             _run(_plans(_rows(), 1), settings, out, FakeFetch())
 
 

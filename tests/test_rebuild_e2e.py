@@ -176,7 +176,9 @@ def _bad_manifest(tmp_path: Path, out: Path, edit) -> Path:
 
 
 def _drop_column(lines: list[str]) -> list[str]:
-    return [",".join(line.split(",")[:-1]) for line in lines]
+    """Drop the labels column (one label each here, so a plain split on commas is exact)."""
+    position = lines[0].split(",").index("labels")
+    return [",".join(field for i, field in enumerate(line.split(",")) if i != position) for line in lines]
 
 
 def _escape(lines: list[str]) -> list[str]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from ..errors import UserError
 from ..report import REPORT_DIR_NAME, write_report
 from ._dataset import add_dataset_argument, dataset_folder
 
@@ -26,6 +27,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace, config: object) -> int:
-    for path in write_report(dataset_folder(args, config, NAME), args.out):
+    dataset = dataset_folder(args, config, NAME)
+    try:
+        written = write_report(dataset, args.out)
+    except OSError as exc:
+        where = args.out if args.out is not None else dataset / REPORT_DIR_NAME
+        raise UserError(
+            f"cannot write the report into {where}: {exc.strerror or exc}"
+            + ("" if args.out is not None else " (a read-only dataset? pass --out DIR to write it elsewhere)")
+        ) from None
+    for path in written:
         print(path)
     return 0

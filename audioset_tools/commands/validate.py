@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from ..errors import UserError
 from ..rebuild import repair_dataset
 from ..layout import REPORTS_DIR
 from ..validate import (
@@ -79,11 +80,12 @@ def run(args: argparse.Namespace, config: object) -> int:
                 duration_tolerance=args.duration_tolerance, workers=args.workers, progress=not args.quiet,
             )
     details = args.out if args.out is not None else default_details_path(dataset)
-    details.parent.mkdir(parents=True, exist_ok=True)
-    write_details(details, result)
-    _remove_legacy_details(dataset, details)
+    written = _write_details(details, result, chosen=args.out is not None)
+    if written:
+        _remove_legacy_details(dataset, details)
     print(summary_text(result, args.strict))
-    print(f"details: {details}")
+    print(f"details: {details}" if written else
+          f"details not written: {dataset} is read-only (pass --out CSV to write them elsewhere)")
     return 0 if result.is_intact(args.strict) else EXIT_DAMAGED
 
 
@@ -102,3 +104,15 @@ def _remove_legacy_details(root: Path, written: Path) -> None:
         return
     if header == ",".join(DETAIL_COLUMNS):
         legacy.unlink()
+
+
+def _write_details(path: Path, result, *, chosen: bool) -> bool:
+    """Write the details CSV; False when the default place is a read-only dataset (validate only reads it)."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_details(path, result)
+    except OSError as exc:
+        if chosen:
+            raise UserError(f"cannot write the details to {path}: {exc.strerror or exc}") from None
+        return False
+    return True

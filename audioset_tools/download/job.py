@@ -6,11 +6,12 @@ import logging
 from pathlib import Path
 
 from ..config import Config
+from ..dataset_lock import dataset_lock
 from ..errors import UserError
 from ..fetch.clip import FetchSettings
 from ..fetch.ffmpeg_bin import find_ffmpeg
 from .ledger import LEDGER_NAME, Ledger
-from .plan import ClassPlan, plan_download
+from .plan import ClassPlan, plan_download, selection_identities
 from .preview import ClassPreview, preview_download
 from .reachability import require_source
 from .runner import RunOptions, RunSummary, run_download
@@ -59,7 +60,10 @@ def download_slice(
         "downloading %d classes (%d clips each) into %s with %d worker(s)",
         len(plans), config.download.samples_per_class, config.paths.output_dir, options.workers,
     )
-    return run_download(plans, settings, config.paths.output_dir, options)
+    from ..meta_outputs import read_suitable_classes
+
+    selection = selection_identities(read_suitable_classes(config.paths.meta_dir))
+    return run_download(plans, settings, config.paths.output_dir, options, selection=selection)
 
 
 def dry_run_slice(
@@ -78,5 +82,5 @@ def export_unavailable_list(output_dir: Path, path: Path) -> int:
 
 def import_unavailable_list(output_dir: Path, path: Path) -> int:
     Path(output_dir).mkdir(parents=True, exist_ok=True)
-    with Ledger(Path(output_dir) / LEDGER_NAME) as ledger:
+    with dataset_lock(output_dir, "import-unavailable"), Ledger(Path(output_dir) / LEDGER_NAME) as ledger:
         return import_unavailable(ledger, path)

@@ -31,6 +31,8 @@ Times are UTC, ISO 8601 with seconds (``2026-11-25T14:05:00Z``).
 from __future__ import annotations
 
 import dataclasses
+import logging
+import os
 import sqlite3
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -41,6 +43,8 @@ import pandas as pd
 
 from ..errors import UserError
 from ..manifest import MANIFEST_COLUMNS
+
+log = logging.getLogger(__name__)
 
 LEDGER_NAME = "ledger.sqlite3"
 SCHEMA_VERSION = "1"
@@ -95,7 +99,8 @@ CREATE TABLE IF NOT EXISTS clips (
     duration REAL NOT NULL,
     sha256 TEXT NOT NULL,
     labels TEXT NOT NULL,
-    recorded_at TEXT NOT NULL
+    recorded_at TEXT NOT NULL,
+    samples_sha256 TEXT NOT NULL DEFAULT ''
 );
 CREATE TABLE IF NOT EXISTS failures (
     ytid TEXT NOT NULL,
@@ -114,19 +119,34 @@ CREATE TABLE IF NOT EXISTS imported_unavailable (
 """
 
 
-def _read_only_uri(path: Path) -> str:
-    """A URI that opens the ledger without creating or touching any file.
+def _connect_read_only(path: Path) -> sqlite3.Connection:
+    """Open the ledger for reading without creating or changing any file beside it.
 
-    Opening a WAL database read-only still creates ``-shm`` and ``-wal`` side files. When
-    there is no ``-wal`` (every writer closed cleanly: all committed rows are in the main
-    file), ``immutable=1`` reads the main file alone. When there is one (a download is
-    running, or one was killed), its rows must be read too, so the normal read-only mode
-    is used; its side files exist already.
+    A read-only open of a WAL database normally creates ``-shm`` and ``-wal`` side files,
+    which fails on a read-only copy (a DVD, a read-only mount, a folder of someone
+    else's) and writes into a folder a reading command should leave alone. Without a
+    ``-wal`` (every writer closed cleanly, so every committed row is in the main file)
+    ``immutable=1`` reads the main file alone. With one (a download is running, or was
+    killed) its rows must be read too, so the normal read-only mode is used; only when
+    that cannot work because the folder is read-only is the main file read alone, with
+    a warning that the newest records may be missing.
     """
-    uri = f"{path.resolve().as_uri()}?mode=ro"
+    base = f"{path.resolve().as_uri()}?mode=ro"
     if not Path(f"{path}-wal").exists():
-        uri += "&immutable=1"
-    return uri
+        return sqlite3.connect(f"{base}&immutable=1", uri=True)
+    db = sqlite3.connect(base, uri=True)
+    try:
+        db.execute("SELECT COUNT(*) FROM meta").fetchone()  # the side files are opened here
+        return db
+    except sqlite3.OperationalError:
+        db.close()
+        if os.access(path.parent, os.W_OK):
+            raise
+    log.warning(
+        "%s: a read-only copy whose write-ahead log cannot be opened; reading the main file alone "
+        "(records of a run that was killed may be missing)", path,
+    )
+    return sqlite3.connect(f"{base}&immutable=1", uri=True)
 
 
 def utc_now() -> str:
@@ -151,6 +171,9 @@ class ClipRecord:
     duration: float
     sha256: str
     labels: str
+    # SHA-256 of the decoded samples (audio_info.samples_sha256); empty for clips recorded
+    # by a version that did not compute it.
+    samples_sha256: str = ""
 
 
 @dataclass(frozen=True)
@@ -193,9 +216,10 @@ class Ledger:
 
     def __init__(self, path: Path, *, read_only: bool = False) -> None:
         self.path = Path(path)
+        self._clip_select: str | None = None
         try:
             if read_only:
-                self._db = sqlite3.connect(_read_only_uri(self.path), uri=True)
+                self._db = _connect_read_only(self.path)
             else:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
                 self._db = sqlite3.connect(self.path)
@@ -203,6 +227,7 @@ class Ledger:
                 # FULL: a row reported as recorded survives a power cut, not just kill -9.
                 self._db.execute("PRAGMA synchronous=FULL")
                 self._db.executescript(_SCHEMA)
+                self._add_missing_columns()
                 self._db.execute(
                     "INSERT OR IGNORE INTO meta (key, value) VALUES ('schema_version', ?)", (SCHEMA_VERSION,)
                 )
@@ -218,6 +243,21 @@ class Ledger:
                 f"{self.path}: ledger schema version {version[0] if version else 'unknown'} is not "
                 f"{SCHEMA_VERSION}; it was written by another version of audioset-tools."
             )
+
+    def _add_missing_columns(self) -> None:
+        """Columns added to ``clips`` after schema version 1 shipped (additive, so the version stays)."""
+        present = {row[1] for row in self._db.execute("PRAGMA table_info(clips)")}
+        if "samples_sha256" not in present:
+            self._db.execute("ALTER TABLE clips ADD COLUMN samples_sha256 TEXT NOT NULL DEFAULT ''")
+
+    def _clip_columns(self) -> str:
+        """The SELECT list of a :class:`ClipRecord`; a read-only older ledger lacks samples_sha256."""
+        if self._clip_select is None:
+            present = {row[1] for row in self._db.execute("PRAGMA table_info(clips)")}
+            self._clip_select = ", ".join(
+                name if name in present else f"'' AS {name}" for name in ClipRecord.__dataclass_fields__
+            )
+        return self._clip_select
 
     def close(self) -> None:
         self._db.close()
@@ -248,11 +288,11 @@ class Ledger:
                 self._db.execute(
                     "INSERT OR REPLACE INTO clips (file, class_index, mid, class_name, split, ytid,"
                     " start_seconds, end_seconds, rank, sample_rate, channels, duration, sha256, labels,"
-                    " recorded_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    " recorded_at, samples_sha256) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     (
                         clip.file, clip.class_index, clip.mid, clip.class_name, clip.split, clip.ytid,
                         clip.start_seconds, clip.end_seconds, clip.rank, clip.sample_rate, clip.channels,
-                        clip.duration, clip.sha256, clip.labels, attempt.finished_at,
+                        clip.duration, clip.sha256, clip.labels, attempt.finished_at, clip.samples_sha256,
                     ),
                 )
                 # The video answered: whatever was learnt about it being dead is stale.
@@ -278,17 +318,31 @@ class Ledger:
             self._db.execute("DELETE FROM clips WHERE file = ?", (attempt.file,))
             self._insert_attempt(attempt)
 
+    def relabel_clip(self, file: str, class_index: int, class_name: str, split: str, rank: int) -> None:
+        """Give a finished clip the class index, name, split and rank of the current plan."""
+        with self._db:
+            self._db.execute(
+                "UPDATE clips SET class_index = ?, class_name = ?, split = ?, rank = ? WHERE file = ?",
+                (class_index, class_name, split, rank, file),
+            )
+
     def import_unavailable(self, rows: Iterable[tuple[str, str, str]]) -> int:
-        """Merge (ytid, reason, last_checked) rows, keeping each video's latest check; return the count read."""
+        """Merge (ytid, reason, last_checked) rows, keeping each video's latest check (on a tie the one imported last); return the count read.
+
+        A check dated in the future (a wrong clock, or a list made to win every merge) counts
+        as made now, so a later real check still replaces it.
+        """
         count = 0
+        now = utc_now()
         with self._db:
             for ytid, reason, last_checked in rows:
                 count += 1
+                last_checked = min(last_checked, now)
                 self._db.execute(
                     "INSERT INTO imported_unavailable (ytid, reason, last_checked) VALUES (?, ?, ?)"
                     " ON CONFLICT (ytid) DO UPDATE SET reason = excluded.reason,"
                     " last_checked = excluded.last_checked"
-                    " WHERE excluded.last_checked > imported_unavailable.last_checked",
+                    " WHERE excluded.last_checked >= imported_unavailable.last_checked",
                     (ytid, reason, last_checked),
                 )
         return count
@@ -297,14 +351,14 @@ class Ledger:
 
     def clip(self, file: str) -> ClipRecord | None:
         row = self._db.execute(
-            f"SELECT {', '.join(ClipRecord.__dataclass_fields__)} FROM clips WHERE file = ?", (file,)
+            f"SELECT {self._clip_columns()} FROM clips WHERE file = ?", (file,)
         ).fetchone()
         return ClipRecord(*row) if row else None
 
     def clips(self) -> list[ClipRecord]:
         """Every finished clip, ordered by class then rank (the manifest order)."""
         rows = self._db.execute(
-            f"SELECT {', '.join(ClipRecord.__dataclass_fields__)} FROM clips ORDER BY class_index, rank, file"
+            f"SELECT {self._clip_columns()} FROM clips ORDER BY class_index, rank, file"
         ).fetchall()
         return [ClipRecord(*row) for row in rows]
 

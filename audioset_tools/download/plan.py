@@ -200,3 +200,24 @@ def _candidates_by_class(
     ):
         chosen.setdefault(index, []).append(Candidate(ytid, first, last, rank, labels, file))
     return chosen
+
+
+@dataclass(frozen=True)
+class ClassIdentity:
+    """Who a class is in the current selection, whether or not this run's slice includes it."""
+
+    class_index: int
+    mid: str
+    class_name: str
+    split: str
+    folder: str
+
+
+def selection_identities(suitable: pd.DataFrame) -> list[ClassIdentity]:
+    """Every class of suitable_classes.csv with the folder :func:`plan_download` gives it."""
+    folders = assign_class_folders(zip(suitable["mid"], suitable["name"]))
+    return [
+        ClassIdentity(int(row["index"]), str(row["mid"]), str(row["name"]), str(row["split"]),
+                      folders[str(row["mid"])])
+        for row in suitable.to_dict("records")
+    ]

@@ -24,7 +24,7 @@ import logging
 import signal
 import threading
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,8 +33,9 @@ from urllib.parse import urlsplit, urlunsplit
 from tqdm import tqdm
 
 from ..atomic import is_temporary
-from ..audio_info import AudioReadError, probe_audio, sha256_file
+from ..audio_info import AudioReadError, probe_audio, samples_sha256, sha256_file
 from ..config import Config, DownloadConfig
+from ..dataset_lock import LOCK_NAME, dataset_lock  # noqa: F401  (LOCK_NAME: re-exported)
 from ..errors import UserError
 from ..fetch.clip import ClipJob, ClipResult, FetchSettings, fetch_clip, is_partial_file
 from ..fetch.cookies import private_cookie_copy, remove_stale_cookie_copies, validate_cookies_file
@@ -54,12 +55,12 @@ from .ledger import (
     utc_now,
 )
 from .pacing import Pacer, PacingSettings
-from .plan import Candidate, ClassPlan
+from .plan import Candidate, ClassIdentity, ClassPlan
+from .reconcile import reconcile_with_plans
 from .summary import ClassSummary, RunSummary
 
 log = logging.getLogger(__name__)
 
-LOCK_NAME = ".download.lock"
 _POLL_SECONDS = 0.5
 # A proxy failing this many times in a row is reported (never silently dropped).
 PROXY_FAILURE_REPORT = 3
@@ -113,26 +114,9 @@ def redact_proxy(proxy: str) -> str:
     return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
 
 
-@contextlib.contextmanager
-def _locked(output_dir: Path) -> Iterator[None]:
-    """One download per output folder at a time; the OS drops the lock when the process dies."""
-    try:
-        import fcntl
-    except ImportError:  # pragma: no cover - Windows: no advisory locks, document one run at a time
-        yield
-        return
-    with open(output_dir / LOCK_NAME, "a+b") as handle:
-        try:
-            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise UserError(
-                f"another download is running in {output_dir}; wait for it to finish "
-                f"(two runs in one folder would fight over its files)"
-            ) from None
-        try:
-            yield
-        finally:
-            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+def _locked(output_dir: Path) -> contextlib.AbstractContextManager[None]:
+    """One writer per output folder at a time (see :mod:`audioset_tools.dataset_lock`)."""
+    return dataset_lock(output_dir, "download")
 
 
 def sweep_partial_files(output_dir: Path) -> int:
@@ -179,6 +163,14 @@ def _usable_file(path: Path) -> bool:
         return path.is_file() and path.stat().st_size > 0
     except OSError:
         return False
+
+
+def _samples_digest(path: Path) -> str:
+    """The clip's :func:`samples_sha256` for the manifest; empty if it cannot be decoded (validate says why)."""
+    try:
+        return samples_sha256(path)
+    except AudioReadError:
+        return ""
 
 
 def _event(record: ClipRecord, outcome: str, message: str) -> Attempt:
@@ -425,6 +417,7 @@ class _Run:
             split=plan.split, ytid=candidate.ytid, start_seconds=candidate.start_seconds,
             end_seconds=candidate.end_seconds, rank=candidate.rank, sample_rate=info.sample_rate,
             channels=info.channels, duration=info.duration, sha256=sha256_file(path), labels=candidate.labels,
+            samples_sha256=_samples_digest(path),
         )
         self.ledger.record_attempt(
             Attempt(
@@ -458,6 +451,7 @@ class _Run:
                 split=plan.split, ytid=candidate.ytid, start_seconds=candidate.start_seconds,
                 end_seconds=candidate.end_seconds, rank=candidate.rank, sample_rate=result.sample_rate,
                 channels=result.channels, duration=result.duration, sha256=result.sha256, labels=candidate.labels,
+                samples_sha256=_samples_digest(inside(self.output_dir, candidate.file)),
             )
         self.ledger.record_attempt(
             Attempt(
@@ -614,8 +608,12 @@ def run_download(
     options: RunOptions,
     *,
     fetch: Fetch = fetch_clip,
+    selection: Sequence[ClassIdentity] = (),
 ) -> RunSummary:
     """Fill every class of ``plans`` in ``output_dir``; resumable, crash-safe, worker-count independent.
+
+    ``selection`` names every class of the current selection (``plans`` may be one slice
+    of it): finished clips of any of them take its current class index, name and split.
 
     ``settings`` describes one clip fetch (ffmpeg, audio format, retries...) without
     cookies or proxy; ``options`` gives the workers, pacing, the user's cookie file (each
@@ -633,6 +631,7 @@ def run_download(
         sweep_partial_files(output_dir)
         try:
             with Ledger(output_dir / LEDGER_NAME) as ledger, _worker_settings(settings, options) as per_worker:
+                reconcile_with_plans(ledger, plans, output_dir, selection)
                 run = _Run(plans, settings, output_dir, options, ledger, per_worker, fetch)
                 with run.graceful_ctrl_c():
                     try:

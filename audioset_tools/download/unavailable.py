@@ -14,7 +14,7 @@ from pathlib import Path
 
 from ..atomic import atomic_write_text
 from ..ids import is_valid_ytid
-from ..tables import raise_if_errors, read_csv_rows
+from ..tables import from_spreadsheet_safe, raise_if_errors, read_csv_rows, spreadsheet_safe
 from .ledger import Ledger
 
 UNAVAILABLE_COLUMNS = ("ytid", "reason", "last_checked")
@@ -27,7 +27,7 @@ def export_unavailable(ledger: Ledger, path: Path) -> int:
     writer.writerow(UNAVAILABLE_COLUMNS)
     count = 0
     for ytid, reason, last_checked in ledger.unavailable_videos():
-        writer.writerow((ytid, " ".join(reason.split()), last_checked))
+        writer.writerow((ytid, spreadsheet_safe(" ".join(reason.split())), last_checked))
         count += 1
     atomic_write_text(Path(path), buffer.getvalue())
     return count
@@ -63,7 +63,7 @@ def read_unavailable(path: Path) -> list[tuple[str, str, str]]:
                 f"{path}:{line_number}: last_checked must be an ISO 8601 time such as 2026-11-25T14:05:00Z",
             ))
         if checked and is_valid_ytid(ytid):
-            rows.append((ytid, " ".join(fields["reason"].split()), checked))
+            rows.append((ytid, " ".join(from_spreadsheet_safe(fields["reason"]).split()), checked))
     raise_if_errors(errors, "invalid unavailable list")
     return rows
 

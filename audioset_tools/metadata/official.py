@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import io
 import logging
 import mmap
 import os
@@ -198,11 +199,31 @@ def read_bytes(path: Path) -> tuple[bytes, str]:
         raise UserError(f"{path}: cannot read ({exc.strerror or exc})") from None
     sha = hashlib.sha256(raw).hexdigest()
     if path.suffix == ".gz":
-        try:
-            raw = gzip.decompress(raw)
-        except (OSError, EOFError, zlib.error) as exc:
-            raise UserError(f"{path}: not a valid gzip file ({exc}); replace it with a good copy") from None
+        raw = _gunzip_bounded(path, raw)
     return raw, sha
+
+
+# The largest official file (unbalanced_train_segments.csv) is about 100 MB; a .gz that
+# expands past this is not one of them, and is refused before it can exhaust memory.
+MAX_GUNZIPPED_BYTES = 1 << 30
+_GUNZIP_CHUNK = 1 << 20
+
+
+def _gunzip_bounded(path: Path, raw: bytes) -> bytes:
+    """The gunzipped content of ``raw``, decompressed in chunks and never past MAX_GUNZIPPED_BYTES."""
+    out = bytearray()
+    try:
+        with gzip.GzipFile(fileobj=io.BytesIO(raw)) as stream:
+            while chunk := stream.read(_GUNZIP_CHUNK):
+                out += chunk
+                if len(out) > MAX_GUNZIPPED_BYTES:
+                    raise UserError(
+                        f"{path}: expands to more than {MAX_GUNZIPPED_BYTES / 2**20:.0f} MiB when gunzipped, far "
+                        f"more than any AudioSet metadata file; it is not one. Replace it with the published file."
+                    )
+    except (OSError, EOFError, zlib.error) as exc:
+        raise UserError(f"{path}: not a valid gzip file ({exc}); replace it with a good copy") from None
+    return bytes(out)
 
 
 def map_file(path: Path) -> tuple[memoryview | bytes, str]:

@@ -174,15 +174,20 @@ def read_segments(paths: Mapping[str, Path], ontology_ids: list[str]) -> Segment
             parts = [pool.submit(_read_part, part) for part in _split_lines(data, _WORKERS)]
             queued.append((subset, path, data, sha, parts))
         for subset, path, data, sha, parts in queued:
-            batches, invalid = [], []
-            for part in parts:
-                try:
+            batches, invalid, overlong = [], [], []
+            try:
+                for part in parts:
                     part_batches, part_invalid = part.result()
-                except pa.ArrowInvalid as exc:
-                    raise UserError(_unreadable_message(path, data, exc)) from None
-                batches += part_batches
-                invalid += part_invalid
-            parsed.append(_ParsedFile(subset, path, data, sha, batches, invalid))
+                    batches += part_batches
+                    invalid += part_invalid
+            except pa.ArrowInvalid as exc:
+                # Only on this error path: a line longer than a parser block is the usual cause.
+                data, overlong = _blank_overlong_lines(path, data, exc)
+                try:
+                    batches, invalid = _read_part(memoryview(data))
+                except pa.ArrowInvalid as again:
+                    raise UserError(_unreadable_message(path, data, again)) from None
+            parsed.append(_ParsedFile(subset, path, data, sha, batches, invalid, overlong))
 
     # Every distinct label list of all files is split and checked once.
     dictionaries = [batch.lists for file in parsed for batch in file.batches]
@@ -200,6 +205,8 @@ def read_segments(paths: Mapping[str, Path], ontology_ids: list[str]) -> Segment
         file_malformed = []
         if len(bad_rows) or structural:
             file_malformed = _describe(file.path, file.data, bad_rows, ontology_ids)
+        if file.overlong:
+            file_malformed = sorted(file_malformed + file.overlong, key=lambda row: row.line)
         malformed.extend(file_malformed)
         files.append(SegmentFile(file.subset, file.path.name, file.sha256, int(ok.sum()), len(file_malformed)))
         label_sets.append(np.where(ok, list_index, -1).astype(np.int32, copy=False))
@@ -229,6 +236,7 @@ class _ParsedFile:
     sha256: str
     batches: list[_Batch]
     invalid: list
+    overlong: list[MalformedRow] = field(default_factory=list)  # lines skipped for their length
 
 
 def _cat(arrays: list[np.ndarray], dtype) -> np.ndarray:
@@ -320,6 +328,40 @@ def _parse_numbered(path: Path, data: memoryview | bytes) -> tuple[pa.Table, lis
     except pa.ArrowInvalid as exc:
         raise UserError(_unreadable_message(path, data, exc)) from None
     return table, invalid
+
+
+# No segment line comes near this (they are under 200 bytes); a longer line is skipped and
+# reported rather than allowed to stop the parser, which needs each line inside one block.
+MAX_LINE_BYTES = 1 << 16
+
+
+def _blank_overlong_lines(
+    path: Path, data: memoryview | bytes, exc: Exception
+) -> tuple[bytes, list[MalformedRow]]:
+    """``data`` with every line over MAX_LINE_BYTES replaced by a comment (line numbers kept), and
+    one MalformedRow per such line; the original error when there is none."""
+    text = np.frombuffer(data, dtype=np.uint8)
+    ends = np.flatnonzero(text == ord("\n"))
+    if not len(ends) or ends[-1] != len(text) - 1:
+        ends = np.append(ends, len(text))
+    starts = np.concatenate(([0], ends[:-1] + 1))
+    long_lines = np.flatnonzero(ends - starts > MAX_LINE_BYTES)
+    if not len(long_lines):
+        raise UserError(_unreadable_message(path, data, exc)) from None
+    pieces, position = [], 0
+    view = memoryview(data)
+    found = []
+    for index in long_lines.tolist():
+        start, end = int(starts[index]), int(ends[index])
+        pieces += [view[position:start], b"#"]
+        position = end
+        found.append(MalformedRow(
+            path.name, index + 1, f"line of {end - start:,} bytes, longer than any segment line can be "
+            f"({MAX_LINE_BYTES:,} bytes at most); skipped",
+        ))
+    pieces.append(view[position:])
+    log.warning("%s: skipped %d over-long line(s) (first: line %d)", path, len(found), found[0].line)
+    return b"".join(pieces), found
 
 
 def _unreadable_message(path: Path, data: memoryview | bytes, exc: Exception) -> str:
@@ -462,7 +504,7 @@ def _reason(value: dict[str, str], known: set[str]) -> str:
         return "fields must be separated by ', '"
     problems = []
     if not is_valid_ytid(ytid):
-        problems.append(f"YTID {ytid!r} is not 11 characters of [A-Za-z0-9_-]")
+        problems.append(f"YTID {_shorten(ytid)!r} is not 11 characters of [A-Za-z0-9_-]")
     times_ok = True
     for name, text in (("start_seconds", start), ("end_seconds", end)):
         if not _NUMBER.fullmatch(text):
@@ -472,10 +514,15 @@ def _reason(value: dict[str, str], known: set[str]) -> str:
         problems.append(f"end_seconds {end} is not after start_seconds {start}")
     quoted = labels.count('"') == 2 and labels.startswith('"') and labels.endswith('"')
     if not quoted:
-        problems.append(f"labels {labels!r} are not one double-quoted list")
+        problems.append(f"labels {_shorten(labels)!r} are not one double-quoted list")
     else:
         unknown = [label for label in labels.strip('"').split(",") if label not in known]
         if unknown:
-            shown = ", ".join(repr(label) for label in unknown[:3])
+            shown = ", ".join(repr(_shorten(label)) for label in unknown[:3])
             problems.append(f"label(s) {shown} not in the ontology")
     return "; ".join(problems) or "malformed row"
+
+
+def _shorten(text: str, limit: int = 60) -> str:
+    """A field as quoted in a message: a hostile line cannot make the message huge."""
+    return text if len(text) <= limit else f"{text[:limit]}... ({len(text):,} characters)"

@@ -23,9 +23,11 @@ import numpy as np
 import pandas as pd
 
 from ..atomic import atomic_write_text
+from ..dataset_lock import dataset_lock
+from ..download.ledger import LEDGER_NAME, Ledger
 from ..layout import QUARANTINE_DIR
 from ..manifest import dataset_path, manifest_csv_text, write_dataset_manifests
-from ..quarantine import quarantine_list_path, read_quarantine_list, unmoved_entries
+from ..quarantine import quarantine_list_path, quarantined_segments, read_quarantine_list, unmoved_entries
 from .audio import ClipReadError, read_clip
 from .derived import load_dataset_manifest
 from .parallel import batches, default_workers, run_batches
@@ -95,8 +97,21 @@ def clean_dataset(
     batch_clips: int = 32,
     dry_run: bool = False,
 ) -> CleanSummary:
-    """Check every clip of the dataset's manifest and quarantine the bad ones."""
+    """Check every clip of the dataset's manifest and quarantine the bad ones.
+
+    Holds the dataset's lock (the downloader's) unless ``dry_run``, so it never works from
+    a view that a running download or rebuild is changing.
+    """
     output_dir = Path(output_dir)
+    if dry_run or not output_dir.is_dir():  # (no folder: _clean explains what is missing)
+        return _clean(output_dir, settings, workers, batch_clips, dry_run)
+    with dataset_lock(output_dir, "clean"):
+        return _clean(output_dir, settings, workers, batch_clips, dry_run)
+
+
+def _clean(
+    output_dir: Path, settings: CleanSettings, workers: int | None, batch_clips: int, dry_run: bool
+) -> CleanSummary:
     manifest = load_dataset_manifest(output_dir)
     listed = read_quarantine_list(output_dir)
     summary = CleanSummary(dry_run=dry_run)
@@ -111,7 +126,7 @@ def clean_dataset(
     summary.recovered = int(finished.sum())
     summary.missing = list(manifest.loc[~present & ~finished, "file"])
     for relative in summary.missing[:10]:
-        log.warning("%s: in the manifest but missing on disk (left as is; see audioset-tools validate)", relative)
+        log.warning("%s: in the manifest but missing on disk (see audioset-tools validate)", relative)
 
     checkable = manifest[present].reset_index(drop=True)
     expected = (
@@ -155,5 +170,23 @@ def clean_dataset(
         os.replace(dataset_path(output_dir, relative), destination)
         log.info("quarantined %s", relative)
     gone = set(entries["file"]) | set(manifest.loc[finished, "file"])
-    write_dataset_manifests(output_dir, manifest[~manifest["file"].isin(gone)].reset_index(drop=True))
+    _write_manifests(output_dir, manifest[~manifest["file"].isin(gone)].reset_index(drop=True))
     return summary
+
+
+def _write_manifests(output_dir: Path, remaining: pd.DataFrame) -> None:
+    """Rewrite the manifests without the quarantined clips.
+
+    A dataset with a download ledger has one manifest writer, the download runner's
+    :func:`write_manifests`: it records each quarantined clip in the ledger (outcome
+    ``quarantined``) and writes the manifests from the ledger's clips. Only a dataset
+    without a ledger (e.g. copied without it) gets its manifests from ``remaining``.
+    """
+    ledger_path = output_dir / LEDGER_NAME
+    if not ledger_path.is_file():
+        write_dataset_manifests(output_dir, remaining)
+        return
+    from ..download.runner import write_manifests  # the download stack only when there is a ledger
+
+    with Ledger(ledger_path) as ledger:
+        write_manifests(output_dir, ledger, quarantined_segments(output_dir))
