@@ -102,6 +102,7 @@ class DownloadConfig(_Section):
     js_runtime: str | None = None
     ffmpeg_path: Path | None = None
     socket_timeout: PositiveFloat = 30.0
+    resolve_timeout: PositiveFloat = 120.0
     duration_tolerance: PositiveFloat = 0.05
 
     @field_validator("end_index", mode="before")

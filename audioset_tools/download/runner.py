@@ -332,6 +332,7 @@ class _Run:
                 # Interrupted (Ctrl-C) or a bug: let in-flight fetches end, keep what they finished.
                 self._stopping = True
                 self.pacer.cancel()
+                _abandon_stuck_resolves()
                 for future in futures:
                     future.cancel()
                 for future, (state, position) in futures.items():
@@ -578,6 +579,19 @@ class _Run:
                     self.summary.discarded += 1
 
 
+def _abandon_stuck_resolves() -> None:
+    # Imported here: planning and previews import this module without paying for yt-dlp.
+    from ..fetch.resolve import abandon_resolves
+
+    abandon_resolves()
+
+
+def _allow_resolves() -> None:
+    from ..fetch.resolve import allow_resolves
+
+    allow_resolves()
+
+
 def _check_plans(plans: list[ClassPlan]) -> None:
     """Two classes sharing a folder would delete each other's clips as extras."""
     owners: dict[str, int] = {}
@@ -634,6 +648,7 @@ def run_download(
         try:
             with Ledger(output_dir / LEDGER_NAME) as ledger, _worker_settings(settings, options) as per_worker:
                 run = _Run(plans, settings, output_dir, options, ledger, per_worker, fetch)
+                _allow_resolves()
                 with run.graceful_ctrl_c():
                     try:
                         return run.run()

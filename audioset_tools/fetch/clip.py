@@ -82,6 +82,8 @@ class FetchSettings:
     fetch_strategy: str = "range"
     max_retries: int = 3
     socket_timeout: float = 30.0
+    # Wall-clock bound of one resolve (see fetch.resolve).
+    resolve_timeout: float = 120.0
     duration_tolerance: float = 0.05
     # Transient failures wait retry_backoff * 2**n seconds (n = retries so far), capped.
     retry_backoff: float = 2.0
@@ -121,6 +123,7 @@ class FetchSettings:
                 fetch_strategy=download.fetch_strategy,
                 max_retries=download.max_retries,
                 socket_timeout=download.socket_timeout,
+                resolve_timeout=download.resolve_timeout,
                 duration_tolerance=download.duration_tolerance,
                 retry_backoff=download.retry_backoff_seconds,
                 retry_backoff_max=download.backoff_max_seconds,
