@@ -62,6 +62,10 @@ send to a proxy) is served like a direct one and logged with ``via_proxy=True``.
 ``url_template`` at an unresolvable host and the proxy setting at :attr:`base_url`, and
 a fetch succeeds only if every request really went through the proxy.
 
+Proxy authentication (constructor ``proxy_credentials="user:password"``): a proxied
+request without the matching ``Proxy-Authorization: Basic`` header gets ``407`` with a
+``Proxy-Authenticate`` challenge (the record's ``proxy_authorization`` keeps what came).
+
 Network shaping (constructor): ``latency`` seconds before every response and
 ``bytes_per_second`` per connection, for benchmarks that need a realistic network.
 
@@ -77,6 +81,7 @@ resolving GET has no Range header, ffmpeg's reads always have one.
 
 from __future__ import annotations
 
+import base64
 import dataclasses
 import http.server
 import random
@@ -125,6 +130,7 @@ class RequestRecord:
     accept_encoding: str
     cookie: str
     via_proxy: bool
+    proxy_authorization: str = ""
 
 
 @dataclasses.dataclass
@@ -157,8 +163,12 @@ class _Entry:
 class MediaServer:
     """Threaded local media server; see the module docstring for the behaviours."""
 
-    def __init__(self, latency: float = 0.0, bytes_per_second: float | None = None) -> None:
+    def __init__(
+        self, latency: float = 0.0, bytes_per_second: float | None = None, proxy_credentials: str | None = None
+    ) -> None:
         self.latency = latency
+        # "user:password" a proxied request must present (else 407, as an authenticating proxy answers).
+        self.proxy_credentials = proxy_credentials
         self.bytes_per_second = bytes_per_second
         self._entries: dict[str, _Entry] = {}
         self._stats: dict[str, IdStats] = {}
@@ -344,8 +354,17 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             method=self.command, range=self.headers.get("Range"), status=0, bytes_sent=0,
             user_agent=self.headers.get("User-Agent", ""), accept_encoding=self.headers.get("Accept-Encoding", ""),
             cookie=self.headers.get("Cookie", ""), via_proxy=via_proxy,
+            proxy_authorization=self.headers.get("Proxy-Authorization", ""),
         )
         server._record(ytid, record)
+        if via_proxy and server.proxy_credentials is not None and not _proxy_auth_ok(record, server):
+            record.status = 407
+            self.send_response(407)
+            self.send_header("Proxy-Authenticate", 'Basic realm="media-server"')
+            self.send_header("Content-Length", "0")
+            self.send_header("Connection", "close")
+            self.end_headers()
+            return
         self._respond(server, entry, ytid, record, head)
 
     def _respond(self, server: MediaServer, entry: _Entry, ytid: str, record: RequestRecord, head: bool) -> None:
@@ -466,6 +485,11 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             pass
         self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
         self.connection.close()
+
+
+def _proxy_auth_ok(record: RequestRecord, server: MediaServer) -> bool:
+    expected = "Basic " + base64.b64encode(str(server.proxy_credentials).encode()).decode()
+    return record.proxy_authorization == expected
 
 
 def _redirect_to_file(handler: _Handler, server: MediaServer, entry: _Entry, ytid: str, record: RequestRecord) -> None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import os
 import subprocess
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -48,9 +49,24 @@ def network_input_options(settings: FetchSettings, headers: tuple[tuple[str, str
     }
     if headers:
         options["headers"] = "".join(f"{key}: {value}\r\n" for key, value in headers)
-    if settings.proxy is not None:
-        options["http_proxy"] = settings.proxy
+    # The proxy is not an option here: its URL may carry a password, and a command line is
+    # readable by every local user (ps). _run hands it over in ffmpeg's environment instead.
     return options
+
+
+def ffmpeg_environment(proxy: str | None) -> dict[str, str] | None:
+    """The environment of an ffmpeg child: ours plus the proxy, or None (inherit ours) without one.
+
+    ffmpeg's http protocol reads ``http_proxy`` (user:password included, sent as
+    Proxy-Authorization) when no ``-http_proxy`` option is given. ``/proc/<pid>/environ``
+    is readable only by the process's owner, unlike its command line. ``no_proxy`` is
+    dropped so that every request really goes through the configured proxy.
+    """
+    if proxy is None:
+        return None
+    environment = {k: v for k, v in os.environ.items() if k.lower() not in ("http_proxy", "no_proxy")}
+    environment["http_proxy"] = proxy
+    return environment
 
 
 def transcode_segment(
@@ -104,6 +120,7 @@ def _run(stream: Any, settings: FetchSettings, timeout_factor: float = 1) -> Ffm
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         start_new_session=True,
+        env=ffmpeg_environment(settings.proxy),
     )
     try:
         _, stderr_bytes = process.communicate(timeout=timeout)
