@@ -5,14 +5,16 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
+import signal
 import sys
+import threading
 from collections.abc import Sequence
 from types import ModuleType
 
 from . import __version__
 from .commands import COMMAND_MODULES
 from .config import DEFAULT_CONFIG_NAME, load_config
-from .errors import UserError
+from .errors import EXIT_TERMINATED, Terminated, UserError
 from .logs import configure_logging
 
 log = logging.getLogger(__name__)
@@ -83,8 +85,24 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _raise_terminated(signum: int, frame: object) -> None:
+    raise Terminated
+
+
 def _execute(module: ModuleType, args: argparse.Namespace) -> int:
     configure_logging(args.verbose, args.quiet)
+    if threading.current_thread() is not threading.main_thread():
+        return _execute_command(module, args)
+    # SIGTERM (kill, systemd, SLURM, Docker) unwinds like Ctrl-C: temporaries removed, locks
+    # released; a download installs its own graceful handler on top of this one.
+    previous = signal.signal(signal.SIGTERM, _raise_terminated)
+    try:
+        return _execute_command(module, args)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _execute_command(module: ModuleType, args: argparse.Namespace) -> int:
     try:
         config = None
         needs = getattr(module, "CONFIG", "required")
@@ -94,6 +112,9 @@ def _execute(module: ModuleType, args: argparse.Namespace) -> int:
     except UserError as exc:
         print(f"error: {exc.message}", file=sys.stderr)
         return exc.exit_code
+    except Terminated:
+        print("terminated (SIGTERM); finished work is kept, run the same command again to resume", file=sys.stderr)
+        return EXIT_TERMINATED
     except KeyboardInterrupt:
         print("interrupted; finished work is kept, run the same command again to resume", file=sys.stderr)
         return 130

@@ -14,3 +14,11 @@ class UserError(Exception):
 
     def __str__(self) -> str:
         return self.message
+
+
+class Terminated(KeyboardInterrupt):
+    """A second SIGTERM: abort now. A KeyboardInterrupt, so every cleanup path of Ctrl-C runs too."""
+
+
+# The shell's convention for "ended by SIGTERM" (128 + 15), also after a graceful stop.
+EXIT_TERMINATED = 143

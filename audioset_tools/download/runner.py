@@ -35,7 +35,7 @@ from tqdm import tqdm
 from ..atomic import is_temporary
 from ..audio_info import AudioReadError, probe_audio, sha256_file
 from ..config import Config, DownloadConfig
-from ..errors import UserError
+from ..errors import Terminated, UserError
 from ..fetch.clip import ClipJob, ClipResult, FetchSettings, fetch_clip, is_partial_file
 from ..fetch.cookies import private_cookie_copy, remove_stale_cookie_copies, validate_cookies_file
 from ..fetch.outcomes import PERMANENT_FAILURES, THROTTLING, Outcome
@@ -259,6 +259,7 @@ class _Run:
         self._reported_proxies: set[str] = set()
         self._stopping = False
         self._interrupted = False
+        self._terminated = False
         self._transient_streak = 0
         disabled = not options.progress
         total = sum(p.target for p in plans)
@@ -283,23 +284,28 @@ class _Run:
 
     # -- main thread ---------------------------------------------------------------------
 
-    def _on_sigint(self, signum: int, frame: object) -> None:
-        # Only set a flag: the main thread may hold a lock right now. A second Ctrl-C aborts.
+    def _on_stop_signal(self, signum: int, frame: object) -> None:
+        # Only set a flag: the main thread may hold a lock right now. A second signal aborts.
         if self._interrupted:
-            raise KeyboardInterrupt
+            raise Terminated if signum == signal.SIGTERM else KeyboardInterrupt
         self._interrupted = True
+        self._terminated = signum == signal.SIGTERM
 
     @contextlib.contextmanager
     def graceful_ctrl_c(self) -> Iterator[None]:
-        """First Ctrl-C: finish the clips in flight, write the manifests, stop (signals reach the main thread only)."""
+        """First Ctrl-C or SIGTERM: finish the clips in flight, write the manifests, stop.
+
+        (Signals reach the main thread only.)
+        """
         if threading.current_thread() is not threading.main_thread():
             yield
             return
-        previous = signal.signal(signal.SIGINT, self._on_sigint)
+        previous = {number: signal.signal(number, self._on_stop_signal) for number in (signal.SIGINT, signal.SIGTERM)}
         try:
             yield
         finally:
-            signal.signal(signal.SIGINT, previous)
+            for number, handler in previous.items():
+                signal.signal(number, handler)
 
     def run(self) -> RunSummary:
         futures: dict[Future, tuple[_ClassState, int]] = {}
@@ -321,7 +327,9 @@ class _Run:
                         continue
                     if self._interrupted:
                         self.summary.interrupted = True
-                        self._stop("interrupted (Ctrl-C again to abort at once)")
+                        self.summary.terminated = self._terminated
+                        self._stop("terminated by SIGTERM (send it again to abort at once)" if self._terminated
+                                   else "interrupted (Ctrl-C again to abort at once)")
                     elif self.pacer.exhausted:
                         self.summary.stopped_by_throttling = True
                         self._stop(f"{self.pacer.consecutive_throttles} rate limits / sign-in walls in a row")
