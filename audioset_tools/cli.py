@@ -9,12 +9,13 @@ import signal
 import sys
 import threading
 from collections.abc import Sequence
+from pathlib import Path
 from types import ModuleType
 
 from . import __version__
 from .commands import COMMAND_MODULES
 from .config import DEFAULT_CONFIG_NAME, load_config
-from .errors import EXIT_TERMINATED, Terminated, UserError
+from .errors import EXIT_TERMINATED, Terminated, UserError, describe_os_error, disk_full_error, is_disk_full
 from .logs import configure_logging
 
 log = logging.getLogger(__name__)
@@ -112,6 +113,15 @@ def _execute_command(module: ModuleType, args: argparse.Namespace) -> int:
     except UserError as exc:
         print(f"error: {exc.message}", file=sys.stderr)
         return exc.exit_code
+    except OSError as exc:
+        # What the system refused (a full disk, a read-only or missing folder, a file where a
+        # folder should be): one line naming the path and the cause, never a traceback.
+        if is_disk_full(exc):
+            error: UserError = disk_full_error(Path(exc.filename).parent if exc.filename else Path.cwd())
+        else:
+            error = UserError(describe_os_error(exc))
+        print(f"error: {error.message}", file=sys.stderr)
+        return error.exit_code
     except Terminated:
         print("terminated (SIGTERM); finished work is kept, run the same command again to resume", file=sys.stderr)
         return EXIT_TERMINATED

@@ -31,6 +31,7 @@ Times are UTC, ISO 8601 with seconds (``2026-11-25T14:05:00Z``).
 from __future__ import annotations
 
 import dataclasses
+import shutil
 import sqlite3
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -39,7 +40,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from ..errors import UserError
+from ..errors import UserError, disk_full_error, is_disk_full
 from ..manifest import MANIFEST_COLUMNS
 
 LEDGER_NAME = "ledger.sqlite3"
@@ -112,6 +113,17 @@ CREATE TABLE IF NOT EXISTS imported_unavailable (
     last_checked TEXT NOT NULL
 );
 """
+
+
+# Below this much free space, a ledger that fails to open is taken to be on a full disk.
+_NEARLY_FULL_BYTES = 1 << 20
+
+
+def _nearly_full(folder: Path) -> bool:
+    try:
+        return shutil.disk_usage(folder).free < _NEARLY_FULL_BYTES
+    except OSError:
+        return False
 
 
 def utc_now() -> str:
@@ -194,6 +206,10 @@ class Ledger:
                 self._db.commit()
             version = self._db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
         except sqlite3.DatabaseError as exc:
+            if is_disk_full(exc) or _nearly_full(self.path.parent):
+                # Opening writes (WAL side files, schema check): on a full disk that fails for
+                # an intact ledger, which must not be called unreadable.
+                raise disk_full_error(self.path.parent) from None
             raise UserError(
                 f"{self.path}: not a readable download ledger ({exc}).\n"
                 f"  Move it aside to start a fresh ledger; the clips on disk are kept and re-adopted."

@@ -22,6 +22,7 @@ import dataclasses
 import itertools
 import logging
 import signal
+import sqlite3
 import threading
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -35,7 +36,7 @@ from tqdm import tqdm
 from ..atomic import is_temporary
 from ..audio_info import AudioReadError, probe_audio, sha256_file
 from ..config import Config, DownloadConfig
-from ..errors import Terminated, UserError
+from ..errors import Terminated, UserError, disk_full_error, is_disk_full
 from ..fetch.clip import ClipJob, ClipResult, FetchSettings, fetch_clip, is_partial_file
 from ..fetch.cookies import private_cookie_copy, remove_stale_cookie_copies, validate_cookies_file
 from ..fetch.outcomes import PERMANENT_FAILURES, THROTTLING, Outcome
@@ -651,17 +652,24 @@ def run_download(
     output_dir.mkdir(parents=True, exist_ok=True)
     if options.cookies_file is not None:
         validate_cookies_file(options.cookies_file)
-    with _locked(output_dir):
-        sweep_partial_files(output_dir)
-        try:
-            with Ledger(output_dir / LEDGER_NAME) as ledger, _worker_settings(settings, options) as per_worker:
-                run = _Run(plans, settings, output_dir, options, ledger, per_worker, fetch)
-                _allow_resolves()
-                with run.graceful_ctrl_c():
-                    try:
-                        return run.run()
-                    finally:
-                        write_manifests(output_dir, ledger, run.quarantined)
-        finally:
-            # Our fetches have all ended here; whatever partial file remains belongs to nobody.
+    try:
+        with _locked(output_dir):
             sweep_partial_files(output_dir)
+            try:
+                with Ledger(output_dir / LEDGER_NAME) as ledger, _worker_settings(settings, options) as per_worker:
+                    run = _Run(plans, settings, output_dir, options, ledger, per_worker, fetch)
+                    _allow_resolves()
+                    with run.graceful_ctrl_c():
+                        try:
+                            return run.run()
+                        finally:
+                            write_manifests(output_dir, ledger, run.quarantined)
+            finally:
+                # Our fetches have all ended here; whatever partial file remains belongs to nobody.
+                sweep_partial_files(output_dir)
+    except (OSError, sqlite3.Error) as exc:
+        # A full disk fails a clip write, a ledger row or a manifest, whichever comes first:
+        # all the same stop. The ledger commits row by row, so what it holds stays intact.
+        if is_disk_full(exc):
+            raise disk_full_error(output_dir) from None
+        raise

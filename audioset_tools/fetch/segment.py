@@ -11,6 +11,7 @@ and a wall-clock limit on the whole process as the last line of defence.
 from __future__ import annotations
 
 import dataclasses
+import errno
 import logging
 import os
 import subprocess
@@ -31,6 +32,8 @@ log = logging.getLogger(__name__)
 _RECONNECT_RETRIES = 2
 _RECONNECT_DELAY_MAX = 2
 _CODECS = {"wav": "pcm_s16le", "flac": "flac"}
+# strerror(ENOSPC) as ffmpeg prints it when a write fails.
+_DISK_FULL = "no space left on device"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -136,6 +139,9 @@ def _run(stream: Any, settings: FetchSettings, timeout_factor: float = 1) -> Ffm
         process.wait()
         raise
     stderr = stderr_bytes.decode("utf-8", errors="replace")
+    if process.returncode != 0 and _DISK_FULL in stderr.lower():
+        # Not the clip's fault and not the network's: the run must stop (see runner.run_download).
+        raise OSError(errno.ENOSPC, "ffmpeg could not write its output: no space left on device")
     if process.returncode != 0:
         log.debug("ffmpeg exited %s; stderr tail:\n%s", process.returncode, stderr[-2000:])
         raise FetchFailure(classify_ffmpeg_failure(process.returncode, stderr))
