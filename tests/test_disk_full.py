@@ -127,3 +127,21 @@ def test_subprocess_stops_with_exit_5(tmp_path, small_disk, media_server, tone_s
     )
     assert done.returncode == EXIT_DISK_FULL, done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_doctor_warns_when_the_planned_clips_do_not_fit(tmp_path, small_disk, capsys):
+    from audioset_tools.cli import main as cli_main
+
+    classes = [(f"/m/{n}", f"Class {n}") for n in range(4)]
+    write_meta(tmp_path / "meta", classes, {mid: [(f"doc{n:08d}", 0.0, 10.0)] for n, (mid, _) in enumerate(classes)})
+    config = write_config(tmp_path, "http://127.0.0.1:9/{ytid}", samples_per_class=100)
+    # 400 planned 10 s clips at 16 kHz take about 128 MiB; the disk has 1 MiB.
+    assert cli_main(["doctor", "--config", str(config), "--output", str(small_disk)]) in (0, 1)
+    out = capsys.readouterr().out
+    line = next(line for line in out.splitlines() if "output folder" in line)
+    assert line.startswith("[warn]") and "400 planned clips" in line
+    # With room for them, the same check is ok.
+    subprocess.run(["mount", "-o", "remount,size=512m", str(small_disk)], check=True)
+    cli_main(["doctor", "--config", str(config), "--output", str(small_disk)])
+    line = next(line for line in capsys.readouterr().out.splitlines() if "output folder" in line)
+    assert line.startswith("[  ok]") and "enough for the 400 planned clips" in line
