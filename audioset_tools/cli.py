@@ -6,6 +6,7 @@ import argparse
 import importlib
 import logging
 import signal
+import sqlite3
 import sys
 import threading
 from collections.abc import Sequence
@@ -122,6 +123,11 @@ def _execute_command(module: ModuleType, args: argparse.Namespace) -> int:
             error = UserError(describe_os_error(exc))
         print(f"error: {error.message}", file=sys.stderr)
         return error.exit_code
+    except sqlite3.DatabaseError as exc:
+        # The modules that open a ledger name it; this is the last line of defence.
+        print(f"error: a database could not be read or written ({exc}); if it is a damaged "
+              f"ledger.sqlite3, move it aside and run again", file=sys.stderr)
+        return 2
     except Terminated:
         print("terminated (SIGTERM); finished work is kept, run the same command again to resume", file=sys.stderr)
         return EXIT_TERMINATED

@@ -126,6 +126,13 @@ def _nearly_full(folder: Path) -> bool:
         return False
 
 
+def ledger_damaged_message(path: Path, exc: BaseException) -> str:
+    return (
+        f"{path}: not a readable download ledger ({exc}).\n"
+        f"  Move it aside to start a fresh ledger; the clips on disk are kept and re-adopted."
+    )
+
+
 def utc_now() -> str:
     return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
@@ -210,10 +217,7 @@ class Ledger:
                 # Opening writes (WAL side files, schema check): on a full disk that fails for
                 # an intact ledger, which must not be called unreadable.
                 raise disk_full_error(self.path.parent) from None
-            raise UserError(
-                f"{self.path}: not a readable download ledger ({exc}).\n"
-                f"  Move it aside to start a fresh ledger; the clips on disk are kept and re-adopted."
-            ) from None
+            raise UserError(ledger_damaged_message(self.path, exc)) from None
         if version is None or version[0] != SCHEMA_VERSION:
             raise UserError(
                 f"{self.path}: ledger schema version {version[0] if version else 'unknown'} is not "

@@ -52,6 +52,7 @@ from .ledger import (
     ClipRecord,
     Ledger,
     clips_frame,
+    ledger_damaged_message,
     utc_now,
 )
 from .pacing import Pacer, PacingSettings
@@ -672,4 +673,7 @@ def run_download(
         # all the same stop. The ledger commits row by row, so what it holds stays intact.
         if is_disk_full(exc):
             raise disk_full_error(output_dir) from None
+        if isinstance(exc, sqlite3.DatabaseError):
+            # Opening checks only the first pages; a damaged page elsewhere shows up when read.
+            raise UserError(ledger_damaged_message(output_dir / LEDGER_NAME, exc)) from None
         raise
