@@ -177,3 +177,11 @@ def test_a_deeply_nested_ontology(tmp_path, capsys):
     config.write_text("paths:\n  metadata_dir: metadata\n  meta_dir: meta\n")
     assert cli_main(["select", "--config", str(config), "-q"]) == 2
     assert_one_message(capsys.readouterr().err, "ontology.json", "nested too deeply")
+
+
+def test_rebuild_help_says_what_is_code_and_what_is_data(capsys):
+    with pytest.raises(SystemExit):
+        cli_main(["rebuild", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "the manifest is data, never code" in text
+    assert "control.yaml is code you run" in text and "ffmpeg_path" in text and "js_runtime" in text
