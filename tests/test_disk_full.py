@@ -145,3 +145,23 @@ def test_doctor_warns_when_the_planned_clips_do_not_fit(tmp_path, small_disk, ca
     cli_main(["doctor", "--config", str(config), "--output", str(small_disk)])
     line = next(line for line in capsys.readouterr().out.splitlines() if "output folder" in line)
     assert line.startswith("[  ok]") and "enough for the 400 planned clips" in line
+
+
+def test_ffmpeg_running_out_of_space_is_a_disk_full_error_not_a_clip_failure(small_disk, media_server, tone_sources,
+                                                                           ffmpeg_exe):
+    from audioset_tools.fetch.clip import ClipJob, FetchSettings, fetch_clip
+
+    media_server.add("ffmpegfull1", tone_sources.webm)
+    # Leave a few KiB: ffmpeg opens its output, then fails writing the samples.
+    filler = small_disk / "filler"
+    with filler.open("wb") as handle:
+        try:
+            handle.write(b"\0" * (1024 * 1024 - 8 * 1024))
+        except OSError:
+            pass
+    settings = FetchSettings(url_template=media_server.url_template(), ffmpeg=ffmpeg_exe, max_retries=0)
+    job = ClipJob("ffmpegfull1", 1.0, 9.0, small_disk / "Speech" / "ffmpegfull1_1000.wav")
+    with pytest.raises(OSError) as raised:
+        fetch_clip(job, settings)
+    assert raised.value.errno == errno.ENOSPC
+    assert not any(is_partial_file(p) for p in small_disk.rglob("*"))
