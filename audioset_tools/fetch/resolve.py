@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 import yt_dlp
 from yt_dlp.networking.exceptions import RequestError, TransportError
 
-from .classify import Failure, FetchFailure, exception_chain, classify_ytdlp_error, clean_message
+from .classify import Failure, FetchFailure, classify_ytdlp_error, clean_message, exception_chain
 from .outcomes import Outcome
 
 if TYPE_CHECKING:
@@ -244,14 +244,6 @@ def abandon_resolves() -> None:
 def allow_resolves() -> None:
     """Undo :func:`abandon_resolves` for the next run."""
     _abandon.clear()
-
-
-def stop_thread_resolver() -> None:
-    """End the calling worker's resolver thread (call when the worker is done)."""
-    resolver = getattr(_worker_local, "resolver", None)
-    if resolver is not None:
-        _worker_local.resolver = None
-        resolver.stop()
 
 
 def resolve(url: str, settings: FetchSettings) -> Resolved:
