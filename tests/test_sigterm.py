@@ -76,3 +76,38 @@ def test_sigterm_stops_like_the_first_ctrl_c(tmp_path, tone_sources):
     assert not any(is_partial_file(p) for p in out.rglob("*"))
     assert list(private_tmp.iterdir()) == []
     assert _ffmpeg_processes_under(out) == []
+
+
+@pytest.mark.skipif(not Path("/proc").is_dir(), reason="needs Linux /proc to look for orphaned ffmpeg processes")
+def test_sigterm_stops_a_rebuild_gracefully_too(tmp_path, tone_sources):
+    import download_data
+    from media_server import MediaServer
+
+    sys.path.insert(0, str(REPO))
+    with MediaServer(latency=0.3) as server:
+        ytids = [f"rter{n:07d}" for n in range(6)]
+        for ytid in ytids:
+            server.add(ytid, tone_sources.webm)
+        write_meta(tmp_path / "meta", [("/m/a", "Speech")], {"/m/a": [(y, 1.0, 3.5) for y in ytids]})
+        config = write_config(tmp_path, server.url_template(), samples_per_class=6, workers=2, socket_timeout=20.0)
+        assert download_data.main(["--config", str(config), "-q"]) == 0
+        rebuilt = tmp_path / "rebuilt"
+        process = subprocess.Popen(
+            [sys.executable, str(REPO / "rebuild_from_manifest.py"), "--manifest", str(tmp_path / "out" / "manifest.csv"),
+             "--output", str(rebuilt), "--config", str(config), "-q"],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )
+        try:
+            deadline = time.monotonic() + HANG
+            while not (rebuilt.exists() and any(is_partial_file(p) for p in rebuilt.rglob("*"))):
+                assert process.poll() is None, process.communicate()
+                assert time.monotonic() < deadline, "no clip was ever in flight"
+                time.sleep(0.01)
+            process.send_signal(signal.SIGTERM)
+            stdout, stderr = process.communicate(timeout=HANG)
+        finally:
+            process.kill()
+    assert process.returncode == 143, stderr
+    assert "Traceback" not in stderr
+    assert 0 < len(assert_manifests_equal_disk(rebuilt)) < 6
+    assert _ffmpeg_processes_under(rebuilt) == []

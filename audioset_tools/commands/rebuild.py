@@ -68,4 +68,5 @@ def run(args: argparse.Namespace, config: Config) -> int:
     )
     print(result.format())
     print(f"details: {args.output / REBUILD_REPORT_NAME}")
-    return result.exit_code
+    # A graceful stop (first Ctrl-C or SIGTERM) says so in its exit code, as a download does.
+    return result.run.exit_code if result.run.interrupted else result.exit_code
