@@ -1,4 +1,4 @@
-"""Issue 9, item 3: a proxy password never appears on a command line (``ps`` shows every user's).
+"""Issue 9, item 3: a proxy password (or a cookie) never appears on a command line (``ps`` shows every user's).
 
 The real CLI downloads through a proxy with a password while a watcher reads the command
 line of every process on the machine, as ``ps`` would. The media server stands in for the
@@ -20,6 +20,7 @@ from test_download_helpers import assert_manifests_equal_disk, write_config, wri
 
 REPO = Path(__file__).resolve().parents[1]
 PASSWORD = "s3cretProxyPw42"
+COOKIE = "s3cretCookieValue42"
 
 
 @pytest.fixture(autouse=True)
@@ -56,14 +57,14 @@ class _Watcher(threading.Thread):
             for pid, line in _command_lines():
                 if pid == own:
                     continue
-                if PASSWORD in line:
+                if PASSWORD in line or COOKIE in line:
                     self.leaks.append(line)
                 if "ffmpeg" in line and self.marker in line:
                     self.ffmpeg_seen.add(pid)
 
 
 @pytest.mark.skipif(not Path("/proc/self/cmdline").exists(), reason="needs Linux /proc to read command lines")
-def test_proxy_password_is_on_no_command_line(tmp_path, tone_sources):
+def test_proxy_password_and_cookies_are_on_no_command_line(tmp_path, tone_sources):
     from media_server import MediaServer
 
     # Latency keeps each ffmpeg alive long enough to be seen by the watcher.
@@ -74,8 +75,10 @@ def test_proxy_password_is_on_no_command_line(tmp_path, tone_sources):
         write_meta(tmp_path / "meta", [("/m/a", "Speech")], {"/m/a": [(y, 1.0, 3.0) for y in ytids]})
         proxy = f"http://alice:{PASSWORD}@127.0.0.1:{server.port}"
         # The host does not resolve: only requests sent through the proxy can succeed.
+        cookies = tmp_path / "cookies.txt"
+        cookies.write_text(f"# Netscape HTTP Cookie File\nmedia.invalid\tFALSE\t/\tFALSE\t2000000000\tSID\t{COOKIE}\n")
         config = write_config(tmp_path, "http://media.invalid/media/{ytid}.webm", samples_per_class=3,
-                              proxies=[proxy], socket_timeout=20.0)
+                              proxies=[proxy], cookies_file=str(cookies), socket_timeout=20.0)
         watcher = _Watcher(marker=str(tmp_path))
         watcher.start()
         try:
@@ -85,7 +88,7 @@ def test_proxy_password_is_on_no_command_line(tmp_path, tone_sources):
             watcher.join()
         assert code == 0
         assert len(assert_manifests_equal_disk(tmp_path / "out")) == 3
-        # The watcher really looked while ffmpeg ran, and saw no password anywhere.
+        # The watcher really looked while ffmpeg ran, and saw no password or cookie anywhere.
         assert watcher.ffmpeg_seen
         assert watcher.leaks == []
         # The proxy still got the credentials: it answers 407 without them, and ffmpeg's
@@ -94,3 +97,5 @@ def test_proxy_password_is_on_no_command_line(tmp_path, tone_sources):
         served = [r for ytid in ytids for r in server.stats(ytid).log if r.status != 407]
         assert all(r.via_proxy and r.proxy_authorization == expected for r in served)
         assert any(r.range for r in served) and any(not r.range for r in served)
+        # The cookie was in use too (yt-dlp sent it), so its absence from argv means something.
+        assert any(COOKIE in r.cookie for r in served)
