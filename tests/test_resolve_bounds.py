@@ -133,3 +133,36 @@ def test_ctrl_c_works_while_a_resolve_is_stuck(tmp_path, media_server, tone_sour
     # The prompt came while the resolve was stuck: nothing was fetched yet, and the manifests are written.
     assert not (tmp_path / "out" / "Speech").exists() or not any((tmp_path / "out" / "Speech").glob("*.wav"))
     assert (tmp_path / "out" / "manifest.csv").exists()
+
+
+def test_second_ctrl_c_stops_an_ffmpeg_reading_from_a_stalled_server(tmp_path, media_server, tone_sources):
+    from audioset_tools.fetch.clip import is_partial_file
+
+    # The resolving GET passes (headers only); ffmpeg's reads then hang for the whole
+    # socket_timeout, several times over with reconnects: far beyond HANG.
+    _world(tmp_path, media_server, tone_sources, "stalled0001", "stall", stall_after=2000, stall_seconds=3600)
+    config = write_config(tmp_path, media_server.url_template(), socket_timeout=600.0)
+    process = _start(config)
+    lines: list[str] = []
+    prompted = threading.Event()
+    reader = threading.Thread(target=_read_lines, args=(process.stderr, lines, prompted, "Ctrl-C again"), daemon=True)
+    reader.start()
+    out = tmp_path / "out"
+    try:
+        deadline = time.monotonic() + HANG
+        while not any(record.range for record in media_server.stats("stalled0001").log):
+            assert process.poll() is None, "".join(lines)
+            assert time.monotonic() < deadline, "ffmpeg never started reading"
+            time.sleep(0.05)
+        process.send_signal(signal.SIGINT)
+        assert prompted.wait(HANG), "".join(lines)
+        process.send_signal(signal.SIGINT)
+        process.wait(timeout=HANG)
+        reader.join(HANG)
+    finally:
+        process.kill()
+    stderr = "".join(lines)
+    assert process.returncode == 130, stderr
+    assert "Traceback" not in stderr
+    assert not any(is_partial_file(p) for p in out.rglob("*"))
+    assert (out / "manifest.csv").exists()

@@ -37,6 +37,7 @@ from ..atomic import is_temporary
 from ..audio_info import AudioReadError, probe_audio, sha256_file
 from ..config import Config, DownloadConfig
 from ..errors import Terminated, UserError, disk_full_error, is_disk_full
+from ..fetch.abort import abort_fetches, allow_fetches
 from ..fetch.clip import ClipJob, ClipResult, FetchSettings, fetch_clip, is_partial_file
 from ..fetch.cookies import private_cookie_copy, remove_stale_cookie_copies, validate_cookies_file
 from ..fetch.outcomes import PERMANENT_FAILURES, THROTTLING, Outcome
@@ -342,7 +343,8 @@ class _Run:
                 # Interrupted (Ctrl-C) or a bug: let in-flight fetches end, keep what they finished.
                 self._stopping = True
                 self.pacer.cancel()
-                _abandon_stuck_resolves()
+                # Aborting (a second Ctrl-C / SIGTERM) or a bug: stuck resolves and ffmpeg runs end now.
+                abort_fetches()
                 for future in futures:
                     future.cancel()
                 for future, (state, position) in futures.items():
@@ -589,19 +591,6 @@ class _Run:
                     self.summary.discarded += 1
 
 
-def _abandon_stuck_resolves() -> None:
-    # Imported here: planning and previews import this module without paying for yt-dlp.
-    from ..fetch.resolve import abandon_resolves
-
-    abandon_resolves()
-
-
-def _allow_resolves() -> None:
-    from ..fetch.resolve import allow_resolves
-
-    allow_resolves()
-
-
 def _check_plans(plans: list[ClassPlan]) -> None:
     """Two classes sharing a folder would delete each other's clips as extras."""
     owners: dict[str, int] = {}
@@ -659,7 +648,7 @@ def run_download(
             try:
                 with Ledger(output_dir / LEDGER_NAME) as ledger, _worker_settings(settings, options) as per_worker:
                     run = _Run(plans, settings, output_dir, options, ledger, per_worker, fetch)
-                    _allow_resolves()
+                    allow_fetches()
                     with run.graceful_ctrl_c():
                         try:
                             return run.run()

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING
 from ..audio_info import AudioInfo, AudioReadError, probe_audio, sha256_file
 from ..errors import UserError
 from ..ids import is_valid_ytid
+from .abort import aborting, pause
 from .classify import Failure, FetchFailure
 from .js_runtime import JsRuntime, resolve_js_runtime
 from .outcomes import Outcome
@@ -195,10 +196,15 @@ def fetch_clip(job: ClipJob, settings: FetchSettings) -> ClipResult:
             return dataclasses.replace(result, attempts=len(history), history=tuple(history))
         history.append(f"{failure.outcome}: {failure.message}")
         log.debug("%s attempt %d: %s (%.1f s)", job.ytid, len(history), history[-1], time.monotonic() - started)
-        if failure.outcome is Outcome.FORBIDDEN and not forbidden_retried:
+        if failure.outcome is Outcome.FORBIDDEN and not forbidden_retried and not aborting():
             forbidden_retried = True
             continue
-        if failure.outcome in _FINAL or failure.outcome is Outcome.FORBIDDEN or retries >= settings.max_retries:
+        if (
+            failure.outcome in _FINAL
+            or failure.outcome is Outcome.FORBIDDEN
+            or retries >= settings.max_retries
+            or aborting()
+        ):
             return ClipResult(
                 outcome=failure.outcome,
                 message=failure.message,
@@ -210,7 +216,7 @@ def fetch_clip(job: ClipJob, settings: FetchSettings) -> ClipResult:
         retries += 1
         if delay > 0:
             log.debug("%s: retrying in %.1f s", job.ytid, delay)
-            time.sleep(delay)
+            pause(delay)
 
 
 def ends_before_segment(length: float | None, end_seconds: float, tolerance: float) -> bool:

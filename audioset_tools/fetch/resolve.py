@@ -11,7 +11,7 @@ A resolve is bounded, whatever the server does:
 - in kind: any exception from resolving one clip becomes a :class:`FetchFailure` (a
   recorded outcome); only programming errors (:data:`PROGRAMMING_ERRORS`) escape.
 
-:func:`abandon_resolves` lets an aborting run (a second Ctrl-C) stop waiting at once.
+An aborting run (a second Ctrl-C, see :mod:`.abort`) stops waiting at once.
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 import yt_dlp
 from yt_dlp.networking.exceptions import RequestError, TransportError
 
+from .abort import aborting
 from .classify import Failure, FetchFailure, classify_ytdlp_error, clean_message, exception_chain
 from .outcomes import Outcome
 
@@ -233,17 +234,6 @@ class _Resolver:
 
 
 _worker_local = threading.local()
-_abandon = threading.Event()
-
-
-def abandon_resolves() -> None:
-    """Make every worker stop waiting for its resolve now (the run is aborting)."""
-    _abandon.set()
-
-
-def allow_resolves() -> None:
-    """Undo :func:`abandon_resolves` for the next run."""
-    _abandon.clear()
 
 
 def resolve(url: str, settings: FetchSettings) -> Resolved:
@@ -260,12 +250,12 @@ def resolve(url: str, settings: FetchSettings) -> Resolved:
         try:
             return future.result(timeout=min(_ABANDON_POLL_SECONDS, max(0.0, deadline - time.monotonic())))
         except concurrent.futures.TimeoutError:
-            if _abandon.is_set() or time.monotonic() >= deadline:
+            if aborting() or time.monotonic() >= deadline:
                 break
     # Stuck (e.g. a server trickling its headers): leave the thread behind, use a fresh one next time.
     _worker_local.resolver = None
     resolver.stop()
-    reason = "the run is stopping" if _abandon.is_set() else f"no answer within {settings.resolve_timeout:g} s"
+    reason = "the run is stopping" if aborting() else f"no answer within {settings.resolve_timeout:g} s"
     raise FetchFailure(Failure(Outcome.TRANSIENT, f"resolving gave up: {reason}"))
 
 

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 import ffmpeg
 
+from .abort import aborting, tracked
 from .classify import Failure, FetchFailure, bytes_read, classify_ffmpeg_failure, input_duration
 from .outcomes import Outcome
 
@@ -126,7 +127,8 @@ def _run(stream: Any, settings: FetchSettings, timeout_factor: float = 1) -> Ffm
         env=ffmpeg_environment(settings.proxy),
     )
     try:
-        _, stderr_bytes = process.communicate(timeout=timeout)
+        with tracked(process):
+            _, stderr_bytes = process.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:
         process.kill()
         process.communicate()
@@ -139,6 +141,8 @@ def _run(stream: Any, settings: FetchSettings, timeout_factor: float = 1) -> Ffm
         process.wait()
         raise
     stderr = stderr_bytes.decode("utf-8", errors="replace")
+    if process.returncode != 0 and aborting():
+        raise FetchFailure(Failure(Outcome.TRANSIENT, "stopped: the run was aborted"))
     if process.returncode != 0 and _DISK_FULL in stderr.lower():
         # Not the clip's fault and not the network's: the run must stop (see runner.run_download).
         raise OSError(errno.ENOSPC, "ffmpeg could not write its output: no space left on device")
