@@ -5,14 +5,18 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
+import signal
+import sqlite3
 import sys
+import threading
 from collections.abc import Sequence
+from pathlib import Path
 from types import ModuleType
 
 from . import __version__
 from .commands import COMMAND_MODULES
 from .config import DEFAULT_CONFIG_NAME, load_config
-from .errors import UserError
+from .errors import EXIT_TERMINATED, Terminated, UserError, describe_os_error, disk_full_error, is_disk_full
 from .logs import configure_logging
 
 log = logging.getLogger(__name__)
@@ -87,8 +91,24 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     return parser
 
 
+def _raise_terminated(signum: int, frame: object) -> None:
+    raise Terminated
+
+
 def _execute(module: ModuleType, args: argparse.Namespace) -> int:
     configure_logging(args.verbose, args.quiet)
+    if threading.current_thread() is not threading.main_thread():
+        return _execute_command(module, args)
+    # SIGTERM (kill, systemd, SLURM, Docker) unwinds like Ctrl-C: temporaries removed, locks
+    # released; a download installs its own graceful handler on top of this one.
+    previous = signal.signal(signal.SIGTERM, _raise_terminated)
+    try:
+        return _execute_command(module, args)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _execute_command(module: ModuleType, args: argparse.Namespace) -> int:
     try:
         config = None
         needs = getattr(module, "CONFIG", "required")
@@ -98,6 +118,23 @@ def _execute(module: ModuleType, args: argparse.Namespace) -> int:
     except UserError as exc:
         print(f"error: {exc.message}", file=sys.stderr)
         return exc.exit_code
+    except OSError as exc:
+        # What the system refused (a full disk, a read-only or missing folder, a file where a
+        # folder should be): one line naming the path and the cause, never a traceback.
+        if is_disk_full(exc):
+            error: UserError = disk_full_error(Path(exc.filename).parent if exc.filename else Path.cwd())
+        else:
+            error = UserError(describe_os_error(exc))
+        print(f"error: {error.message}", file=sys.stderr)
+        return error.exit_code
+    except sqlite3.DatabaseError as exc:
+        # The modules that open a ledger name it; this is the last line of defence.
+        print(f"error: a database could not be read or written ({exc}); if it is a damaged "
+              f"ledger.sqlite3, move it aside and run again", file=sys.stderr)
+        return 2
+    except Terminated:
+        print("terminated (SIGTERM); finished work is kept, run the same command again to resume", file=sys.stderr)
+        return EXIT_TERMINATED
     except KeyboardInterrupt:
         print("interrupted; finished work is kept, run the same command again to resume", file=sys.stderr)
         return 130

@@ -327,6 +327,14 @@ class DownloadConfig(_Section):
             "job)."
         ),
     )
+    resolve_timeout: PositiveFloat = Field(
+        120.0,
+        description=(
+            "Longest time one clip's resolve (yt-dlp reading the page or media headers) may "
+            "take, in seconds, whatever the server does; past it the clip is a transient "
+            "failure and the worker moves on."
+        ),
+    )
     duration_tolerance: PositiveFloat = Field(
         0.05,
         description=(

@@ -25,7 +25,21 @@ QUARANTINE_DIR = "_quarantine"
 # either, for the same reason as the quarantine folder.
 REPORTS_DIR = "_reports"
 MAX_FOLDER_LENGTH = 80
-_UNSAFE_RUN = re.compile(r"[^A-Za-z0-9._-]+")
+# No dot in a slug: every file the tool writes at a dataset's root has an extension
+# (manifest.csv, metadata.csv, ledger.sqlite3 and its -wal/-shm side files, rebuild_report.csv,
+# validation.csv), so no class folder can ever take one of their names.
+_UNSAFE_RUN = re.compile(r"[^A-Za-z0-9_-]+")
+# Names the tool gives to entries at a dataset's root (compared case-insensitively). Class folders
+# never take them: slugify cannot produce the dotted ones, assign_class_folders avoids the others,
+# and a manifest naming one as a class folder is refused. tests/test_layout.py checks the list
+# against the modules that own these names.
+OWN_ROOT_NAMES = frozenset(
+    {
+        "manifest.csv", "metadata.csv", "ledger.sqlite3", "ledger.sqlite3-wal", "ledger.sqlite3-shm",
+        "ledger.sqlite3-journal", "rebuild_report.csv", "validation.csv", "report", QUARANTINE_DIR,
+        ".download.lock",
+    }
+)
 _CLIP_NAME = re.compile(r"\A(?P<ytid>[A-Za-z0-9_-]{11})_(?P<start_ms>\d+)\.(?P<ext>wav|flac)\Z")
 # Names Windows refuses for a folder whatever the extension; a dataset copied there must still open.
 _WINDOWS_RESERVED = {"con", "prn", "aux", "nul"} | {f"{p}{n}" for p in ("com", "lpt") for n in range(1, 10)}
@@ -36,9 +50,10 @@ def _short_hash(text: str) -> str:
 
 
 def slugify(name: str) -> str:
-    """The readable part of a class folder: ASCII letters, digits, ``._-``; may be empty.
+    """The readable part of a class folder: ASCII letters, digits, ``_-``; may be empty.
 
-    "Male speech, man speaking" becomes ``Male_speech_man_speaking``.
+    "Male speech, man speaking" becomes ``Male_speech_man_speaking``; "manifest.csv" becomes
+    ``manifest_csv`` (see OWN_ROOT_NAMES).
     """
     ascii_name = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode("ascii")
     slug = _UNSAFE_RUN.sub("_", ascii_name).strip("._-")
@@ -62,6 +77,8 @@ def assign_class_folders(classes: Iterable[tuple[str, str]]) -> dict[str, str]:
         slug = slugify(name)
         if not slug or slug.lower() in _WINDOWS_RESERVED:
             slug = _fallback(mid)
+        elif slug.lower() in OWN_ROOT_NAMES:
+            slug = f"{slug}_{_short_hash(mid)}"
         if mid in slugs and slugs[mid] != slug:
             raise UserError(f"class {mid!r} appears twice with different names")
         slugs[mid] = slug
@@ -116,6 +133,11 @@ def check_folder(folder: str) -> str:
         raise UserError(
             f"unsafe class folder name {folder!r}: it must be one plain folder name "
             f"(no '/', '\\', leading '.', '..')"
+        )
+    if folder.lower() in OWN_ROOT_NAMES:
+        raise UserError(
+            f"class folder name {folder!r} is the name of one of the tool's own files or folders "
+            f"({', '.join(sorted(OWN_ROOT_NAMES))}); a class cannot live there"
         )
     return folder
 

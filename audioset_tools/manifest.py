@@ -93,23 +93,35 @@ def _dtype(column: str) -> str:
     return "object"
 
 
+# Bounds far beyond any real clip, so hostile numbers become a message, not an overflow.
+_MAX_INT = 2**31 - 1
+_MAX_SECONDS = 1e7
+
+
 def _row_problems(row: dict[str, str]) -> list[str]:
     problems: list[str] = []
     for column in _INT_COLUMNS:
         text = row[column].strip()
-        if not text.isdigit():
+        # ASCII only: str.isdigit() also accepts superscripts ('¹'), which int() refuses.
+        if not (text.isascii() and text.isdigit()):
             problems.append(f"{column} must be a whole number >= 0, got {text!r}")
+        elif int(text) > _MAX_INT:
+            problems.append(f"{column} must be at most {_MAX_INT}, got {text!r}")
         elif column != "class_index" and int(text) == 0:
             problems.append(f"{column} must be positive, got {text!r}")
     numbers: dict[str, float] = {}
     for column in _FLOAT_COLUMNS:
+        text = row[column].strip()
         try:
-            numbers[column] = float(row[column])
+            # ASCII only: float() also reads other scripts' digits, which no tool of ours writes.
+            numbers[column] = float(text) if text.isascii() else float("nan")
         except ValueError:
             problems.append(f"{column} must be a number, got {row[column]!r}")
             continue
         if not math.isfinite(numbers[column]) or numbers[column] < 0:
             problems.append(f"{column} must be a finite number >= 0, got {row[column]!r}")
+        elif numbers[column] > _MAX_SECONDS:
+            problems.append(f"{column} must be at most {_MAX_SECONDS:g} s, got {row[column]!r}")
     if "start_seconds" in numbers and "end_seconds" in numbers:
         if numbers["end_seconds"] <= numbers["start_seconds"]:
             problems.append("end_seconds must be greater than start_seconds")

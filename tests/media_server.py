@@ -46,12 +46,25 @@ Behaviours (``behaviour=``):
 ``reset_then_ok``
     Like the other ``_then_ok`` behaviours, but the connection is closed without any
     response.
+``redirect_file``
+    Answer every request with ``302 Found`` to ``file:///etc/passwd`` (a hostile redirect).
+``slow_headers``
+    Send the status line and then padding header bytes one at a time, ``trickle_interval``
+    seconds apart, until the server stops: the headers never end, yet every single read
+    returns within any socket timeout longer than ``trickle_interval``.
+``html_flood``
+    Answer ``200`` with ``Content-Type: text/html`` and a body of ``flood_bytes`` bytes
+    (default 1 GiB), generated on the fly and sent as fast as the client reads.
 
 Proxy: the server also acts as a plain HTTP forward proxy for its own media. A request
 whose target is an absolute URL (``GET http://any.host/media/<ytid>.webm``, as clients
 send to a proxy) is served like a direct one and logged with ``via_proxy=True``. Point a
 ``url_template`` at an unresolvable host and the proxy setting at :attr:`base_url`, and
 a fetch succeeds only if every request really went through the proxy.
+
+Proxy authentication (constructor ``proxy_credentials="user:password"``): a proxied
+request without the matching ``Proxy-Authorization: Basic`` header gets ``407`` with a
+``Proxy-Authenticate`` challenge (the record's ``proxy_authorization`` keeps what came).
 
 Network shaping (constructor): ``latency`` seconds before every response and
 ``bytes_per_second`` per connection, for benchmarks that need a realistic network.
@@ -68,6 +81,7 @@ resolving GET has no Range header, ffmpeg's reads always have one.
 
 from __future__ import annotations
 
+import base64
 import dataclasses
 import http.server
 import random
@@ -94,6 +108,7 @@ BEHAVIOURS = frozenset(
         "ok", "401", "403", "404", "410", "429", "500",
         "401_then_ok", "403_then_ok", "404_then_ok", "410_then_ok", "429_then_ok", "500_then_ok",
         "stall", "drop_mid_body", "corrupt", "truncated", "reset_then_ok",
+        "redirect_file", "slow_headers", "html_flood",
     }
 )
 
@@ -115,6 +130,7 @@ class RequestRecord:
     accept_encoding: str
     cookie: str
     via_proxy: bool
+    proxy_authorization: str = ""
 
 
 @dataclasses.dataclass
@@ -138,6 +154,8 @@ class _Entry:
     stall_seconds: float
     drop_at: int | None
     fraction: float
+    trickle_interval: float = 1.0
+    flood_bytes: int = 1 << 30
     failures_left: int = 0
     passes_left: int = 0
 
@@ -145,8 +163,12 @@ class _Entry:
 class MediaServer:
     """Threaded local media server; see the module docstring for the behaviours."""
 
-    def __init__(self, latency: float = 0.0, bytes_per_second: float | None = None) -> None:
+    def __init__(
+        self, latency: float = 0.0, bytes_per_second: float | None = None, proxy_credentials: str | None = None
+    ) -> None:
         self.latency = latency
+        # "user:password" a proxied request must present (else 407, as an authenticating proxy answers).
+        self.proxy_credentials = proxy_credentials
         self.bytes_per_second = bytes_per_second
         self._entries: dict[str, _Entry] = {}
         self._stats: dict[str, IdStats] = {}
@@ -210,6 +232,8 @@ class MediaServer:
         stall_seconds: float = 60.0,
         drop_at: int | None = None,
         fraction: float = 0.5,
+        trickle_interval: float = 1.0,
+        flood_bytes: int = 1 << 30,
     ) -> None:
         """Serve ``source`` as ``ytid`` with the given behaviour (re-adding resets it)."""
         if behaviour not in BEHAVIOURS:
@@ -221,6 +245,7 @@ class MediaServer:
             source=source, behaviour=behaviour, content_type=content_type, fail_times=fail_times, fail_after=fail_after,
             retry_after=retry_after, stall_after=stall_after,
             stall_seconds=stall_seconds, drop_at=drop_at, fraction=fraction, failures_left=fail_times, passes_left=fail_after,
+            trickle_interval=trickle_interval, flood_bytes=flood_bytes,
         )
         with self._lock:
             self._entries[ytid] = entry
@@ -329,8 +354,17 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             method=self.command, range=self.headers.get("Range"), status=0, bytes_sent=0,
             user_agent=self.headers.get("User-Agent", ""), accept_encoding=self.headers.get("Accept-Encoding", ""),
             cookie=self.headers.get("Cookie", ""), via_proxy=via_proxy,
+            proxy_authorization=self.headers.get("Proxy-Authorization", ""),
         )
         server._record(ytid, record)
+        if via_proxy and server.proxy_credentials is not None and not _proxy_auth_ok(record, server):
+            record.status = 407
+            self.send_response(407)
+            self.send_header("Proxy-Authenticate", 'Basic realm="media-server"')
+            self.send_header("Content-Length", "0")
+            self.send_header("Connection", "close")
+            self.end_headers()
+            return
         self._respond(server, entry, ytid, record, head)
 
     def _respond(self, server: MediaServer, entry: _Entry, ytid: str, record: RequestRecord, head: bool) -> None:
@@ -348,6 +382,9 @@ class _Handler(http.server.BaseHTTPRequestHandler):
                 return
             record.status = int(behaviour.split("_", 1)[0])
             self._send_status(record.status, entry.retry_after, head)
+            return
+        if behaviour in _HOSTILE:
+            _HOSTILE[behaviour](self, server, entry, ytid, record)
             return
 
         data = self._body_for(entry, ytid)
@@ -448,6 +485,56 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             pass
         self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
         self.connection.close()
+
+
+def _proxy_auth_ok(record: RequestRecord, server: MediaServer) -> bool:
+    expected = "Basic " + base64.b64encode(str(server.proxy_credentials).encode()).decode()
+    return record.proxy_authorization == expected
+
+
+def _redirect_to_file(handler: _Handler, server: MediaServer, entry: _Entry, ytid: str, record: RequestRecord) -> None:
+    record.status = 302
+    handler.send_response(302)
+    handler.send_header("Location", "file:///etc/passwd")
+    handler.send_header("Content-Length", "0")
+    handler.send_header("Connection", "close")
+    handler.end_headers()
+
+
+def _trickle_headers(handler: _Handler, server: MediaServer, entry: _Entry, ytid: str, record: RequestRecord) -> None:
+    record.status = 200
+    try:
+        handler.wfile.write(b"HTTP/1.1 200 OK\r\nX-Padding: ")
+        handler.wfile.flush()
+        while not server._stopping.wait(entry.trickle_interval):
+            handler.wfile.write(b"a")
+            handler.wfile.flush()
+            server._add_bytes(ytid, record, 1)
+    except OSError:
+        pass
+
+
+def _flood_html(handler: _Handler, server: MediaServer, entry: _Entry, ytid: str, record: RequestRecord) -> None:
+    record.status = 200
+    handler.send_response(200)
+    handler.send_header("Content-Type", "text/html; charset=utf-8")
+    handler.send_header("Content-Length", str(entry.flood_bytes))
+    handler.send_header("Connection", "close")
+    handler.end_headers()
+    chunk = b"<p>" + b"a" * (_CHUNK - 3)
+    sent = 0
+    try:
+        while sent < entry.flood_bytes and not server._stopping.is_set():
+            part = chunk[: entry.flood_bytes - sent]
+            handler.wfile.write(part)
+            sent += len(part)
+            server._add_bytes(ytid, record, len(part))
+    except OSError:
+        pass
+
+
+# Behaviours that never serve the registered file.
+_HOSTILE = {"redirect_file": _redirect_to_file, "slow_headers": _trickle_headers, "html_flood": _flood_html}
 
 
 def _parse_range(header: str, size: int) -> tuple[int, int] | None:

@@ -71,3 +71,34 @@ def test_inside_refuses_escapes(tmp_path):
 def test_check_folder_rejects(bad):
     with pytest.raises(UserError):
         check_folder(bad)
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["manifest.csv", "metadata.csv", "ledger.sqlite3", "rebuild_report.csv", "Manifest.CSV", "ledger.sqlite3-wal",
+     "validation.csv", "report", "REPORT", "_quarantine", ".download.lock"],
+)
+def test_class_folders_never_take_the_tools_own_names(name):
+    from audioset_tools.layout import OWN_ROOT_NAMES
+
+    folder = assign_class_folders([("/m/x", name), ("/m/y", "Bird")])["/m/x"]
+    assert folder.lower() not in OWN_ROOT_NAMES
+    assert check_folder(folder) == folder
+    # Read from a shared manifest, such a folder is refused with a message, not used.
+    if name.lower() in OWN_ROOT_NAMES:
+        with pytest.raises(UserError):
+            check_folder(name)
+
+
+def test_own_root_names_cover_every_file_the_tool_writes_at_the_root():
+    from audioset_tools.download.ledger import LEDGER_NAME
+    from audioset_tools.download.runner import LOCK_NAME
+    from audioset_tools.layout import OWN_ROOT_NAMES, QUARANTINE_DIR
+    from audioset_tools.manifest import HF_METADATA_NAME, MANIFEST_NAME
+    from audioset_tools.rebuild import REBUILD_REPORT_NAME
+    from audioset_tools.report import REPORT_DIR_NAME
+    from audioset_tools.validate import VALIDATION_NAME
+
+    for name in (LEDGER_NAME, LOCK_NAME, QUARANTINE_DIR, HF_METADATA_NAME, MANIFEST_NAME, REBUILD_REPORT_NAME,
+                 REPORT_DIR_NAME, VALIDATION_NAME):
+        assert name.lower() in OWN_ROOT_NAMES

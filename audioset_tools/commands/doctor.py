@@ -6,14 +6,17 @@ import argparse
 from pathlib import Path
 
 from ..config import Config
-from ..download.doctor import Status, format_checks, run_checks
+from ..download.doctor import SpaceNeed, Status, format_checks, run_checks, space_needed
+from ..errors import UserError
 
 NAME = "doctor"
 HELP = "check that everything a download needs is in place"
 DESCRIPTION = """\
 Checks ffmpeg (version, https support), yt-dlp (warns when older than about two months),
 the JavaScript runtime YouTube extraction needs, the cookies file (never printing its
-values), that the output folder is writable, and that the source of download.url_template
+values), that the output folder is writable with room for the planned clips
+(download.samples_per_class x the classes of the slice in suitable_classes.csv, as 10 s
+clips in the configured audio format), and that the source of download.url_template
 answers (one request, through download.proxies when set; --offline skips it). Reads
 control.yaml when present, else checks the defaults.
 
@@ -39,6 +42,22 @@ def run(args: argparse.Namespace, config: Config) -> int:
         url_template=loaded.download.url_template,
         proxies=loaded.download.proxies,
         offline=args.offline,
+        space=_planned_space(loaded),
     )
     print(format_checks(checks))
     return 1 if any(c.status is Status.FAIL for c in checks) else 0
+
+
+def _planned_space(config: Config) -> SpaceNeed | None:
+    """Space the configured slice needs, or None when there is no class list yet."""
+    from ..meta_outputs import read_suitable_classes
+
+    try:
+        classes = read_suitable_classes(config.paths.meta_dir)
+    except UserError:
+        return None
+    d = config.download
+    indices = classes["index"]
+    in_slice = (indices >= d.start_index) & (True if d.end_index is None else indices < d.end_index)
+    audio = config.audio
+    return space_needed(int(in_slice.sum()) * d.samples_per_class, audio.sample_rate, audio.channels, audio.format)

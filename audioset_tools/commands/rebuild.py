@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 
 from ..config import Config
+from ..errors import EXIT_DISK_FULL, EXIT_TERMINATED
 from ..rebuild import EXIT_GONE, EXIT_INCOMPLETE, REBUILD_REPORT_NAME, rebuild_dataset
 
 NAME = "rebuild"
@@ -21,9 +22,18 @@ otherwise), and shows progress bars.
 Writes the clips, the manifests, the ledger and {REBUILD_REPORT_NAME} (one row per
 manifest clip: kept / rebuilt / gone / failed / not_attempted, with the reason).
 
+Trust: the manifest is data, never code. Whoever wrote it, a rebuild only reads IDs,
+times, class names and audio settings from it, all validated: it cannot name a file
+outside --output, pick a URL, a program or an option. The control file is different:
+control.yaml is code you run. Its ffmpeg_path, js_runtime, url_template, proxies and
+cookies_file choose which programs run and where requests go, and rebuild reads
+./control.yaml from the current folder when --config is not given. Use a shared
+manifest freely; never use a control.yaml you did not write or read.
+
 Exit code: 0 complete, {EXIT_GONE} some clips are no longer available (the rest is complete),
 {EXIT_INCOMPLETE} incomplete (throttled or transient failures: run again later), 2 bad input
-(nothing fetched), 130 interrupted."""
+(nothing fetched), {EXIT_DISK_FULL} the disk filled up (free space, run again to resume),
+130 interrupted, {EXIT_TERMINATED} stopped by SIGTERM."""
 CONFIG = "optional"
 
 
@@ -58,4 +68,5 @@ def run(args: argparse.Namespace, config: Config) -> int:
     )
     print(result.format())
     print(f"details: {args.output / REBUILD_REPORT_NAME}")
-    return result.exit_code
+    # A graceful stop (first Ctrl-C or SIGTERM) says so in its exit code, as a download does.
+    return result.run.exit_code if result.run.interrupted else result.exit_code

@@ -114,7 +114,29 @@ def check_cookies(path: Path | None) -> Check:
     return Check("cookies", Status.OK, f"{path}: {count} cookies, valid Netscape format")
 
 
-def check_output_dir(path: Path) -> Check:
+# AudioSet segments last 10 s. Beyond the clips: ledger, manifests and temporaries.
+SEGMENT_SECONDS = 10.0
+_OVERHEAD_BYTES = 64 * 2**20
+# Without a plan to size it from, less than this is still worth a warning.
+MIN_FREE_BYTES = 256 * 2**20
+# FLAC of field recordings keeps about 60 % of the PCM size; sized generously.
+_FLAC_RATIO = 0.75
+
+
+@dataclass(frozen=True)
+class SpaceNeed:
+    clips: int
+    bytes: int
+
+
+def space_needed(clips: int, sample_rate: int, channels: int, audio_format: str) -> SpaceNeed:
+    """Disk space ``clips`` 10 s clips take (16-bit PCM in WAV, less in FLAC), plus overhead."""
+    pcm = SEGMENT_SECONDS * sample_rate * channels * 2
+    per_clip = pcm * (_FLAC_RATIO if audio_format == "flac" else 1.0) + 4096
+    return SpaceNeed(clips, int(clips * per_clip * 1.1) + _OVERHEAD_BYTES)
+
+
+def check_output_dir(path: Path, need: SpaceNeed | None = None) -> Check:
     existing = Path(path)
     while not existing.exists() and existing != existing.parent:
         existing = existing.parent
@@ -125,9 +147,16 @@ def check_output_dir(path: Path) -> Check:
             pass
     except OSError as exc:
         return Check("output folder", Status.FAIL, f"{path}: cannot write in {existing} ({exc.strerror})")
-    free = _free_gib(existing)
+    free = shutil.disk_usage(existing).free
     where = "" if existing == Path(path) else f" (will be created in {existing})"
-    return Check("output folder", Status.OK, f"{path} is writable{where}, {free:.1f} GiB free")
+    detail = f"{path} is writable{where}, {_gib(free)} GiB free"
+    if need is not None and free < need.bytes:
+        return Check("output folder", Status.WARN,
+                     f"{detail}, but the {need.clips} planned clips need about {_gib(need.bytes)} GiB; free some "
+                     f"space or choose another paths.output_dir (a full disk stops a download with exit 5)")
+    if need is None and free < MIN_FREE_BYTES:
+        return Check("output folder", Status.WARN, f"{detail}: nearly full (a full disk stops a download with exit 5)")
+    return Check("output folder", Status.OK, detail + (f", enough for the {need.clips} planned clips" if need else ""))
 
 
 def check_network(url_template: str, proxies: Sequence[str] = (), offline: bool = False) -> Check:
@@ -140,13 +169,14 @@ def check_network(url_template: str, proxies: Sequence[str] = (), offline: bool 
     return Check("network", Status.OK, f"{result.url}: {result.detail}" if result.url else result.detail)
 
 
-def _free_gib(path: Path) -> float:
-    return shutil.disk_usage(path).free / 2**30
+def _gib(size: float) -> str:
+    return f"{size / 2**30:.1f}"
 
 
 def run_checks(
     *, ffmpeg_path: Path | None, js_runtime: str | None, cookies_file: Path | None, output_dir: Path,
     url_template: str | None = None, proxies: Sequence[str] = (), offline: bool = False,
+    space: SpaceNeed | None = None,
 ) -> list[Check]:
     """Every check; the network one only when ``url_template`` is given (skipped with ``offline``)."""
     checks: list[Callable[[], Check]] = [
@@ -154,7 +184,7 @@ def run_checks(
         check_ytdlp,
         lambda: check_js_runtime(js_runtime),
         lambda: check_cookies(cookies_file),
-        lambda: check_output_dir(output_dir),
+        lambda: check_output_dir(output_dir, space),
     ]
     if url_template is not None:
         checks.append(lambda: check_network(url_template, proxies, offline))

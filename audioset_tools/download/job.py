@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 from pathlib import Path
 
 from ..config import Config
@@ -41,6 +42,22 @@ def slice_plans(config: Config, start: int | None = None, end: int | None = None
     )
 
 
+def require_writable_folder(folder: Path) -> None:
+    """Refuse an output folder that is a file or cannot be written, before anything is created.
+
+    Local problems come first: they are exit 2 whatever the network does, and the source
+    check that follows must still leave no trace when the source does not answer.
+    """
+    existing = Path(folder)
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        raise UserError(f"{existing}: not a folder; point paths.output_dir at a folder (or a new path)")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise UserError(f"{existing}: cannot write here (read-only folder or file system); "
+                        f"choose another paths.output_dir")
+
+
 def download_slice(
     config: Config,
     *,
@@ -54,6 +71,7 @@ def download_slice(
     ffmpeg = find_ffmpeg(config.download.ffmpeg_path)
     settings = FetchSettings.from_config(config, ffmpeg)
     options = RunOptions.from_config(config, retry_failed=retry_failed, progress=progress)
+    require_writable_folder(config.paths.output_dir)
     # Offline, every clip would fail one by one; one request now says so at once (exit 4).
     log.info("source check: %s", require_source(config.download.url_template, config.download.proxies).detail)
     log.info(

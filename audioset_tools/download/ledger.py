@@ -33,6 +33,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import os
+import shutil
 import sqlite3
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -41,7 +42,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from ..errors import UserError
+from ..errors import UserError, disk_full_error, is_disk_full
 from ..manifest import MANIFEST_COLUMNS
 
 log = logging.getLogger(__name__)
@@ -149,6 +150,24 @@ def _connect_read_only(path: Path) -> sqlite3.Connection:
     return sqlite3.connect(f"{base}&immutable=1", uri=True)
 
 
+# Below this much free space, a ledger that fails to open is taken to be on a full disk.
+_NEARLY_FULL_BYTES = 1 << 20
+
+
+def _nearly_full(folder: Path) -> bool:
+    try:
+        return shutil.disk_usage(folder).free < _NEARLY_FULL_BYTES
+    except OSError:
+        return False
+
+
+def ledger_damaged_message(path: Path, exc: BaseException) -> str:
+    return (
+        f"{path}: not a readable download ledger ({exc}).\n"
+        f"  Move it aside to start a fresh ledger; the clips on disk are kept and re-adopted."
+    )
+
+
 def utc_now() -> str:
     return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
@@ -234,10 +253,11 @@ class Ledger:
                 self._db.commit()
             version = self._db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
         except sqlite3.DatabaseError as exc:
-            raise UserError(
-                f"{self.path}: not a readable download ledger ({exc}).\n"
-                f"  Move it aside to start a fresh ledger; the clips on disk are kept and re-adopted."
-            ) from None
+            if is_disk_full(exc) or _nearly_full(self.path.parent):
+                # Opening writes (WAL side files, schema check): on a full disk that fails for
+                # an intact ledger, which must not be called unreadable.
+                raise disk_full_error(self.path.parent) from None
+            raise UserError(ledger_damaged_message(self.path, exc)) from None
         if version is None or version[0] != SCHEMA_VERSION:
             raise UserError(
                 f"{self.path}: ledger schema version {version[0] if version else 'unknown'} is not "

@@ -22,6 +22,7 @@ import dataclasses
 import itertools
 import logging
 import signal
+import sqlite3
 import threading
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
@@ -36,7 +37,8 @@ from ..atomic import is_temporary
 from ..audio_info import AudioReadError, probe_audio, samples_sha256, sha256_file
 from ..config import Config, DownloadConfig
 from ..dataset_lock import LOCK_NAME, dataset_lock  # noqa: F401  (LOCK_NAME: re-exported)
-from ..errors import UserError
+from ..errors import Terminated, UserError, disk_full_error, is_disk_full
+from ..fetch.abort import abort_fetches, allow_fetches
 from ..fetch.clip import ClipJob, ClipResult, FetchSettings, fetch_clip, is_partial_file
 from ..fetch.cookies import private_cookie_copy, remove_stale_cookie_copies, validate_cookies_file
 from ..fetch.outcomes import PERMANENT_FAILURES, THROTTLING, Outcome
@@ -52,6 +54,7 @@ from .ledger import (
     ClipRecord,
     Ledger,
     clips_frame,
+    ledger_damaged_message,
     utc_now,
 )
 from .pacing import Pacer, PacingSettings
@@ -251,6 +254,7 @@ class _Run:
         self._reported_proxies: set[str] = set()
         self._stopping = False
         self._interrupted = False
+        self._terminated = False
         self._transient_streak = 0
         disabled = not options.progress
         total = sum(p.target for p in plans)
@@ -275,23 +279,28 @@ class _Run:
 
     # -- main thread ---------------------------------------------------------------------
 
-    def _on_sigint(self, signum: int, frame: object) -> None:
-        # Only set a flag: the main thread may hold a lock right now. A second Ctrl-C aborts.
+    def _on_stop_signal(self, signum: int, frame: object) -> None:
+        # Only set a flag: the main thread may hold a lock right now. A second signal aborts.
         if self._interrupted:
-            raise KeyboardInterrupt
+            raise Terminated if signum == signal.SIGTERM else KeyboardInterrupt
         self._interrupted = True
+        self._terminated = signum == signal.SIGTERM
 
     @contextlib.contextmanager
     def graceful_ctrl_c(self) -> Iterator[None]:
-        """First Ctrl-C: finish the clips in flight, write the manifests, stop (signals reach the main thread only)."""
+        """First Ctrl-C or SIGTERM: finish the clips in flight, write the manifests, stop.
+
+        (Signals reach the main thread only.)
+        """
         if threading.current_thread() is not threading.main_thread():
             yield
             return
-        previous = signal.signal(signal.SIGINT, self._on_sigint)
+        previous = {number: signal.signal(number, self._on_stop_signal) for number in (signal.SIGINT, signal.SIGTERM)}
         try:
             yield
         finally:
-            signal.signal(signal.SIGINT, previous)
+            for number, handler in previous.items():
+                signal.signal(number, handler)
 
     def run(self) -> RunSummary:
         futures: dict[Future, tuple[_ClassState, int]] = {}
@@ -313,7 +322,9 @@ class _Run:
                         continue
                     if self._interrupted:
                         self.summary.interrupted = True
-                        self._stop("interrupted (Ctrl-C again to abort at once)")
+                        self.summary.terminated = self._terminated
+                        self._stop("terminated by SIGTERM (send it again to abort at once)" if self._terminated
+                                   else "interrupted (Ctrl-C again to abort at once)")
                     elif self.pacer.exhausted:
                         self.summary.stopped_by_throttling = True
                         self._stop(f"{self.pacer.consecutive_throttles} rate limits / sign-in walls in a row")
@@ -324,6 +335,8 @@ class _Run:
                 # Interrupted (Ctrl-C) or a bug: let in-flight fetches end, keep what they finished.
                 self._stopping = True
                 self.pacer.cancel()
+                # Aborting (a second Ctrl-C / SIGTERM) or a bug: stuck resolves and ffmpeg runs end now.
+                abort_fetches()
                 for future in futures:
                     future.cancel()
                 for future, (state, position) in futures.items():
@@ -627,17 +640,28 @@ def run_download(
     output_dir.mkdir(parents=True, exist_ok=True)
     if options.cookies_file is not None:
         validate_cookies_file(options.cookies_file)
-    with _locked(output_dir):
-        sweep_partial_files(output_dir)
-        try:
-            with Ledger(output_dir / LEDGER_NAME) as ledger, _worker_settings(settings, options) as per_worker:
-                reconcile_with_plans(ledger, plans, output_dir, selection)
-                run = _Run(plans, settings, output_dir, options, ledger, per_worker, fetch)
-                with run.graceful_ctrl_c():
-                    try:
-                        return run.run()
-                    finally:
-                        write_manifests(output_dir, ledger, run.quarantined)
-        finally:
-            # Our fetches have all ended here; whatever partial file remains belongs to nobody.
+    try:
+        with _locked(output_dir):
             sweep_partial_files(output_dir)
+            try:
+                with Ledger(output_dir / LEDGER_NAME) as ledger, _worker_settings(settings, options) as per_worker:
+                    reconcile_with_plans(ledger, plans, output_dir, selection)
+                    run = _Run(plans, settings, output_dir, options, ledger, per_worker, fetch)
+                    allow_fetches()
+                    with run.graceful_ctrl_c():
+                        try:
+                            return run.run()
+                        finally:
+                            write_manifests(output_dir, ledger, run.quarantined)
+            finally:
+                # Our fetches have all ended here; whatever partial file remains belongs to nobody.
+                sweep_partial_files(output_dir)
+    except (OSError, sqlite3.Error) as exc:
+        # A full disk fails a clip write, a ledger row or a manifest, whichever comes first:
+        # all the same stop. The ledger commits row by row, so what it holds stays intact.
+        if is_disk_full(exc):
+            raise disk_full_error(output_dir) from None
+        if isinstance(exc, sqlite3.DatabaseError):
+            # Opening checks only the first pages; a damaged page elsewhere shows up when read.
+            raise UserError(ledger_damaged_message(output_dir / LEDGER_NAME, exc)) from None
+        raise

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass, field
 
+from ..errors import EXIT_TERMINATED
 from ..fetch.outcomes import Outcome
 
 EXIT_OK = 0
@@ -43,12 +44,14 @@ class RunSummary:
     stopped_by_throttling: bool = False
     stopped_by_network: bool = False
     interrupted: bool = False
+    # The interruption was a SIGTERM (exit 143) rather than a Ctrl-C (exit 130).
+    terminated: bool = False
     failing_proxies: dict[str, int] = field(default_factory=dict)
 
     @property
     def exit_code(self) -> int:
         if self.interrupted:
-            return EXIT_INTERRUPTED
+            return EXIT_TERMINATED if self.terminated else EXIT_INTERRUPTED
         if self.stopped_by_throttling:
             return EXIT_THROTTLED
         return EXIT_NETWORK if self.stopped_by_network else EXIT_OK
@@ -88,5 +91,6 @@ class RunSummary:
                 "  download.proxies, then run the same command again to resume."
             )
         if self.interrupted:
-            lines.append("  INTERRUPTED: finished clips are kept; run the same command again to resume.")
+            stop = "TERMINATED (SIGTERM)" if self.terminated else "INTERRUPTED"
+            lines.append(f"  {stop}: finished clips are kept; run the same command again to resume.")
         return "\n".join(lines)

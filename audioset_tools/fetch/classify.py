@@ -87,7 +87,7 @@ _MESSAGE_RULES: tuple[tuple[Outcome, tuple[str, ...]], ...] = (
 def classify_ytdlp_error(exc: BaseException) -> Failure:
     """Classify what ``YoutubeDL.extract_info`` raised."""
     message = clean_message(_ytdlp_message(exc))
-    for cause in _causes(exc):
+    for cause in exception_chain(exc):
         if isinstance(cause, HTTPError):
             retry_after = None
             if cause.status == 429:
@@ -114,7 +114,7 @@ def classify_message(message: str) -> Outcome:
     return Outcome.TRANSIENT
 
 
-def _causes(exc: BaseException) -> list[BaseException]:
+def exception_chain(exc: BaseException) -> list[BaseException]:
     """The exception and what caused it: DownloadError.exc_info, ExtractorError.cause, __cause__."""
     chain: list[BaseException] = []
     current: BaseException | None = exc

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING
 from ..audio_info import AudioInfo, AudioReadError, probe_audio, sha256_file
 from ..errors import UserError
 from ..ids import is_valid_ytid
+from .abort import aborting, pause
 from .classify import Failure, FetchFailure
 from .js_runtime import JsRuntime, resolve_js_runtime
 from .outcomes import Outcome
@@ -82,6 +83,8 @@ class FetchSettings:
     fetch_strategy: str = "range"
     max_retries: int = 3
     socket_timeout: float = 30.0
+    # Wall-clock bound of one resolve (see fetch.resolve).
+    resolve_timeout: float = 120.0
     duration_tolerance: float = 0.05
     # Transient failures wait retry_backoff * 2**n seconds (n = retries so far), capped.
     retry_backoff: float = 2.0
@@ -121,6 +124,7 @@ class FetchSettings:
                 fetch_strategy=download.fetch_strategy,
                 max_retries=download.max_retries,
                 socket_timeout=download.socket_timeout,
+                resolve_timeout=download.resolve_timeout,
                 duration_tolerance=download.duration_tolerance,
                 retry_backoff=download.retry_backoff_seconds,
                 retry_backoff_max=download.backoff_max_seconds,
@@ -192,7 +196,7 @@ def fetch_clip(job: ClipJob, settings: FetchSettings) -> ClipResult:
             return dataclasses.replace(result, attempts=len(history), history=tuple(history))
         history.append(f"{failure.outcome}: {failure.message}")
         log.debug("%s attempt %d: %s (%.1f s)", job.ytid, len(history), history[-1], time.monotonic() - started)
-        if failure.outcome is Outcome.FORBIDDEN and not forbidden_retried:
+        if failure.outcome is Outcome.FORBIDDEN and not forbidden_retried and not aborting():
             forbidden_retried = True
             continue
         if (
@@ -200,6 +204,7 @@ def fetch_clip(job: ClipJob, settings: FetchSettings) -> ClipResult:
             or failure.outcome is Outcome.FORBIDDEN
             or not failure.worth_retrying
             or retries >= settings.max_retries
+            or aborting()
         ):
             return ClipResult(
                 outcome=failure.outcome,
@@ -212,7 +217,7 @@ def fetch_clip(job: ClipJob, settings: FetchSettings) -> ClipResult:
         retries += 1
         if delay > 0:
             log.debug("%s: retrying in %.1f s", job.ytid, delay)
-            time.sleep(delay)
+            pause(delay)
 
 
 def ends_before_segment(length: float | None, end_seconds: float, tolerance: float) -> bool:

@@ -11,13 +11,16 @@ and a wall-clock limit on the whole process as the last line of defence.
 from __future__ import annotations
 
 import dataclasses
+import errno
 import logging
+import os
 import subprocess
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import ffmpeg
 
+from .abort import aborting, tracked
 from .classify import Failure, FetchFailure, bytes_read, classify_ffmpeg_failure, input_duration
 from .outcomes import Outcome
 
@@ -30,6 +33,8 @@ log = logging.getLogger(__name__)
 _RECONNECT_RETRIES = 2
 _RECONNECT_DELAY_MAX = 2
 _CODECS = {"wav": "pcm_s16le", "flac": "flac"}
+# strerror(ENOSPC) as ffmpeg prints it when a write fails.
+_DISK_FULL = "no space left on device"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -48,9 +53,24 @@ def network_input_options(settings: FetchSettings, headers: tuple[tuple[str, str
     }
     if headers:
         options["headers"] = "".join(f"{key}: {value}\r\n" for key, value in headers)
-    if settings.proxy is not None:
-        options["http_proxy"] = settings.proxy
+    # The proxy is not an option here: its URL may carry a password, and a command line is
+    # readable by every local user (ps). _run hands it over in ffmpeg's environment instead.
     return options
+
+
+def ffmpeg_environment(proxy: str | None) -> dict[str, str] | None:
+    """The environment of an ffmpeg child: ours plus the proxy, or None (inherit ours) without one.
+
+    ffmpeg's http protocol reads ``http_proxy`` (user:password included, sent as
+    Proxy-Authorization) when no ``-http_proxy`` option is given. ``/proc/<pid>/environ``
+    is readable only by the process's owner, unlike its command line. ``no_proxy`` is
+    dropped so that every request really goes through the configured proxy.
+    """
+    if proxy is None:
+        return None
+    environment = {k: v for k, v in os.environ.items() if k.lower() not in ("http_proxy", "no_proxy")}
+    environment["http_proxy"] = proxy
+    return environment
 
 
 def transcode_segment(
@@ -104,9 +124,11 @@ def _run(stream: Any, settings: FetchSettings, timeout_factor: float = 1) -> Ffm
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         start_new_session=True,
+        env=ffmpeg_environment(settings.proxy),
     )
     try:
-        _, stderr_bytes = process.communicate(timeout=timeout)
+        with tracked(process):
+            _, stderr_bytes = process.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:
         process.kill()
         process.communicate()
@@ -119,6 +141,11 @@ def _run(stream: Any, settings: FetchSettings, timeout_factor: float = 1) -> Ffm
         process.wait()
         raise
     stderr = stderr_bytes.decode("utf-8", errors="replace")
+    if process.returncode != 0 and aborting():
+        raise FetchFailure(Failure(Outcome.TRANSIENT, "stopped: the run was aborted"))
+    if process.returncode != 0 and _DISK_FULL in stderr.lower():
+        # Not the clip's fault and not the network's: the run must stop (see runner.run_download).
+        raise OSError(errno.ENOSPC, "ffmpeg could not write its output: no space left on device")
     if process.returncode != 0:
         log.debug("ffmpeg exited %s; stderr tail:\n%s", process.returncode, stderr[-2000:])
         raise FetchFailure(classify_ffmpeg_failure(process.returncode, stderr))

@@ -47,6 +47,9 @@ def read_ontology(path: Path) -> Ontology:
         raise UserError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start}). {fix}") from None
     except json.JSONDecodeError as exc:
         raise UserError(f"{path}: not valid JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}. {fix}") from None
+    except RecursionError:
+        # The published file is 3 levels deep; a hostile one can nest past Python's stack.
+        raise UserError(f"{path}: nested too deeply to be an AudioSet ontology. {fix}") from None
     if not isinstance(entries, list) or not entries:
         raise UserError(f"{path}: expected a non-empty JSON list of classes. {fix}")
     nodes: list[OntologyNode] = []
