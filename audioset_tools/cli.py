@@ -26,6 +26,7 @@ typical workflow (every parameter lives in control.yaml; override with --set):
   audioset-tools validate [DIR]  prove a dataset matches its manifests; report [DIR] draws figures
   audioset-tools rebuild ...     the same dataset from a manifest (= rebuild_from_manifest.py)
   audioset-tools clean, melspec, stats, pack   post-processing for few-shot training
+  audioset-tools export lhotse [DIR]   lhotse manifests of a dataset (extra [lhotse])
 
 Run 'audioset-tools COMMAND --help' for a command's options and exit codes."""
 

@@ -22,6 +22,7 @@ Writes the clips, the manifests, the ledger and {REBUILD_REPORT_NAME} (one row p
 manifest clip: kept / rebuilt / gone / failed / not_attempted, with the reason).
 
 Exit code: 0 complete, {EXIT_GONE} some clips are no longer available (the rest is complete),
+or the download source did not answer before the start (nothing fetched),
 {EXIT_INCOMPLETE} incomplete (throttled or transient failures: run again later), 2 bad input
 (nothing fetched), 130 interrupted."""
 CONFIG = "optional"
