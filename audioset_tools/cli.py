@@ -25,11 +25,12 @@ _WORKFLOW = """\
 typical workflow (every parameter lives in control.yaml; override with --set):
   audioset-tools demo            the whole job offline on built-in data (try it first; an install self-test)
   audioset-tools select          classes, seeded candidates, class splits (= get_relevant_meta_data.py)
-  audioset-tools doctor          check ffmpeg, yt-dlp, JavaScript runtime, cookies, output folder
+  audioset-tools doctor          check ffmpeg, yt-dlp, JavaScript runtime, cookies, output folder, network
   audioset-tools download        fetch the clips, resumable (= download_data.py)
   audioset-tools validate [DIR]  prove a dataset matches its manifests; report [DIR] draws figures
   audioset-tools rebuild ...     the same dataset from a manifest (= rebuild_from_manifest.py)
   audioset-tools clean, melspec, stats, pack   post-processing for few-shot training
+  audioset-tools export lhotse [DIR]   lhotse manifests of a dataset (extra [lhotse])
 
 Run 'audioset-tools COMMAND --help' for a command's options and exit codes."""
 

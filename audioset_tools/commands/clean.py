@@ -22,7 +22,8 @@ HELP = "quarantine bad clips (silent, NaN/inf, unreadable, wrong length) and upd
 DESCRIPTION = f"""\
 Check every clip of the manifest of DIR (default paths.output_dir) and move bad ones to
 {QUARANTINE_DIR}/<class folder>/, listed with their reason in {QUARANTINE_DIR}/{QUARANTINE_LIST};
-the manifests are then rewritten without them. Nothing is deleted.
+the manifests are then rewritten without them. No clip is deleted; their arrays in
+postprocess.npy_dir and postprocess.features_dir are, with their index rows.
 Settings: postprocess.clean.*, postprocess.workers."""
 CONFIG = "optional"
 

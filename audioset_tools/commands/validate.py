@@ -34,7 +34,8 @@ row per problem (default DIR/_reports/validation.csv).
 --repair fetches missing and damaged clips again through the download pipeline (the
 download settings of control.yaml when present), then validates again. Files no
 manifest lists are reported, never deleted.
-Exit code: 0 intact, 1 damaged (after --repair: still damaged), 2 bad input."""
+Exit code: 0 intact, 1 damaged (after --repair: still damaged), 2 bad input,
+4 (--repair) the download source did not answer before the start (nothing fetched)."""
 CONFIG = "optional"
 
 EXIT_DAMAGED = 1
