@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
 from pathlib import Path
@@ -54,8 +55,9 @@ def require_writable_folder(folder: Path) -> None:
     if not existing.is_dir():
         raise UserError(f"{existing}: not a folder; point paths.output_dir at a folder (or a new path)")
     if not os.access(existing, os.W_OK | os.X_OK):
-        raise UserError(f"{existing}: cannot write here (read-only folder or file system); "
-                        f"choose another paths.output_dir")
+        read_only = os.statvfs(existing).f_flag & os.ST_RDONLY
+        cause = os.strerror(errno.EROFS if read_only else errno.EACCES)
+        raise UserError(f"{existing}: {cause}; choose another paths.output_dir")
 
 
 def download_slice(
