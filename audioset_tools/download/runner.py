@@ -33,7 +33,7 @@ from urllib.parse import urlsplit, urlunsplit
 from tqdm import tqdm
 
 from ..atomic import is_temporary
-from ..audio_info import AudioReadError, probe_audio, sha256_file
+from ..audio_info import AudioReadError, probe_audio, segment_frames, sha256_file
 from ..config import Config, DownloadConfig
 from ..errors import UserError
 from ..fetch.clip import ClipJob, ClipResult, FetchSettings, fetch_clip, is_partial_file
@@ -405,14 +405,14 @@ class _Run:
 
     def _adopt(self, state: _ClassState, position: int, candidate: Candidate, path: Path) -> bool:
         """Keep a complete clip written by a run killed before recording it, if it checks out."""
-        expected = candidate.end_seconds - candidate.start_seconds
+        expected = segment_frames(candidate.start_seconds, candidate.end_seconds, self.settings.sample_rate)
         try:
             info = probe_audio(path)
         except AudioReadError:
             info = None
         if (
             info is None
-            or abs(info.duration - expected) > self.settings.duration_tolerance
+            or info.frames != expected
             or info.sample_rate != self.settings.sample_rate
             or info.channels != self.settings.channels
         ):
