@@ -6,6 +6,7 @@ the validated model (or parts of it) down.
 
 from __future__ import annotations
 
+import logging
 import math
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -22,7 +23,18 @@ from pydantic import (
 
 from .errors import UserError
 
+log = logging.getLogger(__name__)
+
 DEFAULT_CONFIG_NAME = "control.yaml"
+
+# Keys that no longer mean anything: an old control.yaml that still sets them loads, with a
+# warning saying what replaced them, instead of failing as an unknown key.
+DEPRECATED_KEYS: dict[tuple[str, ...], str] = {
+    ("postprocess", "clean", "length_tolerance"): (
+        "clip lengths are checked exactly, in samples (round(seconds x sample_rate)), so there is "
+        "no tolerance any more"
+    ),
+}
 
 Subset = Literal["balanced", "unbalanced", "eval"]
 Fraction = Annotated[float, Field(ge=0.0, le=1.0)]
@@ -55,6 +67,7 @@ class SelectionConfig(_Section):
     include: list[str] = Field(default_factory=list)
     exclude: list[str] = Field(default_factory=list)
     label_policy: Literal["any", "exclusive"] = "exclusive"
+    segment_seconds: PositiveFloat | None = 10.0
     strict: bool = False
     plot: bool = False
 
@@ -146,7 +159,6 @@ class AudioConfig(_Section):
 
 class CleanConfig(_Section):
     expected_seconds: PositiveFloat | None = None
-    length_tolerance: NonNegativeFloat = 0.05
     silence_std: NonNegativeFloat = 0.0
 
 
@@ -260,6 +272,7 @@ def load_config(
         raw, source = {}, None
     for override in overrides or []:
         _apply_override(raw, override)
+    _drop_deprecated(raw, config_path if source is not None else Path("--set overrides"))
     try:
         config = Config.model_validate(raw)
     except ValidationError as exc:
@@ -294,6 +307,16 @@ def _read_yaml(config_path: Path) -> dict[str, Any]:
             f"(seed, paths, selection, splits, download, audio), got {type(raw).__name__}"
         )
     return raw
+
+
+def _drop_deprecated(raw: dict[str, Any], where: Path) -> None:
+    for keys, reason in DEPRECATED_KEYS.items():
+        node: Any = raw
+        for part in keys[:-1]:
+            node = node.get(part) if isinstance(node, dict) else None
+        if isinstance(node, dict) and keys[-1] in node:
+            del node[keys[-1]]
+            log.warning("%s: %s is deprecated and ignored: %s; remove it.", where, ".".join(keys), reason)
 
 
 def _apply_override(raw: dict[str, Any], override: str) -> None:
