@@ -84,6 +84,8 @@ class FetchSettings:
     fetch_strategy: str = "range"
     max_retries: int = 3
     socket_timeout: float = 30.0
+    # How much earlier than the segment's end the source may run out (codec delay); that
+    # gap is padded. Clips always hold exactly round(duration * sample_rate) samples.
     duration_tolerance: float = 0.05
     # Transient failures wait retry_backoff * 2**n seconds (n = retries so far), capped.
     retry_backoff: float = 2.0
