@@ -40,6 +40,8 @@ PRE_ROLL_SECONDS = 0.5
 # Seconds read past the segment's end, so that a covering source always yields the
 # segment's full sample count before it is trimmed (``-t`` alone comes out a few samples short).
 END_MARGIN_SECONDS = 0.1
+# Every filter segment_filter uses: a build without one of them cannot make clips.
+REQUIRED_FILTERS = frozenset({"atrim", "asetpts", "astats", "aresample", "apad"})
 # Instance names of the two astats filters, so their reports can be told apart in stderr.
 _FINITE_PROBE = "finite"
 _LENGTH_PROBE = "length"
