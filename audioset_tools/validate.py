@@ -288,7 +288,7 @@ def write_details(path: Path, result: ValidationResult) -> None:
 _SUMMARY_LABELS = {
     Kind.MISSING: "missing files",
     Kind.UNREADABLE: "unreadable audio",
-    Kind.WRONG_DURATION: "wrong duration (truncated?)",
+    Kind.WRONG_DURATION: "wrong length (exact samples)",
     Kind.WRONG_SAMPLE_RATE: "wrong sample rate",
     Kind.WRONG_CHANNELS: "wrong channel count",
     Kind.SILENT: "all-silent clips",

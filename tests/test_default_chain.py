@@ -28,7 +28,6 @@ from __future__ import annotations
 import importlib.util
 import json
 import re
-import shutil
 from pathlib import Path
 
 import numpy as np
@@ -167,8 +166,9 @@ def test_default_chain_runs_untuned_and_every_clip_is_exact(world, tmp_path, cap
     assert silent_kept.any(), "the seeded order should put some silent source in the first ranks"
 
     # validate: the dataset matches its manifests except the silent clips, which it flags.
-    assert _cli("validate", str(output)) == 1
-    details = pd.read_csv(output / "validation.csv")
+    report = tmp_path / "validation_report.csv"  # explicit: where the default report lives may change
+    assert _cli("validate", str(output), "--out", str(report)) == 1
+    details = pd.read_csv(report)
     assert set(details["kind"]) == {"silent"} and len(details) == silent_kept.sum()
 
     # clean quarantines exactly the silent clips and download refills every class to 10.
@@ -192,7 +192,7 @@ def test_default_chain_runs_untuned_and_every_clip_is_exact(world, tmp_path, cap
     assert set(manifest["ytid"]) == {_ytid(c, "ok", n) for c in range(len(CLASSES)) for n in range(GOOD_PER_CLASS)}
     # Every codec and both kinds of start made it through.
     assert (manifest["start_seconds"] == 0).any() and (manifest["start_seconds"] > 0).any()
-    assert _cli("validate", str(output)) == 0
+    assert _cli("validate", str(output), "--out", str(report)) == 0
 
     # post-processing with the shipped settings.
     for command in ("to-npy", "melspec", "stats", "pack"):

@@ -64,7 +64,9 @@ def _assert_exact(job: ClipJob, settings: FetchSettings, result, source: Path, d
 @pytest.mark.parametrize("strategy", ["range", "whole_file"])
 @pytest.mark.parametrize("start", [0.0, 12.25])
 @pytest.mark.parametrize("kind", ["webm", "m4a", "mp3", "flac"])
-def test_every_codec_gives_the_exact_sample_count(media_server, tone_sources, settings, tmp_path, kind, start, strategy):
+def test_every_codec_gives_the_exact_sample_count(
+    media_server, tone_sources, settings, tmp_path, kind, start, strategy
+):
     source = getattr(tone_sources, kind)
     job, settings, result = _fetch(
         media_server, settings, source, kind, tmp_path, start, start + 10, fetch_strategy=strategy

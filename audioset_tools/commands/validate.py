@@ -18,9 +18,10 @@ DESCRIPTION = """\
 Compare a dataset folder with its manifests: missing files, audio files no manifest
 lists, unreadable audio, wrong length / sample rate / channels, all-silent clips and
 sha256 mismatches. Lengths are checked exactly, in samples: a clip of [start, end)
-holds round((end - start) x sample_rate) samples per channel. A clip whose checksum differs while its decoded audio has the
-expected length, rate and channels is reported on its own (another ffmpeg build
-encodes the same clip into different bytes); --strict counts it as damage.
+holds round((end - start) x sample_rate) samples per channel. A clip whose checksum
+differs while its decoded audio has the expected length, rate and channels is reported
+on its own (another ffmpeg build encodes the same clip into different bytes); --strict
+counts it as damage.
 
 Prints a summary and writes one CSV row per problem (default DIR/validation.csv).
 --repair fetches missing and damaged clips again through the download pipeline (the

@@ -8,8 +8,9 @@ run) can call it. It never raises for a clip's own failure: every failure comes 
 One attempt = resolve with yt-dlp, then one ffmpeg call reading only the segment (or, with
 ``fetch_strategy = whole_file``, download the whole stream then trim it) into exactly
 ``round((end - start) * sample_rate)`` samples per channel, then check that the source
-really covered the segment with finite samples, and the rate and channels. The file is written under a partial name in the
-target folder and renamed into place only when it passed every check.
+really covered the segment with finite samples, and the rate and channels. The file is
+written under a partial name in the target folder and renamed into place only when it
+passed every check.
 """
 
 from __future__ import annotations
