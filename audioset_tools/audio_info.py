@@ -25,6 +25,11 @@ class AudioInfo:
     frames: int
 
 
+def segment_frames(start_seconds: float, end_seconds: float, sample_rate: int) -> int:
+    """Samples per channel of a clip of ``[start, end)``: every clip has exactly this many."""
+    return round((end_seconds - start_seconds) * sample_rate)
+
+
 def probe_audio(path: Path) -> AudioInfo:
     """Read the header of a wav/flac file; the frame count is what a decoder will deliver."""
     try:

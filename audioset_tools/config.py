@@ -6,6 +6,7 @@ the validated model (or parts of it) down.
 
 from __future__ import annotations
 
+import logging
 import math
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -23,7 +24,18 @@ from pydantic import (
 from .errors import UserError
 from .legacy_config import translate_legacy_keys, translate_legacy_override
 
+log = logging.getLogger(__name__)
+
 DEFAULT_CONFIG_NAME = "control.yaml"
+
+# Keys that no longer mean anything: an old control.yaml that still sets them loads, with a
+# warning saying what replaced them, instead of failing as an unknown key.
+DEPRECATED_KEYS: dict[tuple[str, ...], str] = {
+    ("postprocess", "clean", "length_tolerance"): (
+        "clip lengths are checked exactly, in samples (round(seconds x sample_rate)), so there is "
+        "no tolerance any more"
+    ),
+}
 
 Subset = Literal["balanced", "unbalanced", "eval"]
 Fraction = Annotated[float, Field(ge=0.0, le=1.0)]
@@ -120,6 +132,15 @@ class SelectionConfig(_Section):
             "tool). exclusive: every clip of a video whose segments carry two or more "
             "selected classes is dropped, so no audio is shared between classes and none "
             "leaks between meta-train and meta-test."
+        ),
+    )
+    segment_seconds: PositiveFloat | None = Field(
+        10.0,
+        description=(
+            "Keep only segments lasting exactly this many seconds (to the millisecond of the "
+            "metadata), as the original tool, which rejected any clip that was not 10 s: "
+            "AudioSet has shorter segments where a video ends early. null = keep every "
+            "length. The selection summary says how many segments this removed."
         ),
     )
     strict: bool = Field(
@@ -338,8 +359,12 @@ class DownloadConfig(_Section):
     duration_tolerance: PositiveFloat = Field(
         0.05,
         description=(
-            "Allowed difference between a clip's decoded duration and end - start, in "
-            "seconds (AAC sources come out ~11 ms short)."
+            "Every clip holds exactly round((end - start) x sample_rate) samples per channel. "
+            "This is how much earlier than the segment's end, in seconds, the source may run "
+            "out and still give a clip: lossy codecs (AAC, Opus) deliver ~20 ms less than a "
+            "video's length, so a segment ending with its video would otherwise never be "
+            "complete. That gap is filled with silence; a source ending earlier is too_short, "
+            "never padded."
         ),
     )
 
@@ -394,15 +419,9 @@ class CleanConfig(_Section):
         None,
         description=(
             "A clip's expected length in seconds; null = its segment's end_seconds - "
-            "start_seconds from the manifest. MetaAudio kept only clips of exactly 10 s: "
-            "expected_seconds: 10.0 with length_tolerance: 0.0."
-        ),
-    )
-    length_tolerance: NonNegativeFloat = Field(
-        0.05,
-        description=(
-            "Allowed difference from the expected length, in seconds (half a sample is "
-            "always allowed)."
+            "start_seconds from the manifest. Checked exactly, in samples: a clip must hold "
+            "round(expected_seconds x sample_rate) samples per channel (160,000 for 10 s at "
+            "16 kHz, the only clips MetaAudio accepts)."
         ),
     )
     silence_std: NonNegativeFloat = Field(
@@ -678,6 +697,7 @@ def load_config(
         raw, source = {}, None
     for override in overrides or []:
         _apply_override(raw, translate_legacy_override(override))
+    _drop_deprecated(raw, config_path if source is not None else Path("--set overrides"))
     try:
         config = Config.model_validate(raw)
     except ValidationError as exc:
@@ -754,6 +774,16 @@ def _reject_duplicate_keys(node: yaml.Node, where: tuple[str, ...], config_path:
     elif isinstance(node, yaml.SequenceNode):
         for position, item in enumerate(node.value):
             _reject_duplicate_keys(item, (*where, str(position)), config_path, seen)
+
+
+def _drop_deprecated(raw: dict[str, Any], where: Path) -> None:
+    for keys, reason in DEPRECATED_KEYS.items():
+        node: Any = raw
+        for part in keys[:-1]:
+            node = node.get(part) if isinstance(node, dict) else None
+        if isinstance(node, dict) and keys[-1] in node:
+            del node[keys[-1]]
+            log.warning("%s: %s is deprecated and ignored: %s; remove it.", where, ".".join(keys), reason)
 
 
 def _apply_override(raw: dict[str, Any], override: str) -> None:

@@ -293,7 +293,6 @@ def rebuild_frame(
     settings_audio = manifest_audio_settings(frame, source)
     _refuse_foreign_clips(output_dir, frame, plans)
     audio_config = _audio_config(settings_audio, source)
-    tolerance = config.download.duration_tolerance
     ffmpeg = find_ffmpeg(config.download.ffmpeg_path)
     settings = FetchSettings.from_config(config.model_copy(update={"audio": audio_config}), ffmpeg)
     # The manifest names exactly the clips wanted: a row listed in this folder's quarantine is fetched too.
@@ -309,7 +308,7 @@ def rebuild_frame(
         # Checked again under the lock: another command may have written here meanwhile.
         _refuse_foreign_clips(output_dir, frame, plans)
         return _rebuild_locked(
-            frame, output_dir, plans, settings, options, settings_audio, tolerance, source=source,
+            frame, output_dir, plans, settings, options, settings_audio, source=source,
             unavailable=unavailable, progress=progress, fetch=fetch, refetch=refetch, checked=checked,
         )
 
@@ -321,7 +320,6 @@ def _rebuild_locked(
     settings: FetchSettings,
     options: RunOptions,
     settings_audio: AudioSettings,
-    tolerance: float,
     *,
     source: str,
     unavailable: Path | None,
@@ -331,7 +329,7 @@ def _rebuild_locked(
     checked: dict[str, list[Finding]] | None,
 ) -> RebuildResult:
     rows = frame.to_dict("records")
-    before = checked if checked is not None else _check_existing(output_dir, rows, tolerance, options.workers, progress)
+    before = checked if checked is not None else _check_existing(output_dir, rows, options.workers, progress)
     as_fetched = _as_fetched_here(output_dir, before)
     forced = set(refetch) - as_fetched
     kept = {
@@ -352,7 +350,7 @@ def _rebuild_locked(
         len(rows), len(plans), source, output_dir, settings_audio.describe(), len(kept),
     )
     summary = run_download(plans, settings, output_dir, options, fetch=fetch)
-    result = RebuildResult(_row_results(output_dir, rows, before, kept, tolerance, options.workers, progress),
+    result = RebuildResult(_row_results(output_dir, rows, before, kept, options.workers, progress),
                            summary)
     write_rebuild_report(output_dir / REBUILD_REPORT_NAME, result)
     return result
@@ -442,18 +440,18 @@ def _audio_files_in(output_dir: Path, folders: set[str]) -> Iterable[str]:
 
 
 def _check_existing(
-    output_dir: Path, rows: list[dict], tolerance: float, workers: int, progress: bool
+    output_dir: Path, rows: list[dict], workers: int, progress: bool
 ) -> dict[str, list[Finding]]:
     """Findings of every row whose file is already on disk (empty list = intact)."""
     present = [row for row in rows if dataset_path(output_dir, row["file"]).is_file()]
-    return _check_rows(output_dir, present, tolerance, workers, progress, "check existing")
+    return _check_rows(output_dir, present, workers, progress, "check existing")
 
 
 def _check_rows(
-    output_dir: Path, rows: list[dict], tolerance: float, workers: int, progress: bool, desc: str
+    output_dir: Path, rows: list[dict], workers: int, progress: bool, desc: str
 ) -> dict[str, list[Finding]]:
     with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
-        checks = pool.map(lambda row: check_clip(output_dir, row, tolerance), rows)
+        checks = pool.map(lambda row: check_clip(output_dir, row), rows)
         findings = list(tqdm(checks, total=len(rows), desc=desc, unit="clip", disable=not progress or not rows))
     return {row["file"]: found for row, found in zip(rows, findings)}
 
@@ -470,14 +468,13 @@ def _row_results(
     rows: list[dict],
     before: dict[str, list[Finding]],
     kept: set[str],
-    tolerance: float,
     workers: int,
     progress: bool,
 ) -> list[RowResult]:
     fetched = [row for row in rows if row["file"] not in kept and dataset_path(output_dir, row["file"]).is_file()]
     still_kept = {file for file in kept if dataset_path(output_dir, file).is_file()}
     after = {file: before[file] for file in still_kept} | _check_rows(
-        output_dir, fetched, tolerance, workers, progress, "verify"
+        output_dir, fetched, workers, progress, "verify"
     )
     results = []
     with Ledger(output_dir / LEDGER_NAME, read_only=True) as ledger:

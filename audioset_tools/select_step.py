@@ -51,7 +51,9 @@ class SelectReport:
     exclusive_removed_clips: int
     duplicate_segments: int
     label_policy: str
+    segment_seconds: float | None
     split_sizes: dict[str, int]
+    wrong_length_segments: int = 0
     plot: Path | None = None
     warnings: list[str] = field(default_factory=list)
 
@@ -63,6 +65,13 @@ class SelectReport:
             f"Dropped classes: {dropped}",
             f"Candidates per class: min {low}, median {median:g}, max {high} (total {self.candidates})",
         ]
+        if self.segment_seconds is None:
+            lines.append("segment_seconds null: segments of every length are candidates")
+        else:
+            lines.append(
+                f"segment_seconds {self.segment_seconds:g}: removed {self.wrong_length_segments} segments "
+                f"of another length"
+            )
         if self.label_policy == "exclusive":
             lines.append(
                 f"label_policy exclusive: removed {self.exclusive_removed_clips} clips of videos "
@@ -157,8 +166,10 @@ def compute_selection(config: Config, *, plot: bool = False) -> SelectResult:
         exclusive_removed_clips=selection.exclusive_removed_clips,
         duplicate_segments=selection.duplicate_segments,
         label_policy=rules.label_policy,
+        segment_seconds=rules.segment_seconds,
         split_sizes={name: splits.count(name) for name in SPLIT_NAMES},
         warnings=selection.warnings,
+        wrong_length_segments=selection.wrong_length_segments,
     )
     inputs = {
         logical_name(path): {"file": path.name, "sha256": sha, "official": KNOWN_SHA256.get(logical_name(path)) == sha}
@@ -239,6 +250,7 @@ def _selection_record(
             "malformed_rows": report.malformed,
             "exclusive_removed_clips": report.exclusive_removed_clips,
             "duplicate_segments": report.duplicate_segments,
+            "wrong_length_segments": report.wrong_length_segments,
             "split_sizes": report.split_sizes,
         },
         "warnings": report.warnings,

@@ -15,7 +15,9 @@ Nothing here reads or writes files. The rules, in the order a class is tested:
 7. after candidates are known, classes with fewer than ``min_candidates`` drop out.
 
 Candidates of a class are the valid segments that carry its MID (exact match on the
-parsed label list, never a substring). A segment listed twice (same YTID and start) is
+parsed label list, never a substring) and, unless ``segment_seconds`` is null, last
+exactly that long (to the millisecond the metadata is written in; AudioSet has shorter
+segments where a video ends early). A segment listed twice (same YTID and start) is
 kept once, from the first file in balanced, unbalanced, eval order.
 
 ``label_policy: exclusive`` drops every clip of a YouTube video whose segments carry
@@ -74,6 +76,8 @@ class Selection:
     duplicate_segments: int = 0
     # Classes of selection.classes kept although a rule would have dropped them.
     warnings: list[str] = field(default_factory=list)
+    # Segments carrying a class that passed rules 1-6 but not lasting segment_seconds.
+    wrong_length_segments: int = 0
 
 
 def select(
@@ -84,7 +88,7 @@ def select(
     active = np.array([reason is None for reason in reasons], dtype=bool)
     listed = bool(rules.classes)
 
-    pool = _CandidatePool.build(segments, active)
+    pool = _CandidatePool.build(segments, active, rules.segment_seconds)
     kept = pool.apply_policy(active, rules.label_policy)
     counts = np.bincount(pool.pair_node[kept], minlength=len(nodes))
     too_few = active & (counts < rules.min_candidates) & (not listed)
@@ -126,6 +130,7 @@ def select(
         candidate_rank=rank,
         exclusive_removed_clips=exclusive_removed,
         duplicate_segments=pool.duplicates,
+        wrong_length_segments=pool.wrong_length,
     )
 
 
@@ -275,9 +280,10 @@ class _CandidatePool:
     pair_node: np.ndarray
     node_count: int
     duplicates: int
+    wrong_length: int
 
     @classmethod
-    def build(cls, segments: Segments, active: np.ndarray) -> _CandidatePool:
+    def build(cls, segments: Segments, active: np.ndarray, segment_seconds: float | None = None) -> _CandidatePool:
         node_count = len(active)
         # Per distinct label list: its active classes (a label listed twice counts once).
         # Code -1 (unknown label) lands on the extra last slot, which is never active.
@@ -293,7 +299,10 @@ class _CandidatePool:
 
         # Rows whose list holds an active class (invalid rows have list -1: the last slot).
         has_active = np.r_[set_len > 0, False]
-        rows = np.flatnonzero(has_active[segments.label_set])
+        carrying = has_active[segments.label_set]
+        right_length = segment_length_matches(segments.start, segments.end, segment_seconds)
+        rows = np.flatnonzero(carrying & right_length)
+        wrong_length = int(np.count_nonzero(carrying & ~right_length))
         lists = segments.label_set[rows]
         lengths = set_len[lists]
         pair_u = np.repeat(np.arange(len(rows)), lengths)
@@ -316,6 +325,7 @@ class _CandidatePool:
             pair_node=pair_node[keep],
             node_count=node_count,
             duplicates=int(duplicate_u.sum()),
+            wrong_length=wrong_length,
         )
 
     def in_set(self, active: np.ndarray) -> np.ndarray:
@@ -363,6 +373,18 @@ class _CandidatePool:
         run_start = np.repeat(starts, np.diff(np.r_[starts, len(cls)]))
         rank = np.arange(len(cls)) - run_start
         return self.rows[pair_u[order]], self.ytid_bytes[pair_u[order]], cls, rank
+
+
+def segment_length_matches(start: np.ndarray, end: np.ndarray, seconds: float | None) -> np.ndarray:
+    """True where ``end - start`` is ``seconds``, compared in whole milliseconds (None: all True).
+
+    The metadata gives times to the millisecond; comparing rounded milliseconds keeps
+    float noise (30.000 - 20.000) from deciding anything.
+    """
+    if seconds is None:
+        return np.ones(len(start), dtype=bool)
+    length_ms = np.round(end * 1000).astype(np.int64) - np.round(start * 1000).astype(np.int64)
+    return length_ms == round(seconds * 1000)
 
 
 def _later_duplicates(ytid_code: np.ndarray, start_ms: np.ndarray) -> np.ndarray:

@@ -11,7 +11,6 @@ import csv
 import enum
 import io
 import logging
-import math
 import os
 from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -22,7 +21,7 @@ import pandas as pd
 from tqdm import tqdm
 
 from .atomic import atomic_write_text, is_temporary
-from .audio_info import AudioReadError, is_silent, probe_audio, samples_sha256, sha256_file
+from .audio_info import AudioReadError, is_silent, probe_audio, samples_sha256, segment_frames, sha256_file
 from .errors import UserError
 from .layout import QUARANTINE_DIR, REPORTS_DIR
 from .manifest import MANIFEST_NAME, dataset_path, existing_class_manifests, read_manifest
@@ -36,7 +35,8 @@ VALIDATION_NAME = "validation.csv"
 def default_details_path(root: Path) -> Path:
     """``<root>/_reports/validation.csv``: outside the root, where datasets would read it as a split."""
     return Path(root) / REPORTS_DIR / VALIDATION_NAME
-DEFAULT_DURATION_TOLERANCE = 0.05
+
+
 # Files with these suffixes are clips; anything else (ledgers, reports, CSVs) is not ours to judge.
 AUDIO_SUFFIXES = frozenset({".wav", ".flac", ".ogg", ".opus", ".mp3", ".m4a", ".aac", ".webm"})
 
@@ -129,7 +129,6 @@ def validate_dataset(
     root: Path,
     manifest_path: Path | None = None,
     *,
-    duration_tolerance: float = DEFAULT_DURATION_TOLERANCE,
     workers: int = 2,
     progress: bool = True,
 ) -> ValidationResult:
@@ -154,7 +153,7 @@ def validate_dataset(
     rows = manifest.to_dict("records")
     with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
         checks: Iterator[list[Finding]] = pool.map(
-            lambda row: check_clip(root, row, duration_tolerance), rows
+            lambda row: check_clip(root, row), rows
         )
         per_clip = list(tqdm(checks, total=len(rows), desc="validate", unit="clip", disable=not progress))
     found = [finding for findings in per_clip for finding in findings]
@@ -173,8 +172,12 @@ def validate_dataset(
     return result
 
 
-def check_clip(root: Path, row: dict, duration_tolerance: float) -> list[Finding]:
-    """Every problem of one manifest row's file (empty when it is intact)."""
+def check_clip(root: Path, row: dict) -> list[Finding]:
+    """Every problem of one manifest row's file (empty when it is intact).
+
+    The length is checked in samples, exactly: a clip of ``[start, end)`` holds
+    ``round((end - start) * sample_rate)`` samples per channel, no more, no fewer.
+    """
     relative = row["file"]
 
     def finding(kind: Kind, detail: str, expected: object = "", found: object = "") -> Finding:
@@ -201,11 +204,14 @@ def check_clip(root: Path, row: dict, duration_tolerance: float) -> list[Finding
             Kind.WRONG_CHANNELS, f"channel count is not the manifest's{checksum_note}",
             row["channels"], info.channels,
         ))
-    if not math.isclose(info.duration, row["duration"], abs_tol=duration_tolerance):
+    # At the file's own rate: a wrong rate is its own finding, not also a wrong length.
+    expected_frames = segment_frames(row["start_seconds"], row["end_seconds"], info.sample_rate)
+    if info.frames != expected_frames:
         problems.append(finding(
             Kind.WRONG_DURATION,
-            f"decoded duration differs by more than {duration_tolerance:g} s (truncated?){checksum_note}",
-            f"{row['duration']:.3f}", f"{info.duration:.3f}",
+            f"holds {info.frames} samples per channel instead of exactly {expected_frames} "
+            f"(truncated, or made by an older version?){checksum_note}",
+            expected_frames, info.frames,
         ))
     try:
         silent = is_silent(path)
@@ -357,7 +363,7 @@ def write_details(path: Path, result: ValidationResult) -> None:
 _SUMMARY_LABELS = {
     Kind.MISSING: "missing files",
     Kind.UNREADABLE: "unreadable audio",
-    Kind.WRONG_DURATION: "wrong duration (truncated?)",
+    Kind.WRONG_DURATION: "wrong length (exact samples)",
     Kind.WRONG_SAMPLE_RATE: "wrong sample rate",
     Kind.WRONG_CHANNELS: "wrong channel count",
     Kind.SILENT: "all-silent clips",

@@ -1,7 +1,7 @@
 """Shared fixtures: time-encoded test media and a local media server.
 
 - ``tone_sources`` (session): a :class:`ToneSources` of generated files (see tests/media.py):
-  ``webm`` (Opus) and ``m4a`` (AAC) of ``SOURCE_SECONDS`` s, ``short_webm`` of
+  ``webm`` (Opus), ``m4a`` (AAC), ``mp3`` and ``flac`` of ``SOURCE_SECONDS`` s, ``short_webm`` of
   ``SHORT_SECONDS`` s, and ``video_only`` (a webm without audio). Built once per session.
 - ``media_server``: a running :class:`tests.media_server.MediaServer` (fresh per test, so
   counters and behaviours never leak between tests). Register IDs with
@@ -44,6 +44,8 @@ class ToneSources:
     m4a: Path
     short_webm: Path
     video_only: Path
+    mp3: Path
+    flac: Path
     seconds: int = SOURCE_SECONDS
     short_seconds: int = SHORT_SECONDS
 
@@ -56,6 +58,8 @@ def tone_sources(tmp_path_factory: pytest.TempPathFactory) -> ToneSources:
         m4a=make_tone_source(folder / "tone.m4a", SOURCE_SECONDS, sample_rate=44100),
         short_webm=make_tone_source(folder / "short.webm", SHORT_SECONDS),
         video_only=make_video_only_source(folder / "video_only.webm"),
+        mp3=make_tone_source(folder / "tone.mp3", SOURCE_SECONDS, sample_rate=44100),
+        flac=make_tone_source(folder / "tone.flac", SOURCE_SECONDS, sample_rate=22050),
     )
 
 

@@ -12,6 +12,8 @@ Functions:
 
 - :func:`make_tone_source` writes a time-encoded source (``.webm`` = Opus, ``.m4a`` = AAC,
   ``.mp3``, ``.flac`` or ``.wav``, picked by the suffix) with the real ffmpeg.
+- :func:`make_non_finite_source` writes a float WAV time-encoded source with a burst of NaN
+  and infinite samples (what a broken upload can decode to).
 - :func:`make_video_only_source` writes a webm with a video stream and no audio
   (the "not audio" case).
 - :func:`clip_seconds` decodes a clip and returns the source second of each of its seconds.
@@ -31,6 +33,7 @@ from pathlib import Path
 
 import imageio_ffmpeg
 import numpy as np
+import soundfile
 
 FFMPEG = imageio_ffmpeg.get_ffmpeg_exe()
 
@@ -70,6 +73,20 @@ def make_tone_source(path: Path, duration: float, sample_rate: int = 48000, chan
         ["-f", "lavfi", "-i", f"aevalsrc=exprs='{exprs}':s={sample_rate}:d={duration}", *_CODECS[path.suffix], str(path)]
     )
     return path
+
+
+def make_non_finite_source(path: Path, duration: float, bad_from: float, bad_seconds: float = 0.01,
+                           sample_rate: int = 48000) -> Path:
+    """A mono 32-bit float WAV tone source whose samples in ``[bad_from, bad_from + bad_seconds)``
+    are NaN, except the last tenth of them, which are +inf."""
+    seconds = np.arange(int(round(duration * sample_rate))) / sample_rate
+    frequency = BASE_FREQUENCY + STEP_FREQUENCY * (np.floor(seconds) % CYCLE_SECONDS)
+    samples = (0.5 * np.sin(2 * np.pi * frequency * seconds)).astype("<f4")
+    first, count = int(bad_from * sample_rate), max(1, int(bad_seconds * sample_rate))
+    samples[first:first + count] = np.nan
+    samples[first + count - max(1, count // 10):first + count] = np.inf
+    soundfile.write(str(path), samples, sample_rate, subtype="FLOAT", format="WAV")
+    return Path(path)
 
 
 def make_video_only_source(path: Path, duration: float = 5.0) -> Path:

@@ -50,6 +50,28 @@ def test_everything_installed_passes(tmp_path):
     assert not list(tmp_path.glob(".doctor-*"))
 
 
+def test_ffmpeg_without_the_clip_filters_fails(tmp_path):
+    # TLS, but built without astats (an ffmpeg trimmed down to a few filters).
+    script = tmp_path / "ffmpeg"
+    script.write_text(
+        f"#!{sys.executable}\n"
+        "import sys\n"
+        "if '-protocols' in sys.argv:\n"
+        "    print('Supported file protocols:\\nInput:\\n  file\\n  https\\nOutput:\\n  file\\n')\n"
+        "elif '-filters' in sys.argv:\n"
+        "    print('Filters:\\n  T.. = Timeline support\\n ------\\n'\n"
+        "          ' T. apad              A->A       Pad audio with silence.\\n'\n"
+        "          ' .. aresample         A->A       Resample audio data.\\n'\n"
+        "          ' .. asetpts           A->A       Set PTS.\\n'\n"
+        "          ' .. atrim             A->A       Pick one section.\\n')\n"
+        "else:\n"
+        "    print('ffmpeg version 4.0-fake Copyright')\n"
+    )
+    script.chmod(0o755)
+    result = check_ffmpeg(script)
+    assert result.status is Status.FAIL and "astats" in result.detail and "atrim" not in result.detail
+
+
 def test_ffmpeg_without_https_or_missing_fails(tmp_path):
     result = check_ffmpeg(_fake_ffmpeg(tmp_path))
     assert result.status is Status.FAIL and "https" in result.detail

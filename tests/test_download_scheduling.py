@@ -206,6 +206,21 @@ def test_unrecorded_complete_file_is_adopted_and_broken_one_refetched(tmp_path, 
     assert_manifests_equal_disk(out)
 
 
+def test_unrecorded_file_one_sample_short_is_not_adopted(tmp_path, settings):
+    # A file left by a run of an older version (a few samples short) is fetched again, exact.
+    out = tmp_path / "out"
+    plans = _plans(_rows(), 2)
+    target = out / "Dog" / f"{ytid('do', 0)}_0.wav"
+    FakeFetch()(type("J", (), {"ytid": ytid("do", 0), "start_seconds": 0.0, "end_seconds": 2.0,
+                               "target": target})(), settings)
+    samples, rate = soundfile.read(target, dtype="int16")
+    soundfile.write(target, samples[:-1], rate, subtype="PCM_16")
+    fetch = FakeFetch()
+    summary = _run(plans, settings, out, fetch)
+    assert summary.adopted == 0 and fetch.calls[ytid("do", 0)] == 1
+    assert soundfile.info(target).frames == 2 * settings.sample_rate
+
+
 def test_partial_files_written_after_the_start_sweep_are_gone_at_the_end(tmp_path, settings):
     out = tmp_path / "out"
     fake = FakeFetch({ytid("ca", 0): "unavailable"})

@@ -97,7 +97,7 @@ def test_dry_run_of_the_full_default_plan_on_the_real_metadata(real_metadata, tm
     config = str(tmp_path / "control.yaml")
     assert get_relevant_meta_data.main(["--config", config, "-q"]) == 0
     plans = slice_plans(load_config(config))
-    assert len(plans) == 142 and sum(len(p.candidates) for p in plans) == 409_320
+    assert len(plans) == 142 and sum(len(p.candidates) for p in plans) == 405_355  # 10 s segments only (selection.segment_seconds)
     # 20 clips in the first 71 classes, 5 in the others (target 10): 1,775 clips on disk.
     clips = populate_output(tmp_path / "AudioSet_Data", plans[:71], 20, 5)
     clips += populate_output(tmp_path / "AudioSet_Data", plans[71:], 5, 5)

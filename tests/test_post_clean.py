@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import subprocess
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pytest
+import soundfile as sf
 
 from audioset_tools.manifest import MANIFEST_NAME, read_manifest, write_dataset_manifests
 from audioset_tools.layout import QUARANTINE_DIR
 from audioset_tools.post.clean import CleanSettings, clean_dataset
 from audioset_tools.quarantine import QUARANTINE_LIST
+from media import FFMPEG
 from post_data import make_dataset, write_clip
 
 
@@ -68,15 +72,61 @@ def test_dry_run_moves_nothing(tmp_path: Path) -> None:
     assert (data / MANIFEST_NAME).read_bytes() == before and not (data / QUARANTINE_DIR).exists()
 
 
-def test_expected_length_and_tolerance(tmp_path: Path) -> None:
+@pytest.mark.parametrize("change", [-1, 1, 480])
+def test_length_is_checked_exactly_in_samples(tmp_path: Path, change: int) -> None:
     data = tmp_path / "data"
-    manifest = make_dataset(data)  # 1 s clips, segments of 1 s
-    write_clip(data / manifest["file"][2], 0.1 * np.sin(np.arange(16000 + 480) / 5.0))  # +30 ms
+    manifest = make_dataset(data)  # 1 s clips, segments of 1 s: exactly 16,000 samples each
     assert clean_dataset(data, CleanSettings(), workers=1, dry_run=True).total_quarantined == 0
-    strict = CleanSettings(length_tolerance=0.0)
-    assert clean_dataset(data, strict, workers=1, dry_run=True).quarantined == {"wrong_length": 1}
+    write_clip(data / manifest["file"][2], 0.1 * np.sin(np.arange(16000 + change) / 5.0))
+    summary = clean_dataset(data, CleanSettings(), workers=1)
+    assert summary.quarantined == {"wrong_length": 1}
+    listed = pd.read_csv(data / QUARANTINE_DIR / QUARANTINE_LIST, dtype=str)
+    assert f"{16000 + change} samples instead of exactly 16000" in listed["detail"][0]
     ten_seconds = CleanSettings(expected_seconds=10.0)
-    assert clean_dataset(data, ten_seconds, workers=1, dry_run=True).total_quarantined == len(manifest)
+    assert clean_dataset(data, ten_seconds, workers=1, dry_run=True).total_quarantined == len(manifest) - 1
+
+
+def test_expected_seconds_is_exact_too(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    manifest = make_dataset(data, seconds=2.0)
+    write_clip(data / manifest["file"][0], 0.1 * np.sin(np.arange(32000 - 1) / 5.0))
+    two_seconds = CleanSettings(expected_seconds=2.0)
+    assert clean_dataset(data, two_seconds, workers=1, dry_run=True).quarantined == {"wrong_length": 1}
+
+
+@pytest.mark.parametrize("bad", ["nan", "inf", "-inf", "all_nan"])
+def test_clip_ffmpeg_made_from_nan_or_inf_is_quarantined(tmp_path: Path, bad: str) -> None:
+    # A clip an older version saved from a broken source: the real ffmpeg turned its NaN/inf
+    # samples into 16-bit negative full scale, which decodes as ordinary numbers.
+    data = tmp_path / "data"
+    manifest = make_dataset(data)
+    rate = 48000
+    source = (0.5 * np.sin(2 * np.pi * 440 * np.arange(rate) / rate)).astype(np.float32)
+    if bad == "all_nan":
+        source[:] = np.nan
+    else:
+        source[rate // 2] = {"nan": np.nan, "inf": np.inf, "-inf": -np.inf}[bad]
+    write_clip(tmp_path / "broken.wav", source, rate, subtype="FLOAT")
+    victim = data / manifest["file"][3]
+    subprocess.run(
+        [FFMPEG, "-loglevel", "error", "-y", "-i", str(tmp_path / "broken.wav"), "-ar", "16000", "-ac", "1",
+         "-c:a", "pcm_s16le", str(victim)],
+        check=True,
+    )
+    samples, _ = sf.read(str(victim), dtype="int16")
+    assert np.isfinite(samples).all() and (samples == -32768).any()  # nothing says NaN any more
+    summary = clean_dataset(data, CleanSettings(), workers=1)
+    assert summary.quarantined == {"non_finite": 1}
+    assert (data / QUARANTINE_DIR / manifest["file"][3]).is_file()
+
+
+def test_loud_clipped_audio_is_not_mistaken_for_a_nan_trace(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    manifest = make_dataset(data)
+    t = np.arange(16000) / 16000
+    write_clip(data / manifest["file"][1], np.clip(3 * np.sin(2 * np.pi * 50 * t), -1, 1))
+    write_clip(data / manifest["file"][2], np.clip(3 * np.sin(2 * np.pi * 50 * t) + 0.5, -1, 1))
+    assert clean_dataset(data, CleanSettings(), workers=1, dry_run=True).total_quarantined == 0
 
 
 def test_silence_threshold(tmp_path: Path) -> None:

@@ -15,6 +15,7 @@ import pytest
 
 import download_data
 import rebuild_from_manifest
+from audioset_tools.audio_info import probe_audio, segment_frames
 from audioset_tools.cli import main
 from audioset_tools.config import Config, load_config
 from audioset_tools.errors import UserError
@@ -74,6 +75,9 @@ def test_rebuild_gives_the_same_files(downloaded, tmp_path, media_server, capsys
     assert (rebuilt / MANIFEST_NAME).read_bytes() == (out / MANIFEST_NAME).read_bytes()
     for row in original.itertuples():
         assert (rebuilt / row.file).read_bytes() == (out / row.file).read_bytes()
+        # Sample-exact in rebuilds too (opus and AAC sources, fractional starts).
+        expected = segment_frames(row.start_seconds, row.end_seconds, row.sample_rate)
+        assert probe_audio(rebuilt / row.file).frames == expected
     assert {row["status"] for row in report_rows(rebuilt).values()} == {"rebuilt"}
     assert {row["check"] for row in report_rows(rebuilt).values()} == {"identical"}
     # Exactly the manifest's clips were asked for, nothing else.
@@ -148,6 +152,9 @@ def test_damaged_files_in_the_output_are_fetched_again(downloaded, tmp_path, med
     assert media_server.stats("c1clip00000").requests == 0
     for row in original.itertuples():
         assert (rebuilt / row.file).read_bytes() == (out / row.file).read_bytes()
+        # Sample-exact in rebuilds too (opus and AAC sources, fractional starts).
+        expected = segment_frames(row.start_seconds, row.end_seconds, row.sample_rate)
+        assert probe_audio(rebuilt / row.file).frames == expected
 
 
 def test_validate_repair_refetches_damage(downloaded, media_server, capsys):

@@ -62,8 +62,30 @@ def test_original_tool_selects_142_classes(real, policy):
 def test_candidate_counts_match_an_independent_count(real, raw_labels, mid):
     selection = run(real, label_policy="any")
     by_mid = {c.mid: c for c in selection.classes}
-    expected = int(raw_labels["labels"].str.contains(rf"(?:^|,){mid}(?:,|$)", regex=True).sum())
+    carries = raw_labels["labels"].str.contains(rf"(?:^|,){mid}(?:,|$)", regex=True)
+    # selection.segment_seconds defaults to 10: only segments of exactly 10 s are candidates.
+    ten_seconds = ((raw_labels["end"] - raw_labels["start"]) * 1000).round() == 10_000
+    expected = int((carries & ten_seconds).sum())
     assert by_mid[mid].num_candidates == expected > 0
+    everything = run(real, label_policy="any", segment_seconds=None)
+    assert {c.mid: c for c in everything.classes}[mid].num_candidates == int(carries.sum())
+
+
+def test_segment_seconds_removes_the_shorter_segments_and_counts_them(real, raw_labels):
+    ontology, quality, segments = real
+    ten = run(real, label_policy="any")
+    every = run(real, label_policy="any", segment_seconds=None)
+    assert every.wrong_length_segments == 0
+    short = set(every.candidate_rows.tolist()) - set(ten.candidate_rows.tolist())
+    # Every removed candidate segment is one of another length, and all of them are counted.
+    assert ten.wrong_length_segments == len(short) > 1000
+    lengths = segments.end[sorted(short)] - segments.start[sorted(short)]
+    assert np.all(np.round(lengths * 1000) != 10_000)
+    kept = ten.candidate_rows
+    assert np.all(np.round((segments.end[kept] - segments.start[kept]) * 1000) == 10_000)
+    # The real metadata's segments of other lengths (videos that end early), counted independently.
+    other = ((raw_labels["end"] - raw_labels["start"]) * 1000).round() != 10_000
+    assert int(other.sum()) >= ten.wrong_length_segments
 
 
 def test_order_of_a_class_ignores_which_other_classes_are_selected(real):

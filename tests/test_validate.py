@@ -66,9 +66,23 @@ def test_truncated_file_has_wrong_duration(dataset):
     result = validate_dataset(root, progress=False)
     assert kinds(result) == {"wrong_duration": {frame["file"][2]}}
     (finding,) = result.invalid
-    assert float(finding.expected) == pytest.approx(2.0)
-    assert float(finding.found) == pytest.approx(1.0, abs=0.01)
+    assert int(finding.expected) == 32000
+    assert int(finding.found) == pytest.approx(16000, abs=200)
     assert "sha256 differs" in finding.detail
+
+
+@pytest.mark.parametrize("change", [-1, 1])
+def test_one_sample_too_few_or_too_many_is_a_wrong_length(dataset, change):
+    # Lengths are exact, in samples: no tolerance in seconds lets a 31,999-sample clip pass.
+    root, frame = dataset
+    victim = root / frame["file"][0]
+    samples, rate = sf.read(victim, dtype="int16")
+    samples = samples[:change] if change < 0 else np.concatenate([samples, samples[:change]])
+    sf.write(victim, samples, rate, subtype="PCM_16")
+    result = validate_dataset(root, progress=False)
+    (finding,) = result.invalid
+    assert (finding.kind.value, finding.file) == ("wrong_duration", frame["file"][0])
+    assert (int(finding.expected), int(finding.found)) == (32000, 32000 + change)
 
 
 def test_flipped_byte_in_samples_is_a_checksum_only_difference(dataset):

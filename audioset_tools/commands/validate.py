@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import logging
 from pathlib import Path
 
 from ..errors import UserError
 from ..rebuild import repair_dataset
 from ..layout import REPORTS_DIR
 from ..validate import (
-    DEFAULT_DURATION_TOLERANCE,
     VALIDATION_NAME,
     DETAIL_COLUMNS,
     default_details_path,
@@ -20,14 +20,18 @@ from ..validate import (
 from ._dataset import add_dataset_argument, dataset_folder
 from .rebuild import workers_type
 
+log = logging.getLogger(__name__)
+
 NAME = "validate"
 HELP = "check a dataset folder against its manifests"
 DESCRIPTION = """\
 Compare a dataset folder with its manifests: missing files, audio files no manifest
-lists, unreadable audio, wrong duration / sample rate / channels, all-silent clips and
-sha256 mismatches. A clip whose checksum differs while its decoded audio has the
-expected length, rate and channels is reported on its own (another ffmpeg build
-encodes the same clip into different bytes); --strict counts it as damage.
+lists, unreadable audio, wrong length / sample rate / channels, all-silent clips and
+sha256 mismatches. Lengths are checked exactly, in samples: a clip of [start, end)
+holds round((end - start) x sample_rate) samples per channel. A clip whose checksum
+differs while its decoded audio has the expected length, rate and channels is reported
+on its own (another ffmpeg build encodes the same clip into different bytes); --strict
+counts it as damage.
 
 DIR defaults to paths.output_dir of control.yaml. Prints a summary and writes one CSV
 row per problem (default DIR/_reports/validation.csv).
@@ -51,10 +55,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--out", type=Path, metavar="CSV", help=f"where to write the details (default DIR/{REPORTS_DIR}/{VALIDATION_NAME})"
     )
     parser.add_argument("--strict", action="store_true", help="count checksum-only differences as damage")
-    parser.add_argument(
-        "--duration-tolerance", type=float, default=DEFAULT_DURATION_TOLERANCE, metavar="SECONDS",
-        help=f"allowed difference from the manifest's duration (default {DEFAULT_DURATION_TOLERANCE})",
-    )
+    # Deprecated: lengths are now checked exactly, in samples. Still accepted, so that
+    # existing scripts keep running, and answered with a warning.
+    parser.add_argument("--duration-tolerance", type=float, default=None, help=argparse.SUPPRESS)
     parser.add_argument(
         "--workers", type=workers_type, default=2, metavar="N", help="files checked in parallel (default 2)"
     )
@@ -65,21 +68,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace, config: object) -> int:
+    if args.duration_tolerance is not None:
+        log.warning(
+            "--duration-tolerance is deprecated and ignored: every clip must hold exactly "
+            "round((end - start) x sample_rate) samples per channel; drop the option"
+        )
     dataset = dataset_folder(args, config, NAME)
-    result = validate_dataset(
-        dataset, args.manifest,
-        duration_tolerance=args.duration_tolerance, workers=args.workers, progress=not args.quiet,
-    )
+    result = validate_dataset(dataset, args.manifest, workers=args.workers, progress=not args.quiet)
     if args.repair:
         repaired = repair_dataset(dataset, result, config, strict=args.strict, progress=not args.quiet)
         if repaired is None:
             print("nothing to repair")
         else:
             print(repaired.format())
-            result = validate_dataset(
-                dataset, args.manifest,
-                duration_tolerance=args.duration_tolerance, workers=args.workers, progress=not args.quiet,
-            )
+            result = validate_dataset(dataset, args.manifest, workers=args.workers, progress=not args.quiet)
     details = args.out if args.out is not None else default_details_path(dataset)
     written = _write_details(details, result, chosen=args.out is not None)
     if written:

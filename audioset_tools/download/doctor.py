@@ -13,7 +13,8 @@ from pathlib import Path
 
 from ..errors import UserError
 from ..fetch.cookies import validate_cookies_file
-from ..fetch.ffmpeg_bin import ffmpeg_protocols, ffmpeg_version, find_ffmpeg
+from ..fetch.ffmpeg_bin import ffmpeg_filters, ffmpeg_protocols, ffmpeg_version, find_ffmpeg
+from ..fetch.segment import REQUIRED_FILTERS
 from ..fetch.js_runtime import resolve_js_runtime, runtime_executable
 from .reachability import check_source
 
@@ -47,6 +48,13 @@ def check_ffmpeg(override: Path | None) -> Check:
             "ffmpeg", Status.FAIL,
             f"{path} (version {version}) cannot read https URLs; use imageio-ffmpeg's binary "
             f"(unset download.ffmpeg_path) or an ffmpeg built with TLS",
+        )
+    missing = sorted(REQUIRED_FILTERS - ffmpeg_filters(path))
+    if missing:
+        return Check(
+            "ffmpeg", Status.FAIL,
+            f"{path} (version {version}) lacks the audio filter(s) {', '.join(missing)} that cut clips to an "
+            f"exact sample count; use imageio-ffmpeg's binary (unset download.ffmpeg_path) or a full ffmpeg build",
         )
     return Check("ffmpeg", Status.OK, f"{path} (version {version}, https supported)")
 

@@ -34,7 +34,7 @@ from urllib.parse import urlsplit, urlunsplit
 from tqdm import tqdm
 
 from ..atomic import is_temporary
-from ..audio_info import AudioReadError, probe_audio, samples_sha256, sha256_file
+from ..audio_info import AudioReadError, probe_audio, samples_sha256, segment_frames, sha256_file
 from ..config import Config, DownloadConfig
 from ..dataset_lock import LOCK_NAME, dataset_lock  # noqa: F401  (LOCK_NAME: re-exported)
 from ..errors import Terminated, UserError, disk_full_error, is_disk_full
@@ -410,14 +410,14 @@ class _Run:
 
     def _adopt(self, state: _ClassState, position: int, candidate: Candidate, path: Path) -> bool:
         """Keep a complete clip written by a run killed before recording it, if it checks out."""
-        expected = candidate.end_seconds - candidate.start_seconds
+        expected = segment_frames(candidate.start_seconds, candidate.end_seconds, self.settings.sample_rate)
         try:
             info = probe_audio(path)
         except AudioReadError:
             info = None
         if (
             info is None
-            or abs(info.duration - expected) > self.settings.duration_tolerance
+            or info.frames != expected
             or info.sample_rate != self.settings.sample_rate
             or info.channels != self.settings.channels
         ):

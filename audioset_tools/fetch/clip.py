@@ -6,9 +6,11 @@ run) can call it. It never raises for a clip's own failure: every failure comes 
 :class:`ClipResult` with its outcome and message.
 
 One attempt = resolve with yt-dlp, then one ffmpeg call reading only the segment (or, with
-``fetch_strategy = whole_file``, download the whole stream then trim it), then check the
-decoded duration, rate and channels. The file is written under a partial name in the
-target folder and renamed into place only when it passed every check.
+``fetch_strategy = whole_file``, download the whole stream then trim it) into exactly
+``round((end - start) * sample_rate)`` samples per channel, then check that the source
+really covered the segment with finite samples, and the rate and channels. The file is
+written under a partial name in the target folder and renamed into place only when it
+passed every check.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ..audio_info import AudioInfo, AudioReadError, probe_audio, sha256_file
+from ..audio_info import AudioInfo, AudioReadError, probe_audio, segment_frames, sha256_file
 from ..errors import UserError
 from ..ids import is_valid_ytid
 from .abort import aborting, pause
@@ -33,6 +35,7 @@ from .outcomes import Outcome
 if TYPE_CHECKING:
     from ..config import Config
     from .resolve import Resolved
+    from .segment import FfmpegRun
 
 log = logging.getLogger(__name__)
 
@@ -85,6 +88,8 @@ class FetchSettings:
     socket_timeout: float = 30.0
     # Wall-clock bound of one resolve (see fetch.resolve).
     resolve_timeout: float = 120.0
+    # How much earlier than the segment's end the source may run out (codec delay); that
+    # gap is padded. Clips always hold exactly round(duration * sample_rate) samples.
     duration_tolerance: float = 0.05
     # Transient failures wait retry_backoff * 2**n seconds (n = retries so far), capped.
     retry_backoff: float = 2.0
@@ -242,8 +247,8 @@ def _attempt(job: ClipJob, settings: FetchSettings, number: int) -> ClipResult:
     target.parent.mkdir(parents=True, exist_ok=True)
     temporary = partial_path(target)
     try:
-        source_duration, network_bytes = _write_segment(job, settings, resolved, temporary)
-        info = _verify(job, settings, temporary, source_duration)
+        run = _write_segment(job, settings, resolved, temporary)
+        info = _verify(job, settings, temporary, run)
         checksum = sha256_file(temporary)
         _fsync(temporary)
         os.replace(temporary, target)
@@ -258,7 +263,7 @@ def _attempt(job: ClipJob, settings: FetchSettings, number: int) -> ClipResult:
         duration=info.duration,
         sample_rate=info.sample_rate,
         channels=info.channels,
-        bytes_read=network_bytes,
+        bytes_read=run.bytes_read,
     )
 
 
@@ -272,25 +277,36 @@ def _fsync(path: Path) -> None:
         os.close(descriptor)
 
 
-def _write_segment(
-    job: ClipJob, settings: FetchSettings, resolved: Resolved, temporary: Path
-) -> tuple[float | None, int | None]:
+def _write_segment(job: ClipJob, settings: FetchSettings, resolved: Resolved, temporary: Path) -> FfmpegRun:
     from .segment import copy_whole_stream, network_input_options, transcode_segment
 
     network = network_input_options(settings, resolved.http_headers)
     if settings.fetch_strategy == "range":
-        run = transcode_segment(resolved.url, temporary, job.start_seconds, job.duration, settings, network)
-        return run.source_duration, run.bytes_read
+        return transcode_segment(resolved.url, temporary, job.start_seconds, job.duration, settings, network)
     whole = partial_path(Path(job.target), ".mka")
     try:
         download = copy_whole_stream(resolved.url, whole, settings, network)
         trim = transcode_segment(str(whole), temporary, job.start_seconds, job.duration, settings)
     finally:
         whole.unlink(missing_ok=True)
-    return download.source_duration or trim.source_duration, download.bytes_read
+    return dataclasses.replace(
+        trim, source_duration=download.source_duration or trim.source_duration, bytes_read=download.bytes_read
+    )
 
 
-def _verify(job: ClipJob, settings: FetchSettings, path: Path, source_duration: float | None) -> AudioInfo:
+def _verify(job: ClipJob, settings: FetchSettings, path: Path, run: FfmpegRun) -> AudioInfo:
+    """Accept the clip ffmpeg wrote only when the source covered the segment with finite audio.
+
+    ffmpeg always pads the clip to the segment's sample count (see
+    :func:`.segment.segment_filter`), so its length alone proves nothing: what counts is
+    how many samples the source delivered. Up to ``duration_tolerance`` seconds may be
+    missing at the end (codec delay: AAC and Opus sources lose some 20 ms there); a
+    source that ends earlier is too short (or, when its container claims more, truncated).
+    """
+    if run.non_finite:
+        raise FetchFailure(
+            Failure(Outcome.DECODE_ERROR, f"the source decodes to {run.non_finite} NaN or infinite sample(s)")
+        )
     try:
         info = probe_audio(path)
     except AudioReadError as exc:
@@ -303,9 +319,13 @@ def _verify(job: ClipJob, settings: FetchSettings, path: Path, source_duration: 
                 f"expected {settings.sample_rate} Hz x {settings.channels}",
             )
         )
-    tolerance = settings.duration_tolerance
-    if abs(info.duration - job.duration) <= tolerance:
+    expected = segment_frames(job.start_seconds, job.end_seconds, settings.sample_rate)
+    # No report means no sample ever reached the filters: coverage is never assumed.
+    delivered = run.decoded_frames or 0
+    allowed_gap = round(settings.duration_tolerance * settings.sample_rate)
+    if info.frames == expected and delivered >= expected - allowed_gap:
         return info
+    source_duration, tolerance = run.source_duration, settings.duration_tolerance
     if source_duration is not None and source_duration < job.end_seconds - tolerance:
         raise FetchFailure(
             Failure(
@@ -313,8 +333,15 @@ def _verify(job: ClipJob, settings: FetchSettings, path: Path, source_duration: 
                 f"the source lasts {source_duration:g} s; the segment ends at {job.end_seconds:g} s",
             )
         )
-    if source_duration is None and info.frames == 0:
+    if delivered == 0:
         raise FetchFailure(Failure(Outcome.TOO_SHORT, f"nothing to read after {job.start_seconds:g} s"))
+    if info.frames != expected:
+        raise FetchFailure(
+            Failure(Outcome.TRUNCATED, f"wrote {info.frames} samples, expected exactly {expected}")
+        )
     raise FetchFailure(
-        Failure(Outcome.TRUNCATED, f"decoded {info.duration:.3f} s, expected {job.duration:.3f} s")
+        Failure(
+            Outcome.TRUNCATED,
+            f"the source delivered {delivered / settings.sample_rate:.3f} s of the {job.duration:.3f} s segment",
+        )
     )

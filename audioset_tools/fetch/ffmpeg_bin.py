@@ -76,6 +76,17 @@ def ffmpeg_protocols(path: str) -> frozenset[str]:
     return frozenset(line.strip() for line in lines[start:stop] if line.strip())
 
 
+_FILTER_LINE = re.compile(r"^\s*[A-Z.|]{2,3}\s+(\w+)\s+\S+->\S+")
+
+
+def ffmpeg_filters(path: str) -> frozenset[str]:
+    """Names of the filters the ffmpeg at ``path`` was built with."""
+    completed = subprocess.run(
+        [path, "-hide_banner", "-filters"], capture_output=True, text=True, timeout=_CHECK_TIMEOUT, check=False
+    )
+    return frozenset(match[1] for line in completed.stdout.splitlines() if (match := _FILTER_LINE.match(line)))
+
+
 def _checked(path: str, origin: str) -> str:
     if not _works(path):
         raise UserError(

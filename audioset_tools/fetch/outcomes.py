@@ -23,7 +23,7 @@ class Outcome(str, enum.Enum):
     TOO_SHORT = "too_short"
     # Not audio, or corrupt.
     DECODE_ERROR = "decode_error"
-    # The clip kept coming out with the wrong duration.
+    # The source kept delivering less than the segment (its container claims more).
     TRUNCATED = "truncated"
 
     def __str__(self) -> str:

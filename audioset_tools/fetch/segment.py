@@ -14,6 +14,7 @@ import dataclasses
 import errno
 import logging
 import os
+import re
 import subprocess
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -37,11 +38,32 @@ _CODECS = {"wav": "pcm_s16le", "flac": "flac"}
 _DISK_FULL = "no space left on device"
 
 
+# Seconds decoded before the segment starts: the decoder settles (an AAC frame decoded
+# right after a seek comes out incomplete, so ffmpeg's own trim starts up to one frame
+# late), and the segment is then cut by timestamp inside this pre-roll.
+PRE_ROLL_SECONDS = 0.5
+# Seconds read past the segment's end, so that a covering source always yields the
+# segment's full sample count before it is trimmed (``-t`` alone comes out a few samples short).
+END_MARGIN_SECONDS = 0.1
+# Every filter segment_filter uses: a build without one of them cannot make clips.
+REQUIRED_FILTERS = frozenset({"atrim", "asetpts", "astats", "aresample", "apad"})
+# Instance names of the two astats filters, so their reports can be told apart in stderr.
+_FINITE_PROBE = "finite"
+_LENGTH_PROBE = "length"
+_STAT_LINE = re.compile(r"^\[astats@(\w+) @ [^\]]*\] (Number of (?:NaNs|Infs|samples)): (\d+)", re.MULTILINE)
+
+
 @dataclasses.dataclass(frozen=True)
 class FfmpegRun:
     # Duration of the input as ffmpeg saw it (None when the container does not say).
     source_duration: float | None
     bytes_read: int | None
+    # Samples per channel the source really delivered for the segment, at the output rate,
+    # before any padding (None when not measured, e.g. a whole-stream copy).
+    decoded_frames: int | None = None
+    # NaN and infinite samples the decoder produced inside the segment (ffmpeg would write
+    # them as full-scale garbage).
+    non_finite: int = 0
 
 
 def network_input_options(settings: FetchSettings, headers: tuple[tuple[str, str], ...]) -> dict[str, Any]:
@@ -83,14 +105,25 @@ def transcode_segment(
 ) -> FfmpegRun:
     """Write ``[start, start + duration)`` of ``source`` to ``output`` in the configured format.
 
-    ``-ss`` comes before ``-i`` (input seek: only the needed byte ranges are read) and
-    ffmpeg still cuts sample-accurately. Output is bit-exact, so the same input always
-    gives the same bytes (and checksum).
+    The output always holds exactly ``round(duration * sample_rate)`` samples per channel
+    (see :func:`segment_filter`); :attr:`FfmpegRun.decoded_frames` says how many of them
+    the source really delivered, so the caller can refuse a source that ends early
+    instead of keeping a padded clip. ``-ss`` comes before ``-i`` (input seek: only the
+    needed byte ranges are read). Output is bit-exact, so the same input always gives
+    the same bytes (and checksum).
     """
-    stream = ffmpeg.input(source, ss=f"{start:.6f}", t=f"{duration:.6f}", **(input_options or {}))
+    frames = round(duration * settings.sample_rate)
+    pre_roll = min(start, PRE_ROLL_SECONDS)
+    seek = start - pre_roll
+    options = dict(input_options or {})
+    if seek > 0:
+        # A start of 0 is read without any seek: a seek to 0 drops the first codec frame.
+        options["ss"] = f"{seek:.6f}"
+    stream = ffmpeg.input(source, t=f"{pre_roll + duration + END_MARGIN_SECONDS:.6f}", **options)
     stream = stream.output(
         str(output),
         map="0:a:0",
+        af=segment_filter(pre_roll, settings.sample_rate, frames),
         acodec=_CODECS[settings.audio_format],
         ar=settings.sample_rate,
         ac=settings.channels,
@@ -100,6 +133,40 @@ def transcode_segment(
         flags="+bitexact",
     )
     return _run(stream, settings)
+
+
+def segment_filter(pre_roll: float, sample_rate: int, frames: int) -> str:
+    """The filter chain that turns the decoded input into exactly ``frames`` samples.
+
+    In order: cut the pre-roll by timestamp (sample-accurate whatever frame the seek
+    landed on) and restart timestamps at 0; count NaN/inf samples while they are still
+    floats; resample; count the samples the source delivered; pad with silence and trim
+    to exactly ``frames``. Resampling before counting and trimming makes the count
+    exact at the output rate; ``-ac`` then only mixes channels, which keeps the count.
+    """
+    return ",".join(
+        (
+            f"atrim=start={pre_roll:.6f}",
+            "asetpts=PTS-STARTPTS",
+            f"astats@{_FINITE_PROBE}=measure_perchannel=none:measure_overall=Number_of_NaNs+Number_of_Infs",
+            f"aresample={sample_rate}",
+            f"astats@{_LENGTH_PROBE}=measure_perchannel=none:measure_overall=Number_of_samples",
+            f"apad=whole_len={frames}",
+            f"atrim=end_sample={frames}",
+        )
+    )
+
+
+def probe_counts(stderr: str) -> tuple[int | None, int]:
+    """``(decoded_frames, non_finite)`` from the astats reports in ffmpeg's stderr."""
+    decoded: int | None = None
+    non_finite = 0
+    for probe, measure, value in _STAT_LINE.findall(stderr):
+        if probe == _LENGTH_PROBE and measure == "Number of samples":
+            decoded = int(value)
+        elif probe == _FINITE_PROBE and measure in ("Number of NaNs", "Number of Infs"):
+            non_finite += int(value)
+    return decoded, non_finite
 
 
 def copy_whole_stream(source: str, output: Path, settings: FetchSettings, input_options: dict[str, Any]) -> FfmpegRun:
@@ -149,4 +216,8 @@ def _run(stream: Any, settings: FetchSettings, timeout_factor: float = 1) -> Ffm
     if process.returncode != 0:
         log.debug("ffmpeg exited %s; stderr tail:\n%s", process.returncode, stderr[-2000:])
         raise FetchFailure(classify_ffmpeg_failure(process.returncode, stderr))
-    return FfmpegRun(source_duration=input_duration(stderr), bytes_read=bytes_read(stderr))
+    decoded, non_finite = probe_counts(stderr)
+    return FfmpegRun(
+        source_duration=input_duration(stderr), bytes_read=bytes_read(stderr),
+        decoded_frames=decoded, non_finite=non_finite,
+    )

@@ -1,7 +1,9 @@
 """Quarantine clips unfit for training (``audioset-tools clean``).
 
-A clip is bad when it cannot be decoded, holds NaN or inf, is silent (standard
-deviation at or below a threshold, 0 = constant) or has the wrong length. Bad clips are
+A clip is bad when it cannot be decoded, holds NaN or inf (or, in a 16-bit file, the
+trace ffmpeg leaves of them), is silent (standard deviation at or below a threshold,
+0 = constant) or has the wrong length: not exactly ``round(seconds * sample_rate)``
+samples per channel. Bad clips are
 moved to ``<output_dir>/_quarantine/<class folder>/`` and listed, with the reason, in
 ``_quarantine/quarantine.csv`` (format owned by :mod:`audioset_tools.quarantine`); then the manifests are
 rewritten without them. Nothing is deleted.
@@ -34,11 +36,18 @@ from .parallel import batches, default_workers, run_batches
 
 log = logging.getLogger(__name__)
 
+# ffmpeg writes NaN and infinite source samples into 16-bit audio as negative full scale,
+# and its resampler smears even one of them over ~35 output samples (at 48 -> 16 kHz).
+# Real clipping hits both full-scale ends; this trace sits at the negative end only.
+NAN_TRACE_RUN = 16
+_NEGATIVE_FULL_SCALE = -1.0
+_POSITIVE_FULL_SCALE = 32767 / 32768
+
+
 @dataclass(frozen=True)
 class CleanSettings:
     # None: a clip should last its segment, end_seconds - start_seconds.
     expected_seconds: float | None = None
-    length_tolerance: float = 0.05
     silence_std: float = 0.0
 
 
@@ -64,13 +73,32 @@ def inspect_clip(path: Path, expected_seconds: float, settings: CleanSettings) -
     finite = np.isfinite(samples)
     if not finite.all():
         return "non_finite", f"{int((~finite).sum())} NaN or inf sample(s)"
+    trace = nan_trace_run(samples)
+    if trace >= NAN_TRACE_RUN:
+        return "non_finite", (
+            f"{trace} consecutive samples stuck at negative full scale and none at positive full scale "
+            f"(what ffmpeg writes for NaN or inf source samples)"
+        )
     std = float(samples.std())
     if std <= settings.silence_std:
         return "silent", f"standard deviation {std:.3g} <= {settings.silence_std:g}"
-    seconds = samples.shape[-1] / sample_rate
-    if abs(seconds - expected_seconds) > settings.length_tolerance + 0.5 / sample_rate:
-        return "wrong_length", f"{seconds:.4f} s instead of {expected_seconds:.4f} s"
+    frames, expected_frames = samples.shape[-1], round(expected_seconds * sample_rate)
+    if frames != expected_frames:
+        return "wrong_length", f"{frames} samples instead of exactly {expected_frames} ({expected_seconds:g} s)"
     return None
+
+
+def nan_trace_run(samples: np.ndarray) -> int:
+    """Longest run of negative full-scale samples in a channel that never reaches positive full scale."""
+    longest = 0
+    for channel in np.atleast_2d(samples):
+        if channel.max() >= _POSITIVE_FULL_SCALE:
+            continue
+        stuck = np.concatenate(([False], channel == _NEGATIVE_FULL_SCALE, [False]))
+        edges = np.flatnonzero(stuck[1:] != stuck[:-1])
+        if len(edges):
+            longest = max(longest, int((edges[1::2] - edges[::2]).max()))
+    return longest
 
 
 def _inspect_batch(
