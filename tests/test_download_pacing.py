@@ -39,6 +39,14 @@ def _pacer(**kw):
     return Pacer(PacingSettings(**kw), clock=clock, rng=random.Random(0), wait=clock.wait), clock
 
 
+def _take(pacer, clock):
+    """Wait (in virtual time) for a slot and take it."""
+    wait = pacer.try_acquire()
+    if wait:
+        clock.now += wait
+        assert pacer.try_acquire() == 0.0
+
+
 def _max_in_window(times, window):
     """Most requests in any half-open window [t, t + window) (also any (t - window, t])."""
     times = sorted(times)
@@ -192,6 +200,23 @@ def test_a_budget_above_the_real_limit_is_corrected_and_never_exceeded():
     assert pacer.paced_interval() >= 3600 / 7200
     tail = accepted[-100:]
     assert len(tail) / (tail[-1] - tail[0]) >= 0.7 * 1.0
+
+
+def test_a_throttle_just_over_the_pace_costs_one_more_safety_margin_not_a_new_estimate():
+    pacer, clock = _pacer(max_requests_per_hour=7200, rate_safety_margin=0.05, **UNPACED)
+    interval = pacer.paced_interval()
+    assert interval == pytest.approx(0.5 / 0.95)
+    for _ in range(12):
+        _take(pacer, clock)
+    # The server frees a slot within a second: a request left late, the budget is about right.
+    assert pacer.throttled(1.0) == 1.0
+    assert pacer.paced_interval() == pytest.approx(interval / 0.95)
+    # Far over the limit (a long wait for a free slot): a real estimate, a bigger step down.
+    for _ in range(3):
+        _take(pacer, clock)
+    pacer.succeeded()
+    pacer.throttled(30.0)
+    assert pacer.paced_interval() > 2 * interval
 
 
 # -- pauses, Retry-After and giving up ---------------------------------------------------

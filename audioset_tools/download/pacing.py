@@ -23,6 +23,8 @@ from ..config import DownloadConfig
 _DEFAULTS = DownloadConfig()
 # Enough request times to estimate any limit a server states per hour at our rates.
 _HISTORY = 100_000
+# Retry-After comes in whole seconds (HTTP delta-seconds), so a wait of "1" may mean 0.1 s.
+_RETRY_AFTER_RESOLUTION = 1.0
 
 Wait = Callable[[threading.Condition, float], object]
 
@@ -88,7 +90,9 @@ class Pacer:
     end of the pause it asks for, so limit / window is the allowed rate. Without
     Retry-After the window is only known to be longer than the stretch: twice the stretch
     is assumed. The learned rate never rises, and each further episode lowers it to at most
-    the pace that was just throttled.
+    the pace that was just throttled. When a paced stretch is throttled with a Retry-After
+    of at most two slots (or one second, Retry-After's resolution), the pace was only just
+    too fast (a request left late): it loses one more ``rate_safety_margin`` instead.
 
     Pauses: a throttle pauses the identity for the server's Retry-After when it sends one
     (the wait it asks for, no more), else for ``backoff_base_seconds`` doubling with each
@@ -261,20 +265,34 @@ class Pacer:
         return self._episode
 
     def _learn(self, episode: _Episode) -> None:
+        fraction = self.settings.learned_rate_fraction
+        if episode.pace is not None and episode.retry_after is not None and (
+            episode.retry_after <= max(2.0 / episode.pace, _RETRY_AFTER_RESOLUTION)
+        ):
+            # A paced stretch whose window frees a slot within two slots (Retry-After's
+            # whole seconds allowing): the pace is only just too fast, e.g. because requests
+            # leave a little late. One more safety margin off the pace, not a new estimate.
+            rate = episode.pace * (1.0 - self.settings.rate_safety_margin) / fraction
+        else:
+            rate = self._estimate(episode)
+            if rate is None:
+                return
+        if self._learned_rate is None or rate < self._learned_rate:
+            self._learned_rate = rate
+
+    def _estimate(self, episode: _Episode) -> float | None:
+        """The allowed rate (requests per second) that the stretch ending in ``episode`` implies."""
         if episode.first_grant is None:
-            return
+            return None
         accepted = max(1, episode.granted - episode.throttles)
         if episode.retry_after is not None:
             window = episode.started + episode.retry_after - episode.first_grant
         else:
             window = 2.0 * (episode.started - episode.first_grant)
         if window <= 0:
-            return
-        rate = accepted / window
-        if episode.pace is not None:
-            # The pace just throttled is too fast, whatever the estimate says.
-            rate = min(rate, episode.pace)
-        if self._learned_rate is None or rate < self._learned_rate:
-            self._learned_rate = rate
+            return None
         if episode.retry_after is not None:
             self._learned_window = window
+        rate = accepted / window
+        # The pace just throttled is too fast, whatever the estimate says.
+        return rate if episode.pace is None else min(rate, episode.pace)
