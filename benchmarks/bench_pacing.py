@@ -113,9 +113,10 @@ def run_case(name: str, source: Path, work: Path, args: argparse.Namespace, paci
     return measure
 
 
-def line(what: str, value: float, op: str, goal: float, unit: str = "") -> None:
+def line(what: str, value: float | int, op: str, goal: float, unit: str = "") -> None:
     met = value <= goal if op == "<=" else value >= goal
-    print(f"{what:<52} {value:8.1f}{unit}  target {op} {goal:g}{unit}  {'met' if met else 'MISSED'}")
+    shown = f"{value:8d}" if isinstance(value, int) else f"{value:8.1f}"
+    print(f"{what:<52} {shown}{unit}  target {op} {goal:g}{unit}  {'met' if met else 'MISSED'}")
 
 
 def main(argv: list[str] | None = None) -> int:
