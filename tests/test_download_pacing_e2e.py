@@ -14,7 +14,7 @@ from test_download_helpers import assert_manifests_equal_disk, candidate_frame, 
 def test_a_sliding_window_limit_costs_retries_only_never_a_clip(tmp_path, tone_sources, ffmpeg_exe):
     classes = [("/m/a", "Speech")]
     rows = {"/m/a": [(f"rateLim{n:04d}", float(n), float(n) + 2.0) for n in range(9)]}
-    with RateLimitedMediaServer(limit=3, window=2.0) as server:
+    with RateLimitedMediaServer(limit=4, window=1.0) as server:
         for ytid, _, _ in rows["/m/a"]:
             server.add(ytid, tone_sources.webm)
         settings = FetchSettings.from_config(
