@@ -202,15 +202,16 @@ def test_a_budget_above_the_real_limit_is_corrected_and_never_exceeded():
     assert len(tail) / (tail[-1] - tail[0]) >= 0.7 * 1.0
 
 
-def test_a_throttle_just_over_the_pace_costs_one_more_safety_margin_not_a_new_estimate():
-    pacer, clock = _pacer(max_requests_per_hour=7200, rate_safety_margin=0.05, **UNPACED)
+@pytest.mark.parametrize(("margin", "step"), [(0.05, 0.05), (0.0, 0.02)])
+def test_a_throttle_just_over_the_pace_costs_one_more_safety_margin_not_a_new_estimate(margin, step):
+    pacer, clock = _pacer(max_requests_per_hour=7200, rate_safety_margin=margin, **UNPACED)
     interval = pacer.paced_interval()
-    assert interval == pytest.approx(0.5 / 0.95)
+    assert interval == pytest.approx(0.5 / (1 - margin))
     for _ in range(12):
         _take(pacer, clock)
     # The server frees a slot within a second: a request left late, the budget is about right.
     assert pacer.throttled(1.0) == 1.0
-    assert pacer.paced_interval() == pytest.approx(interval / 0.95)
+    assert pacer.paced_interval() == pytest.approx(interval / (1 - step))
     # Far over the limit (a long wait for a free slot): a real estimate, a bigger step down.
     for _ in range(3):
         _take(pacer, clock)

@@ -25,6 +25,8 @@ _DEFAULTS = DownloadConfig()
 _HISTORY = 100_000
 # Retry-After comes in whole seconds (HTTP delta-seconds), so a wait of "1" may mean 0.1 s.
 _RETRY_AFTER_RESOLUTION = 1.0
+# The least a throttle just over the pace slows it down, even with no safety margin configured.
+_MIN_STEP = 0.02
 
 Wait = Callable[[threading.Condition, float], object]
 
@@ -272,7 +274,7 @@ class Pacer:
             # A paced stretch whose window frees a slot within two slots (Retry-After's
             # whole seconds allowing): the pace is only just too fast, e.g. because requests
             # leave a little late. One more safety margin off the pace, not a new estimate.
-            rate = episode.pace * (1.0 - self.settings.rate_safety_margin) / fraction
+            rate = episode.pace * (1.0 - max(self.settings.rate_safety_margin, _MIN_STEP)) / fraction
         else:
             rate = self._estimate(episode)
             if rate is None:
