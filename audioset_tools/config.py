@@ -286,9 +286,10 @@ class DownloadConfig(_Section):
     max_requests_per_hour: PositiveInt | None = Field(
         None,
         description=(
-            "Global cap on requests per hour across all workers, spread evenly (at most one "
-            "every 3600/N s); null = no cap. YouTube throttles around 300 videos/hour per "
-            "address."
+            "Global cap on requests per hour across all workers, spread evenly (one every "
+            "3600/(N*(1-rate_safety_margin)) s, so no window holds more than N); null = no cap "
+            "(the allowed rate is then learned from rate limits). YouTube throttles around 300 "
+            "videos/hour per address."
         ),
     )
     max_consecutive_rate_limits: PositiveInt = Field(
@@ -309,14 +310,35 @@ class DownloadConfig(_Section):
     backoff_base_seconds: PositiveFloat = Field(
         30.0,
         description=(
-            "First pause of every worker after a rate limit, in seconds; it doubles with "
-            "each consecutive one, capped at backoff_max_seconds. A longer Retry-After from "
-            "the server is honoured."
+            "First pause of every worker after a rate limit without Retry-After, in seconds; "
+            "it doubles with each consecutive one, capped at backoff_max_seconds. When the "
+            "server sends Retry-After, the pause is exactly what it asks for."
         ),
     )
     backoff_max_seconds: PositiveFloat = Field(
         1800.0,
         description="Cap of the rate-limit backoff, in seconds.",
+    )
+    rate_safety_margin: float = Field(
+        0.05,
+        ge=0.0,
+        le=0.5,
+        description=(
+            "Share of max_requests_per_hour kept in reserve: requests are spread evenly at "
+            "N * (1 - margin) per hour, so a request that leaves a little late never makes a "
+            "window of the server's hold more than N. 0.05 = pace at 95 % of the budget."
+        ),
+    )
+    learned_rate_fraction: float = Field(
+        0.9,
+        gt=0.0,
+        le=1.0,
+        description=(
+            "After a rate limit, each address is paced at this fraction of the allowed rate "
+            "learned from the throttled answers (and the server's Retry-After), instead of "
+            "running into the limit again. Applies with or without a budget; the pace never "
+            "exceeds the budget."
+        ),
     )
     proxies: list[str] = Field(
         default_factory=list,

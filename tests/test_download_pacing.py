@@ -1,20 +1,64 @@
+"""The pacer of one identity, in virtual time: budgets, learned limits, Retry-After, give-up.
+
+Nothing here sleeps: the pacer's clock and its wait are injected, so a simulated hour
+takes milliseconds and every assertion holds however loaded the machine is.
+"""
+
+import heapq
+import math
 import random
 import threading
 
+import pytest
+from pydantic import ValidationError
+from rate_limit_server import SlidingWindowLimit
+
+from audioset_tools.config import DownloadConfig
 from audioset_tools.download.pacing import Pacer, PacingSettings
 
+UNPACED = {"sleep_between_requests": 0.0, "sleep_jitter": 0.0}
 
-class FakeClock:
+
+class VirtualClock:
+    """A clock that only moves when someone waits on it (monotone, like time.monotonic)."""
+
     def __init__(self):
         self.now = 100.0
 
     def __call__(self):
         return self.now
 
+    def wait(self, condition, timeout):
+        # Called with the pacer's lock held: move time on, then let other threads in.
+        self.now += timeout
+        condition.wait(timeout=0)
+
 
 def _pacer(**kw):
-    clock = FakeClock()
-    return Pacer(PacingSettings(**kw), clock=clock, rng=random.Random(0)), clock
+    clock = VirtualClock()
+    return Pacer(PacingSettings(**kw), clock=clock, rng=random.Random(0), wait=clock.wait), clock
+
+
+def _take(pacer, clock):
+    """Wait (in virtual time) for a slot and take it."""
+    wait = pacer.try_acquire()
+    if wait:
+        clock.now += wait
+        assert pacer.try_acquire() == 0.0
+
+
+def _max_in_window(times, window):
+    """Most requests in any half-open window [t, t + window) (also any (t - window, t])."""
+    times = sorted(times)
+    best, first = 0, 0
+    for last, t in enumerate(times):
+        while times[first] <= t - window:
+            first += 1
+        best = max(best, last - first + 1)
+    return best
+
+
+# -- spacing and budget ------------------------------------------------------------------
 
 
 def test_slots_are_spaced_with_jitter():
@@ -26,41 +70,228 @@ def test_slots_are_spaced_with_jitter():
     assert pacer.try_acquire() == 0.0
 
 
-def test_hourly_cap_spreads_requests():
-    pacer, clock = _pacer(sleep_between_requests=0.0, sleep_jitter=0.0, max_requests_per_hour=360)
+def test_hourly_budget_spreads_requests_with_a_safety_margin():
+    pacer, clock = _pacer(max_requests_per_hour=360, rate_safety_margin=0.05, **UNPACED)
     assert pacer.try_acquire() == 0.0
-    assert pacer.try_acquire() == 10.0
-    clock.now += 10.0
+    assert pacer.try_acquire() == pytest.approx(3600 / (360 * 0.95))
+    clock.now += 3600 / (360 * 0.95)
     assert pacer.try_acquire() == 0.0
 
 
-def test_backoff_doubles_is_capped_and_honours_retry_after():
-    pacer, clock = _pacer(sleep_between_requests=0.0, sleep_jitter=0.0, backoff_base_seconds=1.0,
-                          backoff_max_seconds=3.0, max_consecutive_rate_limits=10)
-    assert pacer.throttled(None) == 1.0
-    assert pacer.try_acquire() == 1.0
-    assert pacer.throttled(None) == 2.0
-    assert pacer.throttled(None) == 3.0
-    assert pacer.throttled(7.0) == 7.0
+@pytest.mark.parametrize("jitter", [0.0, 300.0])
+def test_budget_holds_in_every_sliding_window_under_four_threads_even_after_idle(jitter):
+    budget = 20
+    pacer, clock = _pacer(max_requests_per_hour=budget, sleep_between_requests=0.0, sleep_jitter=jitter)
+    barrier = threading.Barrier(4)
+
+    def worker(rounds):
+        barrier.wait()
+        for _ in range(rounds):
+            assert pacer.acquire()
+
+    def burst(rounds):
+        threads = [threading.Thread(target=worker, args=(rounds,)) for _ in range(4)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=60)
+        assert not any(thread.is_alive() for thread in threads)
+
+    burst(15)
+    clock.now += 10 * 3600  # a long idle time must not let a burst through afterwards
+    burst(15)
+    grants = pacer.recent_requests()
+    assert len(grants) == 120
+    assert _max_in_window(grants, 3600.0) <= budget
+    # Evenly spread, so no shorter window of the server's can be overrun either.
+    interval = 3600 / (budget * (1 - PacingSettings().rate_safety_margin))
+    gaps = [b - a for a, b in zip(grants, grants[1:])]
+    assert min(gaps) >= interval - 1e-9
+    # A server enforcing the budget itself would never have refused one of them.
+    server = SlidingWindowLimit(budget, 3600.0)
+    assert all(server.check(t) is None for t in grants)
+
+
+# -- learning the limit from throttled answers -----------------------------------------
+
+
+def simulate(pacer, clock, server, *, clips, workers=4, send=0.05, answer=0.05, clip_seconds=0.6,
+             retry_after_decimals=0, send_retry_after=True):
+    """Run ``workers`` simulated download workers against ``server`` in virtual time.
+
+    A worker takes a slot, its extraction request reaches the server ``send`` s later, the
+    answer comes back ``answer`` s after that; a throttle is reported at once (as the runner
+    does), a success after ``clip_seconds`` more (the clip's ffmpeg read). Returns the times
+    the server accepted a request and the number of throttled answers.
+    """
+    events = [(clock.now, n, "free", None) for n in range(workers)]
+    heapq.heapify(events)
+    order = workers
+    accepted, throttled, done = [], 0, 0
+    while events and done < clips:
+        at, _, kind, payload = heapq.heappop(events)
+        clock.now = max(clock.now, at)
+        if kind == "free":
+            wait = pacer.try_acquire()
+            if wait is None:
+                break
+            follow = (clock.now + wait, "free", None) if wait > 0 else (clock.now + send, "arrive", None)
+        elif kind == "arrive":
+            refused = server.check(clock.now)
+            if refused is None:
+                accepted.append(clock.now)
+                follow = (clock.now + answer + clip_seconds, "done", None)
+            else:
+                scale = 10 ** retry_after_decimals
+                retry_after = math.ceil(refused * scale) / scale if send_retry_after else None
+                follow = (clock.now + answer, "throttled", retry_after)
+        elif kind == "throttled":
+            throttled += 1
+            pacer.throttled(payload)
+            follow = (clock.now, "free", None)
+        else:
+            done += 1
+            pacer.succeeded()
+            follow = (clock.now, "free", None)
+        order += 1
+        heapq.heappush(events, (follow[0], order, follow[1], follow[2]))
+    return accepted, throttled
+
+
+@pytest.mark.parametrize(
+    ("limit", "window", "decimals", "clips"),
+    [(10, 5.0, 0, 300), (10, 5.0, 2, 300), (300, 3600.0, 0, 900), (3, 1.0, 1, 200)],
+)
+def test_learned_rate_converges_just_under_a_sliding_window_limit(limit, window, decimals, clips):
+    pacer, clock = _pacer(**UNPACED)
+    start = clock.now
+    accepted, throttled = simulate(pacer, clock, SlidingWindowLimit(limit, window), clips=clips,
+                                   retry_after_decimals=decimals)
+    allowed = limit / window
+    assert len(accepted) >= clips
+    learned = pacer.learned_rate_per_hour / 3600
+    # Never above the real limit (it settles under it), and not far below.
+    assert 0.75 * allowed <= learned <= allowed
+    assert throttled <= 5
+    # Over the whole run, throttles and the learning included.
+    assert len(accepted) / (clock.now - start) >= 0.7 * allowed
+    # Once learned, it stays learned: the second half of the run has no throttle at all.
+    half = accepted[len(accepted) // 2]
+    again, more = simulate(pacer, clock, SlidingWindowLimit(limit, window), clips=20,
+                           retry_after_decimals=decimals)
+    assert more == 0 and half < again[0]
+
+
+def test_without_retry_after_the_rate_still_settles_under_the_limit():
+    pacer, clock = _pacer(backoff_base_seconds=5.0, max_consecutive_rate_limits=20, **UNPACED)
+    accepted, throttled = simulate(pacer, clock, SlidingWindowLimit(10, 5.0), clips=400, send_retry_after=False)
+    learned = pacer.learned_rate_per_hour / 3600
+    assert learned <= 2.0
+    assert throttled <= 10
+    tail = accepted[-100:]
+    assert _max_in_window(tail, 5.0) <= 10 and len(tail) / (tail[-1] - tail[0]) >= 0.4 * 2.0
+
+
+def test_a_budget_above_the_real_limit_is_corrected_and_never_exceeded():
+    pacer, clock = _pacer(max_requests_per_hour=7200, **UNPACED)  # the server allows 3600/hour
+    accepted, throttled = simulate(pacer, clock, SlidingWindowLimit(5, 5.0), clips=300)
+    assert throttled <= 5
+    assert pacer.learned_rate_per_hour <= 3600
+    assert pacer.paced_interval() >= 3600 / 7200
+    tail = accepted[-100:]
+    assert len(tail) / (tail[-1] - tail[0]) >= 0.7 * 1.0
+
+
+@pytest.mark.parametrize(("margin", "step"), [(0.05, 0.05), (0.0, 0.02)])
+def test_a_throttle_just_over_the_pace_costs_one_more_safety_margin_not_a_new_estimate(margin, step):
+    pacer, clock = _pacer(max_requests_per_hour=7200, rate_safety_margin=margin, **UNPACED)
+    interval = pacer.paced_interval()
+    assert interval == pytest.approx(0.5 / (1 - margin))
+    for _ in range(12):
+        _take(pacer, clock)
+    # The server frees a slot within a second: a request left late, the budget is about right.
+    assert pacer.throttled(1.0) == 1.0
+    assert pacer.paced_interval() == pytest.approx(interval / (1 - step))
+    # Far over the limit (a long wait for a free slot): a real estimate, a bigger step down.
+    for _ in range(3):
+        _take(pacer, clock)
+    pacer.succeeded()
+    pacer.throttled(30.0)
+    assert pacer.paced_interval() > 2 * interval
+
+
+# -- pauses, Retry-After and giving up ---------------------------------------------------
+
+
+def test_retry_after_is_honoured_exactly_instead_of_the_backoff():
+    pacer, clock = _pacer(backoff_base_seconds=30.0, **UNPACED)
+    assert pacer.try_acquire() == 0.0
+    assert pacer.throttled(2.0) == 2.0
+    assert pacer.paused_for() == 2.0
+    assert pacer.try_acquire() == 2.0
+    clock.now += 1.0
+    # An answer to a request sent before the pause: the pause follows its Retry-After, the streak stays.
+    assert pacer.throttled(4.0) == 4.0
+    assert pacer.consecutive_throttles == 1 and pacer.throttle_count == 2
+    clock.now += 3.999
+    assert pacer.try_acquire() > 0
+    clock.now += 0.001
+    assert pacer.try_acquire() == 0.0
+
+
+def test_backoff_without_retry_after_doubles_and_is_capped():
+    pacer, clock = _pacer(backoff_base_seconds=1.0, backoff_max_seconds=3.0, max_consecutive_rate_limits=10,
+                          **UNPACED)
+    for expected in (1.0, 2.0, 3.0, 3.0):
+        assert pacer.throttled(None) == expected
+        clock.now += expected
     assert pacer.consecutive_throttles == 4
     pacer.succeeded()
     assert pacer.consecutive_throttles == 0
     assert pacer.throttled(None) == 1.0
 
 
-def test_stops_after_max_consecutive_and_on_cancel():
-    pacer, clock = _pacer(sleep_between_requests=0.0, sleep_jitter=0.0, backoff_base_seconds=0.01,
-                          max_consecutive_rate_limits=2)
-    pacer.throttled(None)
-    assert not pacer.exhausted
-    pacer.throttled(None)
-    assert pacer.exhausted
-    assert pacer.try_acquire() is None
-    other, _ = _pacer(sleep_between_requests=1000.0, sleep_jitter=0.0)
-    assert other.acquire()
+@pytest.mark.parametrize("retry_after", [None, 3.0])
+def test_a_real_wall_gives_up_after_max_consecutive_rate_limits(retry_after):
+    pacer, clock = _pacer(backoff_base_seconds=1.0, max_consecutive_rate_limits=3, **UNPACED)
+    episodes = 0
+    while True:
+        wait = pacer.try_acquire()
+        if wait is None:
+            break
+        if wait:
+            clock.now += wait
+            continue
+        episodes += 1
+        assert not pacer.exhausted
+        # Four workers' requests were in flight; all come back refused.
+        for _ in range(4):
+            pacer.throttled(retry_after)
+        clock.now += 0.01
+        assert episodes <= 3
+    assert episodes == 3 and pacer.exhausted and pacer.throttle_count == 12
+    assert not pacer.acquire()
+
+
+def test_cancel_releases_waiting_threads():
+    pacer = Pacer(PacingSettings(sleep_between_requests=1000.0, sleep_jitter=0.0))
+    assert pacer.acquire()
     results = []
-    waiter = threading.Thread(target=lambda: results.append(other.acquire()))
+    waiter = threading.Thread(target=lambda: results.append(pacer.acquire()))
     waiter.start()
-    other.cancel()
+    pacer.cancel()
     waiter.join(timeout=30)
     assert results == [False]
+
+
+def test_settings_come_from_the_download_config():
+    config = DownloadConfig(sleep_between_requests=0.25, max_requests_per_hour=300, rate_safety_margin=0.1,
+                            learned_rate_fraction=0.8, backoff_base_seconds=7.0)
+    settings = PacingSettings.from_config(config)
+    assert settings == PacingSettings(sleep_between_requests=0.25, max_requests_per_hour=300, rate_safety_margin=0.1,
+                                      learned_rate_fraction=0.8, backoff_base_seconds=7.0)
+    assert PacingSettings() == PacingSettings.from_config(DownloadConfig())
+    for bad in ({"rate_safety_margin": 0.6}, {"rate_safety_margin": -0.1}, {"learned_rate_fraction": 0.0},
+                {"learned_rate_fraction": 1.5}):
+        with pytest.raises(ValidationError):
+            DownloadConfig(**bad)
