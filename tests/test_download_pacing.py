@@ -295,3 +295,18 @@ def test_settings_come_from_the_download_config():
                 {"learned_rate_fraction": 1.5}):
         with pytest.raises(ValidationError):
             DownloadConfig(**bad)
+
+
+def test_the_download_run_takes_every_pacing_key_from_the_config():
+    """A key set in control.yaml reaches the pacer (a hand-written copy once dropped new keys)."""
+    from audioset_tools.config import Config
+    from audioset_tools.download.runner import RunOptions
+
+    config = Config.model_validate({"download": {
+        "rate_safety_margin": 0.2, "learned_rate_fraction": 0.5, "max_requests_per_hour": 300,
+        "sleep_between_requests": 0.25, "backoff_base_seconds": 7.0,
+    }})
+    pacing = RunOptions.from_config(config).pacing
+    assert pacing == PacingSettings.from_config(config.download)
+    assert (pacing.rate_safety_margin, pacing.learned_rate_fraction, pacing.max_requests_per_hour) == (0.2, 0.5, 300)
+    assert (pacing.sleep_between_requests, pacing.backoff_base_seconds) == (0.25, 7.0)

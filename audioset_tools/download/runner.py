@@ -96,14 +96,7 @@ class RunOptions:
             cookies_file=d.cookies_file,
             proxies=tuple(d.proxies),
             max_consecutive_transient=d.max_consecutive_transient,
-            pacing=PacingSettings(
-                sleep_between_requests=d.sleep_between_requests,
-                sleep_jitter=d.sleep_jitter,
-                max_requests_per_hour=d.max_requests_per_hour,
-                max_consecutive_rate_limits=d.max_consecutive_rate_limits,
-                backoff_base_seconds=d.backoff_base_seconds,
-                backoff_max_seconds=d.backoff_max_seconds,
-            ),
+            pacing=PacingSettings.from_config(d),
         )
 
 
