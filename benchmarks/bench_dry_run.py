@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Time ``audioset-tools download --dry-run`` on the full default plan with an existing output folder.
 
-Setup, in a temporary folder: the select step on the real metadata (142 classes, 409,320
+Setup, in a temporary folder: the select step on the real metadata (142 classes, 405,355
 candidates), then an output folder as a long download leaves it: ``--clips-per-class``
 finished clips per class (placeholder files plus their ledger rows) and
 ``--failed-per-class`` remembered failures. Then:

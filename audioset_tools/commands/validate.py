@@ -29,9 +29,11 @@ Compare a dataset folder with its manifests: missing files, audio files no manif
 lists, unreadable audio, wrong length / sample rate / channels, all-silent clips and
 sha256 mismatches. Lengths are checked exactly, in samples: a clip of [start, end)
 holds round((end - start) x sample_rate) samples per channel. A clip whose checksum
-differs while its decoded audio has the expected length, rate and channels is reported
-on its own (another ffmpeg build encodes the same clip into different bytes); --strict
-counts it as damage.
+differs while its decoded samples match the manifest's samples_sha256 (or, for a
+manifest without that column, have the expected length, rate and channels) is reported
+on its own as checksum_only (another ffmpeg build encodes the same clip into different
+bytes); --strict counts it as damage. Decoded samples that differ from samples_sha256
+(changed_samples) and a manifest that mixes classes (mixed_classes) are damage.
 
 DIR defaults to paths.output_dir of control.yaml. Prints a summary and writes one CSV
 row per problem (default DIR/_reports/validation.csv).
