@@ -111,3 +111,39 @@ def test_sigterm_stops_a_rebuild_gracefully_too(tmp_path, tone_sources):
     assert "Traceback" not in stderr
     assert 0 < len(assert_manifests_equal_disk(rebuilt)) < 6
     assert _ffmpeg_processes_under(rebuilt) == []
+
+
+@pytest.mark.skipif(not Path("/proc").is_dir(), reason="needs Linux /proc to look for orphaned ffmpeg processes")
+def test_sigterm_stops_validate_repair_like_a_rebuild(tmp_path, tone_sources):
+    import download_data
+    from media_server import MediaServer
+
+    sys.path.insert(0, str(REPO))
+    with MediaServer(latency=0.3) as server:
+        ytids = [f"vrep{n:07d}" for n in range(6)]
+        for ytid in ytids:
+            server.add(ytid, tone_sources.webm)
+        write_meta(tmp_path / "meta", [("/m/a", "Speech")], {"/m/a": [(y, 1.0, 3.5) for y in ytids]})
+        config = write_config(tmp_path, server.url_template(), samples_per_class=6, workers=2, socket_timeout=20.0)
+        assert download_data.main(["--config", str(config), "-q"]) == 0
+        out = tmp_path / "out"
+        for clip in [p for p in out.rglob("*.wav")]:
+            clip.unlink()  # every clip missing: the repair has all of them to fetch again
+        process = subprocess.Popen(
+            [sys.executable, "-m", "audioset_tools", "validate", str(out), "--repair", "--config", str(config), "-q"],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO,
+        )
+        try:
+            deadline = time.monotonic() + HANG
+            while not any(is_partial_file(p) for p in out.rglob("*")):
+                assert process.poll() is None, process.communicate()
+                assert time.monotonic() < deadline, "no clip was ever in flight"
+                time.sleep(0.01)
+            process.send_signal(signal.SIGTERM)
+            stdout, stderr = process.communicate(timeout=HANG)
+        finally:
+            process.kill()
+    assert process.returncode == 143, (stdout, stderr)
+    assert "Traceback" not in stderr
+    assert len(assert_manifests_equal_disk(out)) < 6
+    assert _ffmpeg_processes_under(out) == []

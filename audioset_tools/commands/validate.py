@@ -41,7 +41,8 @@ row per problem (default DIR/_reports/validation.csv).
 download settings of control.yaml when present), then validates again. Files no
 manifest lists are reported, never deleted.
 Exit code: 0 intact, 1 damaged (after --repair: still damaged), 2 bad input,
-4 (--repair) the download source did not answer before the start (nothing fetched)."""
+4 (--repair) the download source did not answer before the start (nothing fetched),
+5 (--repair) the disk filled up, 130 / 143 (--repair) stopped by Ctrl-C / SIGTERM (run it again to finish)."""
 CONFIG = "optional"
 
 EXIT_DAMAGED = 1
@@ -83,6 +84,9 @@ def run(args: argparse.Namespace, config: object) -> int:
             print("nothing to repair")
         else:
             print(repaired.format())
+            if repaired.run.interrupted:
+                # Stopped by Ctrl-C or SIGTERM like a rebuild: same exit code, run it again to finish.
+                return repaired.run.exit_code
             result = validate_dataset(dataset, args.manifest, workers=args.workers, progress=not args.quiet)
     details = args.out if args.out is not None else default_details_path(dataset)
     written = _write_details(details, result, chosen=args.out is not None)
