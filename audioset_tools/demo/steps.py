@@ -104,6 +104,7 @@ def step_select(ctx: DemoContext) -> str:
 
 
 def step_download(ctx: DemoContext) -> str:
+    from ..audio_info import probe_audio, segment_frames
     from ..download.ledger import LEDGER_NAME, Ledger
     from ..manifest import MANIFEST_NAME, read_manifest
 
@@ -119,6 +120,15 @@ def step_download(ctx: DemoContext) -> str:
     manifest = read_manifest(ctx.dataset / MANIFEST_NAME)
     ok = int((latest["outcome"] == "ok").sum())
     _expect(len(manifest) == ok, f"manifest.csv lists {len(manifest)} clips, the ledger {ok}")
+    # Exact lengths, also for the segment that starts at 0 s (where a seek used to lose a codec frame).
+    inexact = [
+        f"{row.file}: {info.frames} samples, not {expected}"
+        for row in manifest.itertuples()
+        for info, expected in [(probe_audio(ctx.dataset / row.file),
+                                segment_frames(row.start_seconds, row.end_seconds, int(row.sample_rate)))]
+        if info.frames != expected
+    ]
+    _expect(not inexact, "clips without the exact sample count: " + "; ".join(inexact))
     counts = latest["outcome"].value_counts().to_dict()
     failed = ", ".join(f"{n} {outcome}" for outcome, n in sorted(counts.items()) if outcome != "ok")
     return (f"fetched {ok} clips through yt-dlp + ffmpeg from the local server; recorded failures: {failed}; "
