@@ -108,6 +108,11 @@ def test_pack_holds_every_item_of_its_split_only(melspec_folder: tuple[Path, Pat
             np.testing.assert_array_equal(array[row.row], load_item(features, row.file, row.chunk))
     again = pack_dataset(features, tmp_path / "packed", ["train"], "melspec")
     assert again[0].skipped
+    # Opening the packs keeps their settings where pack wrote them (no stray *_meta folder).
+    _, _, params = open_packed(tmp_path / "packed", "melspec", "train")
+    assert params["kind"] == "melspec" and params["source"] == str(features)
+    assert (tmp_path / "packed" / "melspec" / "params.json").is_file()
+    assert sorted(p.name for p in (tmp_path / "packed").iterdir()) == ["melspec"]
 
 
 def test_pack_of_chunked_npy_and_mixed_shapes(tmp_path: Path) -> None:

@@ -26,6 +26,8 @@ from .derived import WHOLE, index_csv_text, index_path, params_path, read_folder
 
 log = logging.getLogger(__name__)
 
+PACKED_PARAMS_NAME = "params.json"
+
 
 @dataclass(frozen=True)
 class PackResult:
@@ -80,7 +82,7 @@ def pack_split(folder: Path, packed_dir: Path, split: str, hint: str) -> PackRes
         log.info("%s is up to date", array_path)
         return PackResult(split, array_path, len(rows), shape, skipped=True)
     destination.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(destination / "params.json", json.dumps({**params, "source": str(folder)}, indent=2) + "\n")
+    atomic_write_text(destination / PACKED_PARAMS_NAME, json.dumps({**params, "source": str(folder)}, indent=2) + "\n")
     first = np.load(dataset_path(folder, rows["file"].iloc[0]), mmap_mode="r")
     _write_packed(array_path, rows, folder, (len(rows), *shape), first.dtype, split)
     write_index(csv_path, rows)
@@ -134,5 +136,20 @@ def open_packed(packed_dir: Path, kind: str, split: str) -> tuple[np.ndarray, pd
     index["row"] = index["row"].astype("int64")
     if (index["split"] != split).any():
         raise UserError(f"{destination / f'{split}.csv'} lists items of another split; rerun audioset-tools pack")
-    params = read_params(destination) or {}
-    return array, index, params
+    return array, index, _packed_params(destination)
+
+
+def _packed_params(destination: Path) -> dict:
+    """The params.json pack wrote beside its arrays.
+
+    A packed folder holds split files, not class folders, so its settings stay in the
+    folder itself (read directly: the derived folders' move of root files to ``_meta``
+    does not apply here).
+    """
+    path = destination / PACKED_PARAMS_NAME
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return {}
+    except (OSError, ValueError) as exc:
+        raise UserError(f"{path}: unreadable ({exc}); rerun audioset-tools pack") from None
