@@ -37,6 +37,22 @@ def _ffmpeg_processes_under(folder: Path) -> list[str]:
     return found
 
 
+def _sigterm_mid_clip(argv: list[str], folder: Path, **popen) -> tuple[int, str, str]:
+    """Start ``argv``, send SIGTERM once a clip of ``folder`` is in flight, return (code, stdout, stderr)."""
+    process = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **popen)
+    try:
+        deadline = time.monotonic() + HANG
+        while not (folder.exists() and any(is_partial_file(p) for p in folder.rglob("*"))):
+            assert process.poll() is None, process.communicate()
+            assert time.monotonic() < deadline, "no clip was ever in flight"
+            time.sleep(0.01)
+        process.send_signal(signal.SIGTERM)
+        stdout, stderr = process.communicate(timeout=HANG)
+    finally:
+        process.kill()
+    return process.returncode, stdout, stderr
+
+
 @pytest.mark.skipif(not Path("/proc").is_dir(), reason="needs Linux /proc to look for orphaned ffmpeg processes")
 def test_sigterm_stops_like_the_first_ctrl_c(tmp_path, tone_sources):
     from media_server import MediaServer
@@ -92,22 +108,12 @@ def test_sigterm_stops_a_rebuild_gracefully_too(tmp_path, tone_sources):
         config = write_config(tmp_path, server.url_template(), samples_per_class=6, workers=2, socket_timeout=20.0)
         assert download_data.main(["--config", str(config), "-q"]) == 0
         rebuilt = tmp_path / "rebuilt"
-        process = subprocess.Popen(
+        code, stdout, stderr = _sigterm_mid_clip(
             [sys.executable, str(REPO / "rebuild_from_manifest.py"), "--manifest", str(tmp_path / "out" / "manifest.csv"),
              "--output", str(rebuilt), "--config", str(config), "-q"],
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            rebuilt,
         )
-        try:
-            deadline = time.monotonic() + HANG
-            while not (rebuilt.exists() and any(is_partial_file(p) for p in rebuilt.rglob("*"))):
-                assert process.poll() is None, process.communicate()
-                assert time.monotonic() < deadline, "no clip was ever in flight"
-                time.sleep(0.01)
-            process.send_signal(signal.SIGTERM)
-            stdout, stderr = process.communicate(timeout=HANG)
-        finally:
-            process.kill()
-    assert process.returncode == 143, stderr
+    assert code == 143, stderr
     assert "Traceback" not in stderr
     assert 0 < len(assert_manifests_equal_disk(rebuilt)) < 6
     assert _ffmpeg_processes_under(rebuilt) == []
@@ -129,21 +135,11 @@ def test_sigterm_stops_validate_repair_like_a_rebuild(tmp_path, tone_sources):
         out = tmp_path / "out"
         for clip in [p for p in out.rglob("*.wav")]:
             clip.unlink()  # every clip missing: the repair has all of them to fetch again
-        process = subprocess.Popen(
+        code, stdout, stderr = _sigterm_mid_clip(
             [sys.executable, "-m", "audioset_tools", "validate", str(out), "--repair", "--config", str(config), "-q"],
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO,
+            out, cwd=REPO,
         )
-        try:
-            deadline = time.monotonic() + HANG
-            while not any(is_partial_file(p) for p in out.rglob("*")):
-                assert process.poll() is None, process.communicate()
-                assert time.monotonic() < deadline, "no clip was ever in flight"
-                time.sleep(0.01)
-            process.send_signal(signal.SIGTERM)
-            stdout, stderr = process.communicate(timeout=HANG)
-        finally:
-            process.kill()
-    assert process.returncode == 143, (stdout, stderr)
+    assert code == 143, (stdout, stderr)
     assert "Traceback" not in stderr
     assert len(assert_manifests_equal_disk(out)) < 6
     assert _ffmpeg_processes_under(out) == []
