@@ -87,7 +87,7 @@ def test_one_sample_too_few_or_too_many_is_a_wrong_length(dataset, change):
 
 def test_flipped_byte_in_samples_is_a_checksum_only_difference(dataset):
     """Without samples_sha256 (a manifest of an older version) changed samples cannot be told
-    from a re-encode; with it they are damage (tests/test_reliability_w9a.py)."""
+    from a re-encode; with it they are damage (tests/test_dataset_integrity.py)."""
     root, frame = dataset
     write_dataset_manifests(root, frame.drop(columns="samples_sha256"))
     victim = root / frame["file"][0]
