@@ -9,7 +9,9 @@ downloader (run_download: yt-dlp + ffmpeg, 4 workers, every clip available) fetc
 1. budget configured: ``max_requests_per_hour`` = the server's limit per hour
    (limit * 3600 / window), no other pause;
 2. nothing configured: no budget, no pause (``sleep_between_requests`` 0, no jitter);
-3. and 4. the same two with the pacer of ``main`` (``git show main:...pacing.py``), the baseline.
+3. and 4. the same two with the pacer as it was before this pacing work (``git show
+   BASELINE_COMMIT:...pacing.py``: a fixed token bucket and full backoff on every throttle),
+   the baseline.
 
 Achieved rate = clips / wall time of the run, as a share of the allowed rate (limit / window).
 Targets (issue 12): budget configured >= 90 % with at most 1 throttled answer; nothing
@@ -66,15 +68,24 @@ class Measure:
         return 100.0 * self.clips / self.seconds / self.allowed_rate
 
 
-def main_pacer_module():
-    """Today's pacer from the main branch, imported from a temporary copy."""
-    source = subprocess.run(["git", "-C", str(REPO), "show", "main:audioset_tools/download/pacing.py"],
-                            check=True, capture_output=True, text=True).stdout
+# The last commit with the old pacer. Pinned: "main" moved on, and a baseline that follows it
+# would compare the new pacer with itself.
+BASELINE_COMMIT = "651ce9ecb021e7143aba11fd57b56796e309c011"
+
+
+def old_pacer_module():
+    """The old pacer (BASELINE_COMMIT), imported from a temporary copy."""
+    shown = subprocess.run(["git", "-C", str(REPO), "show", f"{BASELINE_COMMIT}:audioset_tools/download/pacing.py"],
+                           capture_output=True, text=True)
+    if shown.returncode != 0:
+        sys.exit(f"the baseline needs the git history of commit {BASELINE_COMMIT[:10]} (a full clone); "
+                 f"or run with --no-baseline")
+    source = shown.stdout
     source = source.replace("from ..config import", "from audioset_tools.config import")
-    folder = Path(tempfile.mkdtemp(prefix="bench-pacing-main-"))
-    path = folder / "main_pacing.py"
+    folder = Path(tempfile.mkdtemp(prefix="bench-pacing-old-"))
+    path = folder / "old_pacing.py"
     path.write_text(source)
-    spec = importlib.util.spec_from_file_location("main_pacing", path)
+    spec = importlib.util.spec_from_file_location("old_pacing", path)
     module = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = module
     spec.loader.exec_module(module)
@@ -97,7 +108,7 @@ def run_case(name: str, source: Path, work: Path, args: argparse.Namespace, paci
                                         f"{folder}/{clip_file_name(ytid, start, settings.audio_format)}"))
         plan = ClassPlan(0, "/m/bench", "Bench", "train", folder, args.clips, tuple(candidates))
         options = RunOptions(workers=WORKERS, progress=False, pacing=pacing)
-        # The baseline swaps main's Pacer into the runner; the runner itself is today's.
+        # The baseline swaps the old Pacer into the runner; the runner itself is today's.
         patch = mock.patch.object(runner, "Pacer", pacer_class) if pacer_class else contextlib.nullcontext()
         with patch:
             began = time.perf_counter()
@@ -124,7 +135,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--clips", type=int, default=60, help="clips per run (default 60)")
     parser.add_argument("--limit", type=int, default=10, help="extraction requests allowed per window (default 10)")
     parser.add_argument("--window", type=float, default=5.0, help="the server's sliding window in seconds (default 5)")
-    parser.add_argument("--no-baseline", action="store_true", help="skip the two runs with main's pacer")
+    parser.add_argument("--no-baseline", action="store_true", help="skip the two runs with old pacer")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.ERROR)
 
@@ -145,11 +156,11 @@ def main(argv: list[str] | None = None) -> int:
         new_nothing = run_case("nothing configured", source, work, args, nothing, None)
         old = None
         if not args.no_baseline:
-            main_pacing = main_pacer_module()
-            old_budget = main_pacing.PacingSettings(max_requests_per_hour=per_hour, **unpaced)
-            old_nothing = main_pacing.PacingSettings(max_requests_per_hour=None, **unpaced)
-            old = (run_case("main's pacer, budget configured", source, work, args, old_budget, main_pacing.Pacer),
-                   run_case("main's pacer, nothing configured", source, work, args, old_nothing, main_pacing.Pacer))
+            old_pacing = old_pacer_module()
+            old_budget = old_pacing.PacingSettings(max_requests_per_hour=per_hour, **unpaced)
+            old_nothing = old_pacing.PacingSettings(max_requests_per_hour=None, **unpaced)
+            old = (run_case("old pacer, budget configured", source, work, args, old_budget, old_pacing.Pacer),
+                   run_case("old pacer, nothing configured", source, work, args, old_nothing, old_pacing.Pacer))
 
     print()
     line("budget configured: rate, % of allowed", new_budget.share, ">=", 90, " %")
@@ -157,11 +168,11 @@ def main(argv: list[str] | None = None) -> int:
     line("nothing configured: rate, % of allowed", new_nothing.share, ">=", 70, " %")
     line("nothing configured: throttled answers", new_nothing.throttled, "<=", 5)
     if old is not None:
-        print(f"\n{'baseline (main)':<52} {'rate':>8}  {'throttled':>9}")
+        print(f"\n{'baseline (old pacer)':<52} {'rate':>8}  {'throttled':>9}")
         print(f"{'budget configured':<52} {old[0].share:7.1f}%  {old[0].throttled:>9}")
         print(f"{'nothing configured':<52} {old[1].share:7.1f}%  {old[1].throttled:>9}")
-        print(f"{'improvement, budget configured (rate new / main)':<52} {new_budget.share / old[0].share:7.2f}x")
-        print(f"{'improvement, nothing configured (rate new / main)':<52} {new_nothing.share / old[1].share:7.2f}x")
+        print(f"{'improvement, budget configured (rate new / old)':<52} {new_budget.share / old[0].share:7.2f}x")
+        print(f"{'improvement, nothing configured (rate new / old)':<52} {new_nothing.share / old[1].share:7.2f}x")
     return 0
 
 
