@@ -299,6 +299,15 @@ class DownloadConfig(_Section):
             "(exit 3, resumable)."
         ),
     )
+    max_consecutive_tooling_errors: PositiveInt = Field(
+        3,
+        description=(
+            "After this many clips in a row fail because yt-dlp itself is out of date or "
+            "incomplete (JS challenge not solved, no JavaScript runtime, SABR-only formats, "
+            "no usable format) the run stops cleanly (exit 6) with what to update; those "
+            "clips stay retryable."
+        ),
+    )
     max_consecutive_transient: PositiveInt = Field(
         10,
         description=(

@@ -83,6 +83,8 @@ class RunOptions:
     pacing: PacingSettings = field(default_factory=PacingSettings)
     # This many transient failures in a row (no answer from any server) means the network is down.
     max_consecutive_transient: int = DownloadConfig().max_consecutive_transient
+    # This many tooling errors in a row (yt-dlp out of date or incomplete) stop the run.
+    max_consecutive_tooling_errors: int = DownloadConfig().max_consecutive_tooling_errors
     # False for a rebuild: a manifest names exactly the clips wanted, quarantined or not.
     skip_quarantined: bool = True
 
@@ -96,6 +98,7 @@ class RunOptions:
             cookies_file=d.cookies_file,
             proxies=tuple(d.proxies),
             max_consecutive_transient=d.max_consecutive_transient,
+            max_consecutive_tooling_errors=d.max_consecutive_tooling_errors,
             pacing=PacingSettings.from_config(d),
         )
 
@@ -249,6 +252,7 @@ class _Run:
         self._interrupted = False
         self._terminated = False
         self._transient_streak = 0
+        self._tooling_streak = 0
         disabled = not options.progress
         total = sum(p.target for p in plans)
         self.overall = tqdm(total=total, desc="clips", unit="clip", disable=disabled, position=0, dynamic_ncols=True)
@@ -324,6 +328,9 @@ class _Run:
                     elif self._transient_streak >= self.options.max_consecutive_transient:
                         self.summary.stopped_by_network = True
                         self._stop(f"{self._transient_streak} network failures in a row")
+                    elif self._tooling_streak >= self.options.max_consecutive_tooling_errors:
+                        self.summary.stopped_by_tooling = True
+                        self._stop(f"{self._tooling_streak} yt-dlp tooling errors in a row")
             except BaseException:
                 # Interrupted (Ctrl-C) or a bug: let in-flight fetches end, keep what they finished.
                 self._stopping = True
@@ -475,6 +482,10 @@ class _Run:
         self._track_proxy(proxy, outcome)
         # Any answer from a server, even "gone", shows the network works.
         self._transient_streak = self._transient_streak + 1 if outcome is Outcome.TRANSIENT else 0
+        # Any other answer (even "gone") shows that extraction itself works.
+        self._tooling_streak = self._tooling_streak + 1 if outcome is Outcome.TOOLING_ERROR else 0
+        if outcome is Outcome.TOOLING_ERROR:
+            self.summary.last_tooling_error = result.message
         if record is not None:
             self.pacer.succeeded()
             self._count_ok(state, position, record)

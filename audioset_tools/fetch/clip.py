@@ -42,7 +42,8 @@ log = logging.getLogger(__name__)
 # Outcomes that end a clip at once: more attempts would repeat the answer, or (throttling)
 # make it worse; the scheduler decides when to come back.
 _FINAL = frozenset(
-    {Outcome.UNAVAILABLE, Outcome.SIGN_IN_REQUIRED, Outcome.RATE_LIMITED, Outcome.TOO_SHORT, Outcome.DECODE_ERROR}
+    {Outcome.UNAVAILABLE, Outcome.SIGN_IN_REQUIRED, Outcome.RATE_LIMITED, Outcome.TOO_SHORT, Outcome.DECODE_ERROR,
+     Outcome.TOOLING_ERROR}
 )
 # Proxies ffmpeg's http protocol can tunnel through (it has no SOCKS support).
 _FFMPEG_PROXY_SCHEMES = ("http://",)
