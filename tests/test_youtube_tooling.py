@@ -17,6 +17,8 @@ import yt_dlp
 from yt_dlp.extractor.common import InfoExtractor
 
 import download_data
+from audioset_tools.config import load_config
+from audioset_tools.errors import UserError
 from audioset_tools.download.ledger import LEDGER_NAME, Ledger
 from audioset_tools.fetch import resolve as resolve_module
 from audioset_tools.fetch.classify import classify_message, classify_ytdlp_error, tooling_warning
@@ -97,10 +99,13 @@ class StandInYoutubeIE(InfoExtractor):
     # "n_challenge", "no_runtime", "sabr", "removed" or "fixed".
     mode = "n_challenge"
     media_base = ""
+    # What download.youtube.extractor_args delivered, per extraction.
+    seen_player_clients: list = []
 
     def _real_extract(self, url):
         video_id = self._match_id(url)
         mode = type(self).mode
+        type(self).seen_player_clients.append(self._configuration_arg("player_client", ie_key="youtube"))
         if mode == "fixed":
             return self.url_result(f"{type(self).media_base}/media/{video_id}.webm", video_id=video_id)
         if mode == "removed":
@@ -176,6 +181,7 @@ def standin_youtube(monkeypatch, media_server):
     monkeypatch.syspath_prepend(str(REPO))
     StandInYoutubeIE.media_base = media_server.base_url
     StandInYoutubeIE.mode = "n_challenge"
+    StandInYoutubeIE.seen_player_clients = []
     yield StandInYoutubeIE
     StandInYoutubeIE.mode = "n_challenge"
 
@@ -221,3 +227,54 @@ def test_the_streak_length_is_a_config_key(tmp_path, media_server, tone_sources,
     # Fewer candidates than the limit: the class runs out instead (short, exit 0), nothing marked failed.
     assert download_data.main(["--config", str(config), "-q"]) == 0
     assert "tooling_error     4" in capsys.readouterr().out
+
+
+def test_extractor_args_reach_yt_dlp(tmp_path, media_server, tone_sources, standin_youtube):
+    ytids = _world(tmp_path, media_server, tone_sources, clips=2)
+    template = f"{media_server.base_url}/watch/{{ytid}}"
+    args = {"extractor_args": {"YouTube": {"player_client": ["default", "mweb"]}, "youtubepot-x": {"k": 1}}}
+    config = write_config(tmp_path, template, samples_per_class=2, youtube=args)
+    standin_youtube.mode = "fixed"
+    assert download_data.main(["--config", str(config), "-q"]) == 0
+    assert standin_youtube.seen_player_clients == [["default", "mweb"]] * len(ytids)
+    assert len(assert_manifests_equal_disk(tmp_path / "out")) == 2
+
+
+def test_no_extractor_args_leaves_yt_dlp_its_defaults(tmp_path, media_server, tone_sources, standin_youtube):
+    _world(tmp_path, media_server, tone_sources, clips=1)
+    config = write_config(tmp_path, f"{media_server.base_url}/watch/{{ytid}}", samples_per_class=1)
+    standin_youtube.mode = "fixed"
+    assert download_data.main(["--config", str(config), "-q"]) == 0
+    assert standin_youtube.seen_player_clients == [[]]
+
+
+# -- download.youtube.extractor_args validation ------------------------------------------------
+
+
+def test_extractor_args_are_normalised(tmp_path):
+    config = tmp_path / "control.yaml"
+    config.write_text(
+        "download:\n  youtube:\n    extractor_args:\n"
+        "      YouTube: {player_client: [default, mweb], skip: dash}\n"
+        "      youtube-ejs: {dev: true}\n"
+    )
+    args = load_config(config).download.youtube.extractor_args
+    assert args == {"youtube": {"player_client": ["default", "mweb"], "skip": ["dash"]}, "youtube-ejs": {"dev": ["true"]}}
+
+
+@pytest.mark.parametrize(
+    ("value", "hint"),
+    [
+        ("[youtube]", "mapping of extractor"),
+        ("{youtube: [player_client]}", "mapping of argument"),
+        ("{'you tube': {a: [b]}}", "not an extractor name"),
+        ("{youtube: {'a b': [c]}}", "not an argument name"),
+        ("{youtube: {player_client: [{x: 1}]}}", "plain text"),
+    ],
+)
+def test_bad_extractor_args_are_one_clear_message(tmp_path, value, hint):
+    config = tmp_path / "control.yaml"
+    config.write_text(f"download:\n  youtube:\n    extractor_args: {value}\n")
+    with pytest.raises(UserError) as caught:
+        load_config(config)
+    assert "extractor_args" in str(caught.value) and hint in str(caught.value)

@@ -100,6 +100,9 @@ class FetchSettings:
     proxy: str | None = None
     js_runtime: JsRuntime = JsRuntime("deno")
     process_timeout: float = DEFAULT_PROCESS_TIMEOUT
+    # yt-dlp's extractor_args (download.youtube.extractor_args), frozen as nested tuples:
+    # ((extractor, ((argument, (value, ...)), ...)), ...).
+    extractor_args: tuple[tuple[str, tuple[tuple[str, tuple[str, ...]], ...]], ...] = ()
 
     def __post_init__(self) -> None:
         if "{ytid}" not in self.url_template:
@@ -137,6 +140,7 @@ class FetchSettings:
                 cookies_file=cookies_copy,
                 proxy=proxy,
                 js_runtime=runtime,
+                extractor_args=freeze_extractor_args(download.youtube.extractor_args),
             )
         except ValueError as exc:
             # The config model checks these too; this catches values passed in directly (proxy).
@@ -144,6 +148,20 @@ class FetchSettings:
 
     def url_for(self, ytid: str) -> str:
         return self.url_template.replace("{ytid}", ytid)
+
+    def extractor_args_mapping(self) -> dict[str, dict[str, list[str]]]:
+        """:attr:`extractor_args` in the shape yt-dlp's ``extractor_args`` parameter takes."""
+        return {name: {arg: list(values) for arg, values in args} for name, args in self.extractor_args}
+
+
+def freeze_extractor_args(
+    mapping: dict[str, dict[str, list[str]]],
+) -> tuple[tuple[str, tuple[tuple[str, tuple[str, ...]], ...]], ...]:
+    """An immutable, comparable form of ``download.youtube.extractor_args`` (settings stay hashable)."""
+    return tuple(
+        (name, tuple((arg, tuple(values)) for arg, values in sorted(args.items())))
+        for name, args in sorted(mapping.items())
+    )
 
 
 @dataclasses.dataclass(frozen=True)

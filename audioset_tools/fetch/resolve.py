@@ -88,6 +88,8 @@ def ytdlp_params(settings: FetchSettings) -> dict[str, Any]:
         params["cookiefile"] = str(settings.cookies_file)
     if settings.proxy is not None:
         params["proxy"] = settings.proxy
+    if settings.extractor_args:
+        params["extractor_args"] = settings.extractor_args_mapping()
     return params
 
 
