@@ -7,14 +7,13 @@ from dataclasses import dataclass, field
 
 from ..errors import EXIT_TERMINATED
 from ..fetch.outcomes import Outcome
+from ..fetch.ytdlp_tooling import TOOLING_FIX
 
 EXIT_OK = 0
 EXIT_THROTTLED = 3
 EXIT_NETWORK = 4
 # 5 is a full disk (errors.EXIT_DISK_FULL).
 EXIT_TOOLING = 6
-# What fixes nearly every tooling error: yt-dlp and its challenge solver scripts, updated together.
-TOOLING_FIX = 'pip install -U "yt-dlp[default]" yt-dlp-ejs deno'
 # The shell's convention for "ended by SIGINT".
 EXIT_INTERRUPTED = 130
 
