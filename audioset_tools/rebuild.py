@@ -297,7 +297,7 @@ def rebuild_frame(
     settings = FetchSettings.from_config(config.model_copy(update={"audio": audio_config}), ffmpeg)
     # The manifest names exactly the clips wanted: a row listed in this folder's quarantine is fetched too.
     options = replace(RunOptions.from_config(config, retry_failed=retry_failed, progress=progress),
-                      skip_quarantined=False)
+                      skip_quarantined=False, command="rebuild")
     if unavailable is not None:
         read_unavailable(unavailable)  # a bad list fails here, before anything is written
     if fetch is fetch_clip:  # the real network: offline fails here at once (exit 4), not clip by clip

@@ -42,6 +42,7 @@ from ..fetch.abort import abort_fetches, allow_fetches
 from ..fetch.clip import ClipJob, ClipResult, FetchSettings, fetch_clip, is_partial_file
 from ..fetch.cookies import private_cookie_copy, remove_stale_cookie_copies, validate_cookies_file
 from ..fetch.outcomes import PERMANENT_FAILURES, THROTTLING, Outcome
+from ..fetch.ytdlp_tooling import tooling_versions
 from ..layout import inside, start_ms
 from ..manifest import write_dataset_manifests
 from ..quarantine import quarantined_segments
@@ -60,6 +61,7 @@ from .ledger import (
 from .pacing import Pacer, PacingSettings
 from .plan import Candidate, ClassIdentity, ClassPlan
 from .reconcile import reconcile_with_plans
+from .run_record import write_run_record
 from .summary import ClassSummary, RunSummary
 
 log = logging.getLogger(__name__)
@@ -87,6 +89,8 @@ class RunOptions:
     max_consecutive_tooling_errors: int = DownloadConfig().max_consecutive_tooling_errors
     # False for a rebuild: a manifest names exactly the clips wanted, quarantined or not.
     skip_quarantined: bool = True
+    # What the ledger's runs table and _reports/run.json call this run.
+    command: str = "download"
 
     @classmethod
     def from_config(cls, config: Config, *, retry_failed: bool = False, progress: bool = True) -> RunOptions:
@@ -651,12 +655,19 @@ def run_download(
                 with Ledger(output_dir / LEDGER_NAME) as ledger, _worker_settings(settings, options) as per_worker:
                     reconcile_with_plans(ledger, plans, output_dir, selection)
                     run = _Run(plans, settings, output_dir, options, ledger, per_worker, fetch)
+                    ledger.begin_run(options.command, tooling_versions())
                     allow_fetches()
+                    finished = False
                     with run.graceful_ctrl_c():
                         try:
-                            return run.run()
+                            summary = run.run()
+                            finished = True
+                            return summary
                         finally:
                             write_manifests(output_dir, ledger, run.quarantined)
+                            ledger.finish_run(run.summary.exit_code if finished else None,
+                                              dict(run.summary.outcomes))
+                            write_run_record(output_dir, ledger)
             finally:
                 # Our fetches have all ended here; whatever partial file remains belongs to nobody.
                 sweep_partial_files(output_dir)
