@@ -217,6 +217,16 @@ class YoutubeConfig(_Section):
         ),
     )
 
+    max_wait_for_format_seconds: NonNegativeFloat = Field(
+        120.0,
+        description=(
+            "YouTube may make a format readable only from a given time (yt-dlp's "
+            "available_at, e.g. after a pre-roll ad); reading earlier gives 403. A clip waits "
+            "up to this many seconds for it; a longer wait is a transient failure, tried "
+            "again later."
+        ),
+    )
+
     @field_validator("extractor_args", mode="before")
     @classmethod
     def _extractor_args_shape(cls, value: Any) -> Any:

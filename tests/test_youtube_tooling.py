@@ -10,6 +10,7 @@ ffmpeg reads the real clip.
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import pytest
@@ -20,6 +21,7 @@ import download_data
 from audioset_tools.config import load_config
 from audioset_tools.errors import UserError
 from audioset_tools.download.ledger import LEDGER_NAME, Ledger
+from audioset_tools.fetch import clip as clip_module
 from audioset_tools.fetch import resolve as resolve_module
 from audioset_tools.fetch.classify import classify_message, classify_ytdlp_error, tooling_warning
 from audioset_tools.fetch.outcomes import PERMANENT_FAILURES, Outcome
@@ -101,6 +103,8 @@ class StandInYoutubeIE(InfoExtractor):
     media_base = ""
     # What download.youtube.extractor_args delivered, per extraction.
     seen_player_clients: list = []
+    available_in = 1.0
+    announced_available_at = 0.0
 
     def _real_extract(self, url):
         video_id = self._match_id(url)
@@ -108,6 +112,16 @@ class StandInYoutubeIE(InfoExtractor):
         type(self).seen_player_clients.append(self._configuration_arg("player_client", ie_key="youtube"))
         if mode == "fixed":
             return self.url_result(f"{type(self).media_base}/media/{video_id}.webm", video_id=video_id)
+        if mode == "available_at":
+            # A format YouTube serves only from a given time (after a pre-roll ad).
+            type(self).announced_available_at = time.time() + type(self).available_in
+            return {
+                "id": video_id, "title": video_id, "duration": 30,
+                "formats": [{
+                    "format_id": "251", "url": f"{type(self).media_base}/media/{video_id}.webm", "ext": "webm",
+                    "acodec": "opus", "vcodec": "none", "available_at": int(type(self).announced_available_at) + 1,
+                }],
+            }
         if mode == "removed":
             self.raise_no_formats("Video unavailable. This video has been removed by the uploader", expected=True)
         warning = {"n_challenge": N_CHALLENGE, "no_runtime": NO_RUNTIME, "sabr": SABR}[mode]
@@ -278,3 +292,49 @@ def test_bad_extractor_args_are_one_clear_message(tmp_path, value, hint):
     with pytest.raises(UserError) as caught:
         load_config(config)
     assert "extractor_args" in str(caught.value) and hint in str(caught.value)
+
+
+# -- available_at -------------------------------------------------------------------------------
+
+
+def _media_reads(monkeypatch) -> list[float]:
+    """When ffmpeg started reading each clip's media URL (the real read runs unchanged)."""
+    reads: list[float] = []
+    real = clip_module._write_segment
+
+    def timed(job, settings, resolved, temporary):
+        reads.append((time.time(), resolved.available_at))
+        return real(job, settings, resolved, temporary)
+
+    monkeypatch.setattr(clip_module, "_write_segment", timed)
+    return reads
+
+
+def test_the_media_url_is_read_only_once_the_format_is_available(
+    tmp_path, media_server, tone_sources, standin_youtube, monkeypatch
+):
+    _world(tmp_path, media_server, tone_sources, clips=1)
+    reads = _media_reads(monkeypatch)
+    standin_youtube.mode, standin_youtube.available_in = "available_at", 1.0
+    config = write_config(tmp_path, f"{media_server.base_url}/watch/{{ytid}}", samples_per_class=1)
+    assert download_data.main(["--config", str(config), "-q"]) == 0
+    assert len(reads) == 1
+    read_at, available_at = reads[0]
+    assert available_at is not None and read_at >= available_at
+    assert len(assert_manifests_equal_disk(tmp_path / "out")) == 1
+
+
+def test_a_format_available_too_late_is_a_transient_failure_and_is_not_read(
+    tmp_path, media_server, tone_sources, standin_youtube, monkeypatch, capsys
+):
+    ytids = _world(tmp_path, media_server, tone_sources, clips=1)
+    reads = _media_reads(monkeypatch)
+    standin_youtube.mode, standin_youtube.available_in = "available_at", 3600.0
+    config = write_config(tmp_path, f"{media_server.base_url}/watch/{{ytid}}", samples_per_class=1,
+                          youtube={"max_wait_for_format_seconds": 5})
+    assert download_data.main(["--config", str(config), "-q"]) == 0
+    assert reads == [] and media_server.stats(ytids[0]).requests == 0
+    assert "transient" in capsys.readouterr().out
+    with Ledger(tmp_path / "out" / LEDGER_NAME, read_only=True) as ledger:
+        assert ledger.known_failure(ytids[0], 0, 2000) is None
+        assert "max_wait_for_format_seconds" in ledger.latest_outcomes()["message"].iloc[0]

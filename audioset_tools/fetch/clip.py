@@ -103,6 +103,8 @@ class FetchSettings:
     # yt-dlp's extractor_args (download.youtube.extractor_args), frozen as nested tuples:
     # ((extractor, ((argument, (value, ...)), ...)), ...).
     extractor_args: tuple[tuple[str, tuple[tuple[str, tuple[str, ...]], ...]], ...] = ()
+    # Longest wait for a format's available_at before reading it (download.youtube.max_wait_for_format_seconds).
+    max_wait_for_format: float = 120.0
 
     def __post_init__(self) -> None:
         if "{ytid}" not in self.url_template:
@@ -141,6 +143,7 @@ class FetchSettings:
                 proxy=proxy,
                 js_runtime=runtime,
                 extractor_args=freeze_extractor_args(download.youtube.extractor_args),
+                max_wait_for_format=download.youtube.max_wait_for_format_seconds,
             )
         except ValueError as exc:
             # The config model checks these too; this catches values passed in directly (proxy).
@@ -262,6 +265,7 @@ def _attempt(job: ClipJob, settings: FetchSettings, number: int) -> ClipResult:
         raise FetchFailure(
             Failure(Outcome.TOO_SHORT, f"the video lasts {resolved.duration:g} s; the segment ends at {job.end_seconds:g} s")
         )
+    wait_until_available(resolved.available_at, settings.max_wait_for_format)
     target = Path(job.target)
     target.parent.mkdir(parents=True, exist_ok=True)
     temporary = partial_path(target)
@@ -284,6 +288,31 @@ def _attempt(job: ClipJob, settings: FetchSettings, number: int) -> ClipResult:
         channels=info.channels,
         bytes_read=run.bytes_read,
     )
+
+
+def wait_until_available(available_at: float | None, max_wait: float) -> None:
+    """Wait until the site serves the format (reading it earlier gets 403), at most ``max_wait`` s.
+
+    A longer wait is a transient failure: the clip is tried again later rather than
+    holding a worker for minutes.
+    """
+    if available_at is None:
+        return
+    delay = available_at - time.time()
+    if delay <= 0:
+        return
+    if delay > max_wait:
+        raise FetchFailure(
+            Failure(
+                Outcome.TRANSIENT,
+                f"the site serves this format only in {delay:.0f} s, longer than "
+                f"download.youtube.max_wait_for_format_seconds ({max_wait:g} s)",
+            )
+        )
+    log.debug("waiting %.1f s until the format is available", delay)
+    pause(delay)
+    if aborting():
+        raise FetchFailure(Failure(Outcome.TRANSIENT, "stopped while waiting for the format: the run was aborted"))
 
 
 def _fsync(path: Path) -> None:

@@ -45,6 +45,8 @@ class Resolved:
     # Seconds, when the site says (YouTube does, in whole seconds; direct links do not).
     duration: float | None
     ext: str | None
+    # Unix time from which the site serves the media URL (yt-dlp's available_at), if it says.
+    available_at: float | None = None
 
 
 class _Logger:
@@ -303,7 +305,17 @@ def _resolve_here(url: str, settings: FetchSettings) -> Resolved:
         http_headers=headers,
         duration=float(duration) if isinstance(duration, (int, float)) and duration > 0 else None,
         ext=info.get("ext"),
+        available_at=_available_at(info),
     )
+
+
+def _available_at(info: dict[str, Any]) -> float | None:
+    """The latest ``available_at`` of the chosen format(s), as yt-dlp's own downloader reads it."""
+    times = [
+        float(f["available_at"]) for f in (info.get("requested_formats") or [info])
+        if isinstance(f, dict) and isinstance(f.get("available_at"), (int, float)) and f["available_at"] > 0
+    ]
+    return max(times) if times else None
 
 
 def _classify_resolve_error(exc: Exception, warnings: tuple[str, ...] = ()) -> Failure:
