@@ -338,3 +338,32 @@ def test_a_format_available_too_late_is_a_transient_failure_and_is_not_read(
     with Ledger(tmp_path / "out" / LEDGER_NAME, read_only=True) as ledger:
         assert ledger.known_failure(ytids[0], 0, 2000) is None
         assert "max_wait_for_format_seconds" in ledger.latest_outcomes()["message"].iloc[0]
+
+
+def test_a_rebuild_with_broken_tooling_is_incomplete_never_gone(
+    tmp_path, media_server, tone_sources, standin_youtube, capsys
+):
+    import csv
+    import json
+
+    from audioset_tools.cli import main
+    from audioset_tools.download.run_record import run_record_path
+    from audioset_tools.rebuild import EXIT_INCOMPLETE, REBUILD_REPORT_NAME
+
+    _world(tmp_path, media_server, tone_sources, clips=4)
+    config = write_config(tmp_path, f"{media_server.base_url}/watch/{{ytid}}", samples_per_class=4)
+    standin_youtube.mode = "fixed"
+    assert download_data.main(["--config", str(config), "-q"]) == 0
+    capsys.readouterr()
+    standin_youtube.mode = "n_challenge"
+    rebuilt = tmp_path / "rebuilt"
+    code = main(["rebuild", "--manifest", str(tmp_path / "out" / "manifest.csv"), "--output", str(rebuilt),
+                 "--config", str(config), "-q"])
+    assert code == EXIT_INCOMPLETE
+    out = capsys.readouterr().out
+    assert 'pip install -U "yt-dlp[default]" yt-dlp-ejs deno' in out and "n challenge solving failed" in out
+    with (rebuilt / REBUILD_REPORT_NAME).open() as handle:
+        statuses = {row["status"] for row in csv.DictReader(handle)}
+    assert "gone" not in statuses and statuses <= {"failed", "not_attempted", "not attempted"}
+    runs = json.loads(run_record_path(rebuilt).read_text())["runs"]
+    assert [(r["command"], r["outcomes"]) for r in runs] == [("rebuild", {"tooling_error": 3})]
