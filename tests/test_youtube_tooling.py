@@ -171,6 +171,17 @@ def test_a_real_youtubedl_ends_broken_tooling_in_a_tooling_error(mode):
     assert "yt-dlp warned" in failure.message
 
 
+def test_a_network_failure_stays_a_network_failure_after_tooling_warnings():
+    from yt_dlp.networking.exceptions import TransportError
+
+    try:
+        raise yt_dlp.utils.DownloadError("ERROR: Unable to download webpage: timed out",
+                                         (TransportError, TransportError("timed out"), None))
+    except yt_dlp.utils.DownloadError as exc:
+        error = exc
+    assert classify_ytdlp_error(error, (N_CHALLENGE,)).outcome is Outcome.TRANSIENT
+
+
 def test_a_removed_video_stays_unavailable_even_after_tooling_warnings():
     error, _ = _raised_through_ytdlp("removed")
     assert classify_ytdlp_error(error, (N_CHALLENGE,)).outcome is Outcome.UNAVAILABLE
@@ -364,6 +375,6 @@ def test_a_rebuild_with_broken_tooling_is_incomplete_never_gone(
     assert 'pip install -U "yt-dlp[default]" yt-dlp-ejs deno' in out and "n challenge solving failed" in out
     with (rebuilt / REBUILD_REPORT_NAME).open() as handle:
         statuses = {row["status"] for row in csv.DictReader(handle)}
-    assert "gone" not in statuses and statuses <= {"failed", "not_attempted", "not attempted"}
+    assert "gone" not in statuses and statuses <= {"failed", "not_attempted"}
     runs = json.loads(run_record_path(rebuilt).read_text())["runs"]
     assert [(r["command"], r["outcomes"]) for r in runs] == [("rebuild", {"tooling_error": 3})]

@@ -103,6 +103,9 @@ def classify_ytdlp_error(exc: BaseException, warnings: tuple[str, ...] = ()) -> 
     YouTube's own verdict on the video into a tooling error.
     """
     failure = _classify_ytdlp_error(exc)
+    if any(isinstance(cause, (HTTPError, TransportError)) for cause in exception_chain(exc)):
+        # A server's answer (or the network's silence) says more than any earlier warning.
+        return failure
     tooling = tooling_warning(warnings)
     if tooling is not None and failure.outcome in (Outcome.DECODE_ERROR, Outcome.TRANSIENT, Outcome.TOOLING_ERROR):
         return Failure(Outcome.TOOLING_ERROR, clean_message(f"{failure.message} (yt-dlp warned: {tooling})"))
