@@ -108,7 +108,8 @@ def classify_ytdlp_error(exc: BaseException, warnings: tuple[str, ...] = ()) -> 
         return failure
     tooling = tooling_warning(warnings)
     if tooling is not None and failure.outcome in (Outcome.DECODE_ERROR, Outcome.TRANSIENT, Outcome.TOOLING_ERROR):
-        return Failure(Outcome.TOOLING_ERROR, clean_message(f"{failure.message} (yt-dlp warned: {tooling})"))
+        # The warning first: it is the cause, and a long message is cut at its end.
+        return Failure(Outcome.TOOLING_ERROR, clean_message(f"yt-dlp warned: {tooling} Then: {failure.message}"))
     return failure
 
 
