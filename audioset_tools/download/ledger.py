@@ -346,10 +346,12 @@ class Ledger:
         """Every recorded run, oldest first, with how many of today's clips it fetched ([] for older ledgers)."""
         if self._db.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'runs'").fetchone() is None:
             return []
+        # Each clip's newest ok attempt: one grouped scan of attempts, then primary-key lookups.
         fetched: dict[int, int] = dict(self._db.execute(
-            "SELECT a.run_id, COUNT(*) FROM attempts a JOIN clips c ON a.file = c.file"
-            " WHERE a.id = (SELECT MAX(id) FROM attempts WHERE file = c.file AND outcome = 'ok')"
-            " AND a.run_id IS NOT NULL GROUP BY a.run_id"
+            "SELECT a.run_id, COUNT(*) FROM"
+            " (SELECT file, MAX(id) AS id FROM attempts WHERE outcome = 'ok' AND file IS NOT NULL GROUP BY file)"
+            " AS latest JOIN attempts a ON a.id = latest.id JOIN clips c ON c.file = latest.file"
+            " WHERE a.run_id IS NOT NULL GROUP BY a.run_id"
         ).fetchall())
         columns = ("id", "command", "started_at", "finished_at", "audioset_tools", "yt_dlp", "yt_dlp_ejs",
                    "exit_code", "outcomes")
