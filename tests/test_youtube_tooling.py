@@ -236,6 +236,11 @@ def test_broken_tooling_stops_the_run_and_leaves_every_clip_retryable(
     with Ledger(tmp_path / "out" / LEDGER_NAME, read_only=True) as ledger:
         # Stopped after exactly three in a row, none of them remembered as a failure.
         assert [ledger.known_failure(y, n * 1000, n * 1000 + 2000) for n, y in enumerate(ytids)] == [None] * 5
+        latest = ledger.latest_outcomes()
+    # Each clip's message carries the warning of its own resolve (one YoutubeDL served all three).
+    assert list(latest["outcome"]) == ["tooling_error"] * 3
+    assert all(message.startswith("yt-dlp warned: [standin_youtube]") for message in latest["message"])
+    assert sorted(latest["ytid"]) == ytids[:3]
     assert media_server.stats(ytids[0]).requests == 0
 
     # Tooling fixed: the same command resumes and takes the first clips in rank order.

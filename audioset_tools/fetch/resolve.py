@@ -277,11 +277,8 @@ def _resolve_here(url: str, settings: FetchSettings) -> Resolved:
     downloader.budget = _Budget(time.monotonic() + settings.resolve_timeout)
     logger = downloader.params.get("logger")
     warnings = logger.warnings if isinstance(logger, _Logger) else []
+    # Only this resolve's warnings (yt-dlp hands a logger every warning, "only once" ones included).
     warnings.clear()
-    # yt-dlp prints some warnings (a failed JS challenge) once per instance; every resolve needs its own.
-    printed = getattr(downloader, "_printed_messages", None)
-    if isinstance(printed, set):
-        printed.clear()
     try:
         info = downloader.extract_info(url, download=False)
     except PROGRAMMING_ERRORS:
