@@ -52,13 +52,15 @@ def _plugin_tree(root: Path) -> Path:
     return root
 
 
-def _doctor(tmp_path: Path, extra_path: Path | None) -> subprocess.CompletedProcess:
+def _doctor(tmp_path: Path, extra_path: Path | None, config: str | None = None) -> subprocess.CompletedProcess:
     env = dict(os.environ)
     paths = [str(extra_path)] if extra_path else []
     env["PYTHONPATH"] = os.pathsep.join(paths + [str(REPO)])
     # yt-dlp also looks in the user's config folders: keep the test's own world.
     env["HOME"] = str(tmp_path / "home")
     env["XDG_CONFIG_HOME"] = str(tmp_path / "home" / ".config")
+    if config is not None:
+        (tmp_path / "control.yaml").write_text(config)
     return subprocess.run(
         [sys.executable, "-m", "audioset_tools", "doctor", "--offline", "--output", str(tmp_path / "out")],
         cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300, check=False,
@@ -111,3 +113,13 @@ def test_old_yt_dlp_warns_with_the_update_command():
     check = check_ytdlp(today=date.fromordinal(released.toordinal() + 61))
     assert check.status is Status.WARN and "61 days old" in check.detail and "yt-dlp-ejs" in check.detail
     assert check_ytdlp(today=date.fromordinal(released.toordinal() + 60)).status is Status.OK
+
+
+def test_doctor_warns_about_po_token_options_for_a_provider_that_is_not_installed(tmp_path):
+    plugins = _plugin_tree(tmp_path / "plugins")
+    configured = "download:\n  youtube:\n    extractor_args:\n      youtubepot-audiosetprobe: {mode: [fast]}\n"
+    line = next(line for line in _doctor(tmp_path, plugins, configured).stdout.splitlines() if "yt-dlp plugins" in line)
+    assert line.startswith("[  ok]"), line
+    missing = "download:\n  youtube:\n    extractor_args:\n      youtubepot-bgutilhttp: {base_url: [x]}\n"
+    line = next(line for line in _doctor(tmp_path, plugins, missing).stdout.splitlines() if "yt-dlp plugins" in line)
+    assert line.startswith("[warn]") and "youtubepot-bgutilhttp" in line and "no such PO-token provider" in line

@@ -44,6 +44,7 @@ def run(args: argparse.Namespace, config: Config) -> int:
         proxies=loaded.download.proxies,
         offline=args.offline,
         space=_planned_space(loaded),
+        extractor_args=loaded.download.youtube.extractor_args,
     )
     print(format_checks(checks))
     return 1 if any(c.status is Status.FAIL for c in checks) else 0

@@ -56,6 +56,10 @@ def ejs_version_wanted() -> str | None:
     return None
 
 
+# yt-dlp reads a PO-token provider's options from extractor_args["youtubepot-<provider key>"].
+PO_TOKEN_SETTINGS_PREFIX = "youtubepot-"
+
+
 @dataclass
 class Plugins:
     """yt-dlp plugins found in this environment, as ``"Name (module)"`` lines."""
@@ -63,6 +67,8 @@ class Plugins:
     extractors: list[str] = field(default_factory=list)
     postprocessors: list[str] = field(default_factory=list)
     po_token_providers: list[str] = field(default_factory=list)
+    # The extractor_args name each provider reads its options from ("youtubepot-<key>").
+    po_token_settings_names: set[str] = field(default_factory=set)
     # Why a listing may be incomplete (an API yt-dlp changed, a plugin that failed to import).
     notes: list[str] = field(default_factory=list)
 
@@ -89,6 +95,7 @@ def installed_plugins() -> Plugins:
             + f" ({cls.__module__})"
             for key, cls in sorted(providers.items())
         ]
+        plugins.po_token_settings_names = {f"{PO_TOKEN_SETTINGS_PREFIX}{str(key).lower()}" for key in providers}
     except Exception as exc:
         plugins.notes.append(f"cannot list PO-token providers with this yt-dlp ({type(exc).__name__}: {exc})")
     return plugins
