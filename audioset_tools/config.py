@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import math
+import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -200,6 +201,60 @@ class SplitsConfig(_Section):
         return self
 
 
+_EXTRACTOR_NAME = re.compile(r"\A[a-z0-9][a-z0-9_:+.-]*\Z")
+_EXTRACTOR_ARG = re.compile(r"\A[A-Za-z0-9][A-Za-z0-9_-]*\Z")
+
+
+class YoutubeConfig(_Section):
+    extractor_args: dict[str, dict[str, list[str]]] = Field(
+        default_factory=dict,
+        description=(
+            "Passed to yt-dlp as its extractor_args: extractor -> argument -> list of values, "
+            "e.g. {youtube: {player_client: [default, mweb]}} to choose player clients, or a "
+            "PO-token provider plugin's options under its own extractor name (e.g. "
+            "youtubepot-bgutilhttp: {base_url: [http://127.0.0.1:4416]}). A single value may be "
+            "written without the list. {} = yt-dlp's defaults."
+        ),
+    )
+
+    max_wait_for_format_seconds: NonNegativeFloat = Field(
+        120.0,
+        description=(
+            "YouTube may make a format readable only from a given time (yt-dlp's "
+            "available_at, e.g. after a pre-roll ad); reading earlier gives 403. A clip waits "
+            "up to this many seconds for it; a longer wait is a transient failure, tried "
+            "again later."
+        ),
+    )
+
+    @field_validator("extractor_args", mode="before")
+    @classmethod
+    def _extractor_args_shape(cls, value: Any) -> Any:
+        if value is None:
+            return {}
+        if not isinstance(value, dict):
+            raise ValueError("must be a mapping of extractor -> {argument: [values]}")
+        shaped: dict[str, dict[str, list[str]]] = {}
+        for extractor, arguments in value.items():
+            name = str(extractor).strip().lower()
+            if not _EXTRACTOR_NAME.match(name):
+                raise ValueError(f"{extractor!r} is not an extractor name (e.g. youtube)")
+            if not isinstance(arguments, dict):
+                raise ValueError(f"{name}: expected a mapping of argument -> [values], got {arguments!r}")
+            shaped[name] = {}
+            for argument, values in arguments.items():
+                if not _EXTRACTOR_ARG.match(str(argument)):
+                    raise ValueError(f"{name}: {argument!r} is not an argument name (e.g. player_client)")
+                items = values if isinstance(values, list) else [values]
+                texts = []
+                for item in items:
+                    if isinstance(item, (dict, list)) or item is None:
+                        raise ValueError(f"{name}.{argument}: values must be plain text, got {item!r}")
+                    texts.append(str(item).lower() if isinstance(item, bool) else str(item))
+                shaped[name][str(argument)] = texts
+        return shaped
+
+
 class DownloadConfig(_Section):
     samples_per_class: PositiveInt = Field(
         10,
@@ -299,6 +354,15 @@ class DownloadConfig(_Section):
             "(exit 3, resumable)."
         ),
     )
+    max_consecutive_tooling_errors: PositiveInt = Field(
+        3,
+        description=(
+            "After this many clips in a row fail because yt-dlp itself is out of date or "
+            "incomplete (JS challenge not solved, no JavaScript runtime, SABR-only formats, "
+            "no usable format) the run stops cleanly (exit 6) with what to update; those "
+            "clips stay retryable."
+        ),
+    )
     max_consecutive_transient: PositiveInt = Field(
         10,
         description=(
@@ -355,6 +419,10 @@ class DownloadConfig(_Section):
             "JavaScript runtime for YouTube extraction, e.g. node or deno:/usr/bin/deno; "
             "null = the deno binary installed with audioset-tools."
         ),
+    )
+    youtube: YoutubeConfig = Field(
+        default_factory=YoutubeConfig,
+        description="YouTube-only yt-dlp options (player clients, PO-token providers).",
     )
     ffmpeg_path: Path | None = Field(
         None,

@@ -36,6 +36,7 @@ from .download.unavailable import read_unavailable
 from .errors import UserError
 from .fetch.clip import FetchSettings, fetch_clip, is_partial_file
 from .fetch.ffmpeg_bin import find_ffmpeg
+from .fetch.ytdlp_tooling import TOOLING_FIX
 from .layout import check_folder, clip_file_name, inside, start_ms
 from .manifest import MANIFEST_NAME, dataset_path, read_manifest
 from .tables import spreadsheet_safe
@@ -235,6 +236,11 @@ class RebuildResult:
                if name not in ("identical", Kind.CHECKSUM_ONLY.value, Kind.CHANGED_SAMPLES.value)}
         for name, count in sorted(odd.items()):
             lines.append(f"  {count} clip(s) on disk with: {name}")
+        if self.run.stopped_by_tooling:
+            lines.append(
+                f"  stopped: yt-dlp could not extract several videos in a row for reasons of its own "
+                f"({self.run.last_tooling_error}); update it: {TOOLING_FIX}"
+            )
         verdict = {
             EXIT_COMPLETE: "COMPLETE: every clip of the manifest is on disk",
             EXIT_GONE: "some clips are no longer available; everything else is on disk",
@@ -297,7 +303,7 @@ def rebuild_frame(
     settings = FetchSettings.from_config(config.model_copy(update={"audio": audio_config}), ffmpeg)
     # The manifest names exactly the clips wanted: a row listed in this folder's quarantine is fetched too.
     options = replace(RunOptions.from_config(config, retry_failed=retry_failed, progress=progress),
-                      skip_quarantined=False)
+                      skip_quarantined=False, command="rebuild")
     if unavailable is not None:
         read_unavailable(unavailable)  # a bad list fails here, before anything is written
     if fetch is fetch_clip:  # the real network: offline fails here at once (exit 4), not clip by clip

@@ -42,7 +42,9 @@ def _fake_ffmpeg(tmp_path: Path) -> Path:
 def test_everything_installed_passes(tmp_path):
     checks = run_checks(ffmpeg_path=None, js_runtime=None, cookies_file=_cookies(tmp_path / "c.txt"),
                         output_dir=tmp_path / "out" / "deeper")
-    assert [c.name for c in checks] == ["ffmpeg", "yt-dlp", "JavaScript runtime", "cookies", "output folder"]
+    assert [c.name for c in checks] == [
+        "ffmpeg", "yt-dlp", "yt-dlp-ejs", "yt-dlp plugins", "JavaScript runtime", "cookies", "output folder"
+    ]
     hard = [c for c in checks if c.name != "yt-dlp"]
     assert all(c.status is Status.OK for c in hard), checks
     assert "https supported" in checks[0].detail

@@ -85,8 +85,9 @@ class _Silent:
          Outcome.UNAVAILABLE),
         ("Video unavailable. This content isn\u2019t available, try again later. The current session has been "
          "rate-limited by YouTube for up to an hour.", Outcome.RATE_LIMITED),
+        # "bestaudio/best" matches any video with audio: no format at all means our tooling is broken.
         ("Requested format is not available. Use --list-formats for a list of available formats",
-         Outcome.DECODE_ERROR),
+         Outcome.TOOLING_ERROR),
         ("Unable to extract yt initial data; please report this issue", Outcome.TRANSIENT),
     ],
 )

@@ -350,7 +350,7 @@ def test_partial_names_are_recognisable_and_unique(tmp_path):
 def test_outcome_values_are_the_agreed_strings():
     assert [o.value for o in Outcome] == [
         "ok", "unavailable", "forbidden", "sign_in_required", "rate_limited",
-        "transient", "too_short", "decode_error", "truncated",
+        "transient", "too_short", "decode_error", "truncated", "tooling_error",
     ]
     assert Outcome("too_short") is Outcome.TOO_SHORT and str(Outcome.OK) == "ok"
     assert PERMANENT_FAILURES == {Outcome.UNAVAILABLE, Outcome.FORBIDDEN, Outcome.SIGN_IN_REQUIRED,

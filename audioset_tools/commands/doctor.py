@@ -13,7 +13,8 @@ NAME = "doctor"
 HELP = "check that everything a download needs is in place"
 DESCRIPTION = """\
 Checks ffmpeg (version, https support), yt-dlp (warns when older than about two months),
-the JavaScript runtime YouTube extraction needs, the cookies file (never printing its
+yt-dlp-ejs (warns when missing or not the version yt-dlp expects), lists yt-dlp's installed
+plugins and PO-token providers, the JavaScript runtime YouTube extraction needs, the cookies file (never printing its
 values), that the output folder is writable with room for the planned clips
 (download.samples_per_class x the classes of the slice in suitable_classes.csv, as 10 s
 clips in the configured audio format), and that the source of download.url_template
@@ -43,6 +44,7 @@ def run(args: argparse.Namespace, config: Config) -> int:
         proxies=loaded.download.proxies,
         offline=args.offline,
         space=_planned_space(loaded),
+        extractor_args=loaded.download.youtube.extractor_args,
     )
     print(format_checks(checks))
     return 1 if any(c.status is Status.FAIL for c in checks) else 0

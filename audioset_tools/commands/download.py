@@ -9,7 +9,8 @@ from ..config import Config
 from ..errors import EXIT_DISK_FULL, EXIT_TERMINATED
 from ..download.job import dry_run_slice, download_slice, export_unavailable_list, import_unavailable_list
 from ..download.preview import format_preview
-from ..download.summary import EXIT_NETWORK, EXIT_THROTTLED
+from ..download.summary import EXIT_NETWORK, EXIT_THROTTLED, EXIT_TOOLING
+from ..fetch.ytdlp_tooling import TOOLING_FIX
 
 NAME = "download"
 HELP = "download, trim and transcode the candidate clips of a class slice"
@@ -17,13 +18,16 @@ DESCRIPTION = f"""\
 Fill each class of suitable_classes.csv[start:end) with download.samples_per_class clips,
 trying candidates.csv in rank order. Reruns resume: finished clips are kept, known-dead
 videos skipped (unless --retry-failed), interrupted work redone. Writes the clips, a
-ledger (ledger.sqlite3), manifest.csv (global and per class) and metadata.csv into
-paths.output_dir.
+ledger (ledger.sqlite3), manifest.csv (global and per class), metadata.csv and
+_reports/run.json (each run's yt-dlp and yt-dlp-ejs versions) into paths.output_dir.
 
 Exit code: 0 done (every class full or out of candidates), {EXIT_THROTTLED} stopped because
 YouTube kept throttling, {EXIT_NETWORK} stopped because the network seems down (rerun later
 to resume either), 2 bad input or configuration, {EXIT_DISK_FULL} stopped because the disk is full
-(free space, then rerun to resume), 130 interrupted (Ctrl-C), {EXIT_TERMINATED} stopped by SIGTERM.
+(free space, then rerun to resume), {EXIT_TOOLING} stopped because yt-dlp could not extract
+download.max_consecutive_tooling_errors videos in a row for reasons of its own (JS
+challenge, JavaScript runtime, SABR-only formats; update it: {TOOLING_FIX},
+then rerun to resume), 130 interrupted (Ctrl-C), {EXIT_TERMINATED} stopped by SIGTERM.
 The first Ctrl-C or SIGTERM finishes the clips in flight and writes the manifests; a second
 one aborts at once."""
 

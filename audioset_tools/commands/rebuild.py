@@ -32,7 +32,7 @@ manifest freely; never use a control.yaml you did not write or read.
 
 Exit code: 0 complete, {EXIT_GONE} some clips are no longer available (the rest is complete),
 or the download source did not answer before the start (nothing fetched),
-{EXIT_INCOMPLETE} incomplete (throttled or transient failures: run again later), 2 bad input
+{EXIT_INCOMPLETE} incomplete (throttled, transient failures or yt-dlp out of date: run again later), 2 bad input
 (nothing fetched), {EXIT_DISK_FULL} the disk filled up (free space, run again to resume),
 130 interrupted, {EXIT_TERMINATED} stopped by SIGTERM."""
 CONFIG = "optional"

@@ -6,7 +6,7 @@ import enum
 import shutil
 import subprocess
 import tempfile
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -16,6 +16,13 @@ from ..fetch.cookies import validate_cookies_file
 from ..fetch.ffmpeg_bin import ffmpeg_filters, ffmpeg_protocols, ffmpeg_version, find_ffmpeg
 from ..fetch.segment import REQUIRED_FILTERS
 from ..fetch.js_runtime import resolve_js_runtime, runtime_executable
+from ..fetch.ytdlp_tooling import (
+    PO_TOKEN_SETTINGS_PREFIX,
+    TOOLING_FIX,
+    ejs_version_wanted,
+    installed_plugins,
+    package_version,
+)
 from .reachability import check_source
 
 # YouTube changes often enough that a yt-dlp older than this is a likely cause of failures.
@@ -78,10 +85,54 @@ def check_ytdlp(today: date | None = None) -> Check:
     if age > YTDLP_MAX_AGE_DAYS:
         return Check(
             "yt-dlp", Status.WARN,
-            f"version {__version__} is {age} days old; YouTube breaks old versions: "
-            f"pip install -U 'yt-dlp[default]'",
+            f"version {__version__} is {age} days old; YouTube breaks old versions: {TOOLING_FIX}",
         )
     return Check("yt-dlp", Status.OK, f"version {__version__} ({age} days old)")
+
+
+def check_ejs() -> Check:
+    """yt-dlp-ejs: the challenge solver scripts YouTube extraction needs, in the version yt-dlp pins."""
+    installed = package_version("yt-dlp-ejs")
+    wanted = ejs_version_wanted()
+    if installed is None:
+        return Check("yt-dlp-ejs", Status.WARN,
+                     f"not installed; YouTube's JS challenges cannot be solved without it: {TOOLING_FIX}")
+    if wanted is not None and installed != wanted:
+        return Check("yt-dlp-ejs", Status.WARN,
+                     f"version {installed}, but this yt-dlp expects {wanted}; update both together: {TOOLING_FIX}")
+    return Check("yt-dlp-ejs", Status.OK, f"version {installed}" + (" (the one yt-dlp expects)" if wanted else ""))
+
+
+def check_ytdlp_plugins(extractor_args: Mapping[str, object] | None = None) -> Check:
+    """yt-dlp plugins and PO-token providers (they change what YouTube extraction does).
+
+    Warns when ``download.youtube.extractor_args`` configures a PO-token provider that is
+    not installed: yt-dlp would silently ignore those options.
+    """
+    plugins = installed_plugins()
+    # When the listing itself failed, nothing can be said about what is missing.
+    orphans = [] if plugins.notes else sorted(
+        name for name in (extractor_args or {})
+        if name.startswith(PO_TOKEN_SETTINGS_PREFIX) and name not in plugins.po_token_settings_names
+    )
+    parts = []
+    if plugins.po_token_providers:
+        parts.append("PO-token providers: " + ", ".join(plugins.po_token_providers))
+    if plugins.extractors:
+        parts.append("extractor plugins: " + ", ".join(plugins.extractors))
+    if plugins.postprocessors:
+        parts.append("post-processor plugins: " + ", ".join(plugins.postprocessors))
+    if not parts:
+        parts.append("none installed (PO-token providers such as bgutil-ytdlp-pot-provider are optional;"
+                     " their options go in download.youtube.extractor_args)")
+    if orphans:
+        plugins.notes.append(
+            f"download.youtube.extractor_args configures {', '.join(orphans)}, but no such PO-token provider "
+            f"is installed (yt-dlp ignores those options); install its plugin or remove the key"
+        )
+    if plugins.notes:
+        return Check("yt-dlp plugins", Status.WARN, "; ".join(parts + plugins.notes))
+    return Check("yt-dlp plugins", Status.OK, "; ".join(parts))
 
 
 def check_js_runtime(spec: str | None) -> Check:
@@ -184,12 +235,14 @@ def _gib(size: float) -> str:
 def run_checks(
     *, ffmpeg_path: Path | None, js_runtime: str | None, cookies_file: Path | None, output_dir: Path,
     url_template: str | None = None, proxies: Sequence[str] = (), offline: bool = False,
-    space: SpaceNeed | None = None,
+    space: SpaceNeed | None = None, extractor_args: Mapping[str, object] | None = None,
 ) -> list[Check]:
     """Every check; the network one only when ``url_template`` is given (skipped with ``offline``)."""
     checks: list[Callable[[], Check]] = [
         lambda: check_ffmpeg(ffmpeg_path),
         check_ytdlp,
+        check_ejs,
+        lambda: check_ytdlp_plugins(extractor_args),
         lambda: check_js_runtime(js_runtime),
         lambda: check_cookies(cookies_file),
         lambda: check_output_dir(output_dir, space),

@@ -9,7 +9,7 @@ Tables:
 ``attempts``
     Append-only log, one row per attempt or event: ``ytid, start_ms, end_ms, class_index,
     mid, folder, rank, outcome, message, attempts, started_at, finished_at, file, sha256,
-    duration, sample_rate, channels, bytes_read, history``. ``attempts`` counts the tries
+    duration, sample_rate, channels, bytes_read, history, run_id``. ``attempts`` counts the tries
     inside one fetch (transient retries, a re-resolve after a 403) and ``history`` lists
     each as ``outcome: message``, one per line. ``outcome`` is a fetch outcome
     (``ok``, ``unavailable``, ...) or a ledger event: ``discarded`` (a finished clip
@@ -24,6 +24,12 @@ Tables:
     message, last_checked``); cleared when the segment later succeeds.
 ``imported_unavailable``
     Videos other users found dead (``ytid, reason, last_checked``), from unavailable.csv.
+``runs``
+    One row per download or rebuild run: ``command, started_at, finished_at``, the versions
+    of ``audioset_tools``, ``yt_dlp`` and ``yt_dlp_ejs`` it ran with, its ``exit_code`` (NULL
+    if it ended by an error) and its per-outcome counts (JSON). ``attempts.run_id`` points
+    here, so each clip's tooling is known. Both were added to schema version 1 in place
+    (an older ledger gets them when a writer opens it; its earlier attempts keep NULL).
 
 Times are UTC, ISO 8601 with seconds (``2026-11-25T14:05:00Z``).
 """
@@ -31,6 +37,7 @@ Times are UTC, ISO 8601 with seconds (``2026-11-25T14:05:00Z``).
 from __future__ import annotations
 
 import dataclasses
+import json
 import logging
 import os
 import shutil
@@ -111,6 +118,17 @@ CREATE TABLE IF NOT EXISTS failures (
     message TEXT NOT NULL,
     last_checked TEXT NOT NULL,
     PRIMARY KEY (ytid, start_ms, end_ms)
+);
+CREATE TABLE IF NOT EXISTS runs (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    command TEXT NOT NULL,
+    started_at TEXT NOT NULL,
+    finished_at TEXT,
+    audioset_tools TEXT NOT NULL,
+    yt_dlp TEXT NOT NULL,
+    yt_dlp_ejs TEXT NOT NULL,
+    exit_code INTEGER,
+    outcomes TEXT NOT NULL DEFAULT '{}'
 );
 CREATE TABLE IF NOT EXISTS imported_unavailable (
     ytid TEXT PRIMARY KEY,
@@ -236,6 +254,7 @@ class Ledger:
     def __init__(self, path: Path, *, read_only: bool = False) -> None:
         self.path = Path(path)
         self._clip_select: str | None = None
+        self._run_id: int | None = None
         try:
             if read_only:
                 self._db = _connect_read_only(self.path)
@@ -269,6 +288,9 @@ class Ledger:
         present = {row[1] for row in self._db.execute("PRAGMA table_info(clips)")}
         if "samples_sha256" not in present:
             self._db.execute("ALTER TABLE clips ADD COLUMN samples_sha256 TEXT NOT NULL DEFAULT ''")
+        # Which run (and so which yt-dlp) made each attempt; older rows keep NULL.
+        if "run_id" not in {row[1] for row in self._db.execute("PRAGMA table_info(attempts)")}:
+            self._db.execute("ALTER TABLE attempts ADD COLUMN run_id INTEGER")
 
     def _clip_columns(self) -> str:
         """The SELECT list of a :class:`ClipRecord`; a read-only older ledger lacks samples_sha256."""
@@ -293,10 +315,53 @@ class Ledger:
     def _insert_attempt(self, attempt: Attempt) -> None:
         """One row of ``attempts``; the caller holds the transaction."""
         self._db.execute(
-            f"INSERT INTO attempts ({', '.join(_ATTEMPT_COLUMNS)})"
-            f" VALUES ({', '.join('?' for _ in _ATTEMPT_COLUMNS)})",
-            dataclasses.astuple(attempt),
+            f"INSERT INTO attempts ({', '.join(_ATTEMPT_COLUMNS)}, run_id)"
+            f" VALUES ({', '.join('?' for _ in _ATTEMPT_COLUMNS)}, ?)",
+            (*dataclasses.astuple(attempt), self._run_id),
         )
+
+    def begin_run(self, command: str, versions: dict[str, str]) -> int:
+        """Record a run and the tooling it uses; later attempts carry its id."""
+        from .. import __version__
+
+        with self._db:
+            cursor = self._db.execute(
+                "INSERT INTO runs (command, started_at, audioset_tools, yt_dlp, yt_dlp_ejs) VALUES (?, ?, ?, ?, ?)",
+                (command, utc_now(), __version__, versions.get("yt_dlp", ""), versions.get("yt_dlp_ejs", "")),
+            )
+        self._run_id = int(cursor.lastrowid)
+        return self._run_id
+
+    def finish_run(self, exit_code: int | None, outcomes: dict[str, int]) -> None:
+        """Close the current run; ``exit_code`` None means it ended by an error."""
+        if self._run_id is None:
+            return
+        with self._db:
+            self._db.execute(
+                "UPDATE runs SET finished_at = ?, exit_code = ?, outcomes = ? WHERE id = ?",
+                (utc_now(), exit_code, json.dumps(dict(sorted(outcomes.items()))), self._run_id),
+            )
+
+    def runs(self) -> list[dict]:
+        """Every recorded run, oldest first, with how many of today's clips it fetched ([] for older ledgers)."""
+        if self._db.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'runs'").fetchone() is None:
+            return []
+        # Each clip's newest ok attempt: one grouped scan of attempts, then primary-key lookups.
+        fetched: dict[int, int] = dict(self._db.execute(
+            "SELECT a.run_id, COUNT(*) FROM"
+            " (SELECT file, MAX(id) AS id FROM attempts WHERE outcome = 'ok' AND file IS NOT NULL GROUP BY file)"
+            " AS latest JOIN attempts a ON a.id = latest.id JOIN clips c ON c.file = latest.file"
+            " WHERE a.run_id IS NOT NULL GROUP BY a.run_id"
+        ).fetchall())
+        columns = ("id", "command", "started_at", "finished_at", "audioset_tools", "yt_dlp", "yt_dlp_ejs",
+                   "exit_code", "outcomes")
+        rows = []
+        for values in self._db.execute(f"SELECT {', '.join(columns)} FROM runs ORDER BY id"):
+            row = dict(zip(columns, values))
+            row["outcomes"] = json.loads(row["outcomes"] or "{}")
+            row["clips_kept"] = fetched.get(row["id"], 0)
+            rows.append(row)
+        return rows
 
     def record_attempt(self, attempt: Attempt, clip: ClipRecord | None = None) -> None:
         """Log ``attempt``; an ok attempt stores ``clip``, a permanent failure is remembered."""

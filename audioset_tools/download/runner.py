@@ -42,6 +42,7 @@ from ..fetch.abort import abort_fetches, allow_fetches
 from ..fetch.clip import ClipJob, ClipResult, FetchSettings, fetch_clip, is_partial_file
 from ..fetch.cookies import private_cookie_copy, remove_stale_cookie_copies, validate_cookies_file
 from ..fetch.outcomes import PERMANENT_FAILURES, THROTTLING, Outcome
+from ..fetch.ytdlp_tooling import tooling_versions
 from ..layout import inside, start_ms
 from ..manifest import write_dataset_manifests
 from ..quarantine import quarantined_segments
@@ -60,6 +61,7 @@ from .ledger import (
 from .pacing import Pacer, PacingSettings
 from .plan import Candidate, ClassIdentity, ClassPlan
 from .reconcile import reconcile_with_plans
+from .run_record import write_run_record
 from .summary import ClassSummary, RunSummary
 
 log = logging.getLogger(__name__)
@@ -83,8 +85,12 @@ class RunOptions:
     pacing: PacingSettings = field(default_factory=PacingSettings)
     # This many transient failures in a row (no answer from any server) means the network is down.
     max_consecutive_transient: int = DownloadConfig().max_consecutive_transient
+    # This many tooling errors in a row (yt-dlp out of date or incomplete) stop the run.
+    max_consecutive_tooling_errors: int = DownloadConfig().max_consecutive_tooling_errors
     # False for a rebuild: a manifest names exactly the clips wanted, quarantined or not.
     skip_quarantined: bool = True
+    # What the ledger's runs table and _reports/run.json call this run.
+    command: str = "download"
 
     @classmethod
     def from_config(cls, config: Config, *, retry_failed: bool = False, progress: bool = True) -> RunOptions:
@@ -96,6 +102,7 @@ class RunOptions:
             cookies_file=d.cookies_file,
             proxies=tuple(d.proxies),
             max_consecutive_transient=d.max_consecutive_transient,
+            max_consecutive_tooling_errors=d.max_consecutive_tooling_errors,
             pacing=PacingSettings.from_config(d),
         )
 
@@ -249,6 +256,7 @@ class _Run:
         self._interrupted = False
         self._terminated = False
         self._transient_streak = 0
+        self._tooling_streak = 0
         disabled = not options.progress
         total = sum(p.target for p in plans)
         self.overall = tqdm(total=total, desc="clips", unit="clip", disable=disabled, position=0, dynamic_ncols=True)
@@ -324,6 +332,9 @@ class _Run:
                     elif self._transient_streak >= self.options.max_consecutive_transient:
                         self.summary.stopped_by_network = True
                         self._stop(f"{self._transient_streak} network failures in a row")
+                    elif self._tooling_streak >= self.options.max_consecutive_tooling_errors:
+                        self.summary.stopped_by_tooling = True
+                        self._stop(f"{self._tooling_streak} yt-dlp tooling errors in a row")
             except BaseException:
                 # Interrupted (Ctrl-C) or a bug: let in-flight fetches end, keep what they finished.
                 self._stopping = True
@@ -475,6 +486,10 @@ class _Run:
         self._track_proxy(proxy, outcome)
         # Any answer from a server, even "gone", shows the network works.
         self._transient_streak = self._transient_streak + 1 if outcome is Outcome.TRANSIENT else 0
+        # Any other answer (even "gone") shows that extraction itself works.
+        self._tooling_streak = self._tooling_streak + 1 if outcome is Outcome.TOOLING_ERROR else 0
+        if outcome is Outcome.TOOLING_ERROR:
+            self.summary.last_tooling_error = result.message
         if record is not None:
             self.pacer.succeeded()
             self._count_ok(state, position, record)
@@ -640,12 +655,19 @@ def run_download(
                 with Ledger(output_dir / LEDGER_NAME) as ledger, _worker_settings(settings, options) as per_worker:
                     reconcile_with_plans(ledger, plans, output_dir, selection)
                     run = _Run(plans, settings, output_dir, options, ledger, per_worker, fetch)
+                    ledger.begin_run(options.command, tooling_versions())
                     allow_fetches()
+                    finished = False
                     with run.graceful_ctrl_c():
                         try:
-                            return run.run()
+                            summary = run.run()
+                            finished = True
+                            return summary
                         finally:
                             write_manifests(output_dir, ledger, run.quarantined)
+                            ledger.finish_run(run.summary.exit_code if finished else None,
+                                              dict(run.summary.outcomes))
+                            write_run_record(output_dir, ledger)
             finally:
                 # Our fetches have all ended here; whatever partial file remains belongs to nobody.
                 sweep_partial_files(output_dir)

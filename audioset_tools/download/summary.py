@@ -7,10 +7,13 @@ from dataclasses import dataclass, field
 
 from ..errors import EXIT_TERMINATED
 from ..fetch.outcomes import Outcome
+from ..fetch.ytdlp_tooling import TOOLING_FIX
 
 EXIT_OK = 0
 EXIT_THROTTLED = 3
 EXIT_NETWORK = 4
+# 5 is a full disk (errors.EXIT_DISK_FULL).
+EXIT_TOOLING = 6
 # The shell's convention for "ended by SIGINT".
 EXIT_INTERRUPTED = 130
 
@@ -43,6 +46,8 @@ class RunSummary:
     classes: list[ClassSummary] = field(default_factory=list)
     stopped_by_throttling: bool = False
     stopped_by_network: bool = False
+    stopped_by_tooling: bool = False
+    last_tooling_error: str = ""
     interrupted: bool = False
     # The interruption was a SIGTERM (exit 143) rather than a Ctrl-C (exit 130).
     terminated: bool = False
@@ -54,6 +59,8 @@ class RunSummary:
             return EXIT_TERMINATED if self.terminated else EXIT_INTERRUPTED
         if self.stopped_by_throttling:
             return EXIT_THROTTLED
+        if self.stopped_by_tooling:
+            return EXIT_TOOLING
         return EXIT_NETWORK if self.stopped_by_network else EXIT_OK
 
     def format(self) -> str:
@@ -89,6 +96,15 @@ class RunSummary:
                 "  STOPPED: the network seems down (timeouts, resets or DNS failures on every clip in a row).\n"
                 "  Finished clips are kept and nothing was marked unavailable. Check the connection and any\n"
                 "  download.proxies, then run the same command again to resume."
+            )
+        if self.stopped_by_tooling:
+            lines.append(
+                "  STOPPED: yt-dlp could not extract several videos in a row for reasons that are not the\n"
+                "  videos' (JS challenge not solved, no JavaScript runtime, SABR-only or no usable formats).\n"
+                f"  Last error: {self.last_tooling_error}\n"
+                f"  Update the tooling:  {TOOLING_FIX}\n"
+                "  (or set download.js_runtime / download.youtube.extractor_args; run 'audioset-tools doctor').\n"
+                "  Finished clips are kept and nothing was marked failed: run the same command again to resume."
             )
         if self.interrupted:
             stop = "TERMINATED (SIGTERM)" if self.terminated else "INTERRUPTED"

@@ -54,9 +54,21 @@ def outcome_for_status(status: int) -> Outcome:
     return Outcome.TRANSIENT
 
 
+# What yt-dlp (2026.10.26) says when our tooling, not the video, is the problem: its YouTube
+# extractor's warnings about JS challenges, the JS runtime, SABR-only formats and the
+# challenge solver scripts (yt-dlp-ejs), and the format errors they end in. A format error
+# is not a verdict on a video either: "bestaudio/best" matches any video that has audio.
+TOOLING_PATTERNS = (
+    "n challenge solving failed", "signature solving failed", "no supported javascript runtime",
+    "supported javascript runtime", "they are missing a url", "sabr", "challenge solver",
+    "remote component", "js challenge", "yt-dlp-ejs", "requested format is not available",
+    "no video formats found", "only images are available",
+)
+
 # YouTube playability reasons as yt-dlp relays them (lower-cased, straight apostrophes).
 # Order matters: "Private video. Sign in if you've been granted access" is about privacy,
 # and "Video unavailable. This content isn't available, try again later" is a rate limit.
+# Tooling comes after the walls YouTube itself puts up (a bot check is not a tooling fault).
 _MESSAGE_RULES: tuple[tuple[Outcome, tuple[str, ...]], ...] = (
     (Outcome.RATE_LIMITED, ("try again later", "rate-limited", "http error 429", "too many requests")),
     (Outcome.UNAVAILABLE, ("private video", "video is private")),
@@ -68,10 +80,8 @@ _MESSAGE_RULES: tuple[tuple[Outcome, tuple[str, ...]], ...] = (
             "--cookies for the authentication", "captcha", "http error 401",
         ),
     ),
-    (
-        Outcome.DECODE_ERROR,
-        ("requested format is not available", "no video formats found", "unsupported url", "no audio"),
-    ),
+    (Outcome.TOOLING_ERROR, TOOLING_PATTERNS),
+    (Outcome.DECODE_ERROR, ("unsupported url", "no audio")),
     (
         Outcome.UNAVAILABLE,
         (
@@ -84,8 +94,35 @@ _MESSAGE_RULES: tuple[tuple[Outcome, tuple[str, ...]], ...] = (
 )
 
 
-def classify_ytdlp_error(exc: BaseException) -> Failure:
-    """Classify what ``YoutubeDL.extract_info`` raised."""
+def classify_ytdlp_error(exc: BaseException, warnings: tuple[str, ...] = ()) -> Failure:
+    """Classify what ``YoutubeDL.extract_info`` raised.
+
+    ``warnings`` are what yt-dlp warned during the same extraction: a failed JS challenge
+    is only a warning, and the error it leads to ("Requested format is not available", or
+    nothing recognisable) does not say why. Such a warning turns an error that is not
+    YouTube's own verdict on the video into a tooling error.
+    """
+    failure = _classify_ytdlp_error(exc)
+    if any(isinstance(cause, (HTTPError, TransportError)) for cause in exception_chain(exc)):
+        # A server's answer (or the network's silence) says more than any earlier warning.
+        return failure
+    tooling = tooling_warning(warnings)
+    if tooling is not None and failure.outcome in (Outcome.DECODE_ERROR, Outcome.TRANSIENT, Outcome.TOOLING_ERROR):
+        # The warning first: it is the cause, and a long message is cut at its end.
+        return Failure(Outcome.TOOLING_ERROR, clean_message(f"yt-dlp warned: {tooling} Then: {failure.message}"))
+    return failure
+
+
+def tooling_warning(warnings: tuple[str, ...] | list[str]) -> str | None:
+    """The first of yt-dlp's warnings that says our tooling is broken, or None."""
+    for warning in warnings:
+        text = warning.lower().replace("\u2019", "'")
+        if any(pattern in text for pattern in TOOLING_PATTERNS):
+            return clean_message(_ytdlp_message(warning).removeprefix("WARNING: "))
+    return None
+
+
+def _classify_ytdlp_error(exc: BaseException) -> Failure:
     message = clean_message(_ytdlp_message(exc))
     for cause in exception_chain(exc):
         if isinstance(cause, HTTPError):

@@ -42,7 +42,8 @@ log = logging.getLogger(__name__)
 # Outcomes that end a clip at once: more attempts would repeat the answer, or (throttling)
 # make it worse; the scheduler decides when to come back.
 _FINAL = frozenset(
-    {Outcome.UNAVAILABLE, Outcome.SIGN_IN_REQUIRED, Outcome.RATE_LIMITED, Outcome.TOO_SHORT, Outcome.DECODE_ERROR}
+    {Outcome.UNAVAILABLE, Outcome.SIGN_IN_REQUIRED, Outcome.RATE_LIMITED, Outcome.TOO_SHORT, Outcome.DECODE_ERROR,
+     Outcome.TOOLING_ERROR}
 )
 # Proxies ffmpeg's http protocol can tunnel through (it has no SOCKS support).
 _FFMPEG_PROXY_SCHEMES = ("http://",)
@@ -99,6 +100,11 @@ class FetchSettings:
     proxy: str | None = None
     js_runtime: JsRuntime = JsRuntime("deno")
     process_timeout: float = DEFAULT_PROCESS_TIMEOUT
+    # yt-dlp's extractor_args (download.youtube.extractor_args), frozen as nested tuples:
+    # ((extractor, ((argument, (value, ...)), ...)), ...).
+    extractor_args: tuple[tuple[str, tuple[tuple[str, tuple[str, ...]], ...]], ...] = ()
+    # Longest wait for a format's available_at before reading it (download.youtube.max_wait_for_format_seconds).
+    max_wait_for_format: float = 120.0
 
     def __post_init__(self) -> None:
         if "{ytid}" not in self.url_template:
@@ -136,6 +142,8 @@ class FetchSettings:
                 cookies_file=cookies_copy,
                 proxy=proxy,
                 js_runtime=runtime,
+                extractor_args=freeze_extractor_args(download.youtube.extractor_args),
+                max_wait_for_format=download.youtube.max_wait_for_format_seconds,
             )
         except ValueError as exc:
             # The config model checks these too; this catches values passed in directly (proxy).
@@ -143,6 +151,20 @@ class FetchSettings:
 
     def url_for(self, ytid: str) -> str:
         return self.url_template.replace("{ytid}", ytid)
+
+    def extractor_args_mapping(self) -> dict[str, dict[str, list[str]]]:
+        """:attr:`extractor_args` in the shape yt-dlp's ``extractor_args`` parameter takes."""
+        return {name: {arg: list(values) for arg, values in args} for name, args in self.extractor_args}
+
+
+def freeze_extractor_args(
+    mapping: dict[str, dict[str, list[str]]],
+) -> tuple[tuple[str, tuple[tuple[str, tuple[str, ...]], ...]], ...]:
+    """An immutable, comparable form of ``download.youtube.extractor_args`` (settings stay hashable)."""
+    return tuple(
+        (name, tuple((arg, tuple(values)) for arg, values in sorted(args.items())))
+        for name, args in sorted(mapping.items())
+    )
 
 
 @dataclasses.dataclass(frozen=True)
@@ -243,6 +265,7 @@ def _attempt(job: ClipJob, settings: FetchSettings, number: int) -> ClipResult:
         raise FetchFailure(
             Failure(Outcome.TOO_SHORT, f"the video lasts {resolved.duration:g} s; the segment ends at {job.end_seconds:g} s")
         )
+    wait_until_available(resolved.available_at, settings.max_wait_for_format)
     target = Path(job.target)
     target.parent.mkdir(parents=True, exist_ok=True)
     temporary = partial_path(target)
@@ -265,6 +288,31 @@ def _attempt(job: ClipJob, settings: FetchSettings, number: int) -> ClipResult:
         channels=info.channels,
         bytes_read=run.bytes_read,
     )
+
+
+def wait_until_available(available_at: float | None, max_wait: float) -> None:
+    """Wait until the site serves the format (reading it earlier gets 403), at most ``max_wait`` s.
+
+    A longer wait is a transient failure: the clip is tried again later rather than
+    holding a worker for minutes.
+    """
+    if available_at is None:
+        return
+    delay = available_at - time.time()
+    if delay <= 0:
+        return
+    if delay > max_wait:
+        raise FetchFailure(
+            Failure(
+                Outcome.TRANSIENT,
+                f"the site serves this format only in {delay:.0f} s, longer than "
+                f"download.youtube.max_wait_for_format_seconds ({max_wait:g} s)",
+            )
+        )
+    log.debug("waiting %.1f s until the format is available", delay)
+    pause(delay)
+    if aborting():
+        raise FetchFailure(Failure(Outcome.TRANSIENT, "stopped while waiting for the format: the run was aborted"))
 
 
 def _fsync(path: Path) -> None:

@@ -25,6 +25,10 @@ class Outcome(str, enum.Enum):
     DECODE_ERROR = "decode_error"
     # The source kept delivering less than the segment (its container claims more).
     TRUNCATED = "truncated"
+    # Our tooling, not the video: yt-dlp could not solve YouTube's JS challenges, found no
+    # JavaScript runtime, got only SABR formats without a URL, or no format at all. Never a
+    # verdict on the video; a few in a row stop the run (update yt-dlp and yt-dlp-ejs).
+    TOOLING_ERROR = "tooling_error"
 
     def __str__(self) -> str:
         return self.value

@@ -28,7 +28,7 @@ import yt_dlp
 from yt_dlp.networking.exceptions import RequestError, TransportError
 
 from .abort import aborting
-from .classify import Failure, FetchFailure, classify_ytdlp_error, clean_message, exception_chain
+from .classify import Failure, FetchFailure, classify_ytdlp_error, clean_message, exception_chain, tooling_warning
 from .outcomes import Outcome
 
 if TYPE_CHECKING:
@@ -45,10 +45,19 @@ class Resolved:
     # Seconds, when the site says (YouTube does, in whole seconds; direct links do not).
     duration: float | None
     ext: str | None
+    # Unix time from which the site serves the media URL (yt-dlp's available_at), if it says.
+    available_at: float | None = None
 
 
 class _Logger:
-    """yt-dlp's output goes to our log at debug level: outcomes are reported by the caller."""
+    """yt-dlp's output goes to our log at debug level: outcomes are reported by the caller.
+
+    It keeps the warnings of the current resolve: a failed JS challenge is only a warning,
+    and it explains the error that follows (see :func:`.classify.classify_ytdlp_error`).
+    """
+
+    def __init__(self) -> None:
+        self.warnings: list[str] = []
 
     def debug(self, message: str) -> None:
         log.debug("yt-dlp: %s", message)
@@ -58,6 +67,8 @@ class _Logger:
 
     def warning(self, message: str) -> None:
         log.debug("yt-dlp warning: %s", message)
+        if len(self.warnings) < 50:
+            self.warnings.append(message)
 
     def error(self, message: str) -> None:
         log.debug("yt-dlp error: %s", message)
@@ -79,6 +90,8 @@ def ytdlp_params(settings: FetchSettings) -> dict[str, Any]:
         params["cookiefile"] = str(settings.cookies_file)
     if settings.proxy is not None:
         params["proxy"] = settings.proxy
+    if settings.extractor_args:
+        params["extractor_args"] = settings.extractor_args_mapping()
     return params
 
 
@@ -262,13 +275,20 @@ def resolve(url: str, settings: FetchSettings) -> Resolved:
 def _resolve_here(url: str, settings: FetchSettings) -> Resolved:
     downloader = _downloader(settings)
     downloader.budget = _Budget(time.monotonic() + settings.resolve_timeout)
+    logger = downloader.params.get("logger")
+    warnings = logger.warnings if isinstance(logger, _Logger) else []
+    # Only this resolve's warnings (yt-dlp hands a logger every warning, "only once" ones included).
+    warnings.clear()
     try:
         info = downloader.extract_info(url, download=False)
     except PROGRAMMING_ERRORS:
         raise
     except Exception as exc:
-        raise FetchFailure(_classify_resolve_error(exc)) from exc
+        raise FetchFailure(_classify_resolve_error(exc, tuple(warnings))) from exc
     if info is None or not info.get("url"):
+        tooling = tooling_warning(warnings)
+        if tooling is not None:
+            raise FetchFailure(Failure(Outcome.TOOLING_ERROR, clean_message(f"no usable format; yt-dlp warned: {tooling}")))
         raise FetchFailure(Failure(Outcome.DECODE_ERROR, "yt-dlp found no downloadable audio format"))
     headers = tuple(
         (str(key), str(value))
@@ -282,20 +302,30 @@ def _resolve_here(url: str, settings: FetchSettings) -> Resolved:
         http_headers=headers,
         duration=float(duration) if isinstance(duration, (int, float)) and duration > 0 else None,
         ext=info.get("ext"),
+        available_at=_available_at(info),
     )
 
 
-def _classify_resolve_error(exc: Exception) -> Failure:
+def _available_at(info: dict[str, Any]) -> float | None:
+    """The latest ``available_at`` of the chosen format(s), as yt-dlp's own downloader reads it."""
+    times = [
+        float(f["available_at"]) for f in (info.get("requested_formats") or [info])
+        if isinstance(f, dict) and isinstance(f.get("available_at"), (int, float)) and f["available_at"] > 0
+    ]
+    return max(times) if times else None
+
+
+def _classify_resolve_error(exc: Exception, warnings: tuple[str, ...] = ()) -> Failure:
     """A per-clip failure for anything resolving raised (yt-dlp's errors, and whatever else a server provoked)."""
     limit = next((c for c in exception_chain(exc) if isinstance(c, ResolveLimitExceeded)), None)
     if limit is not None:
         # Too large is about the content (no media within reach): final. Too slow may be the network.
         return Failure(Outcome.DECODE_ERROR if limit.too_large else Outcome.TRANSIENT, str(limit))
     if isinstance(exc, yt_dlp.utils.DownloadError):
-        return classify_ytdlp_error(exc)
+        return classify_ytdlp_error(exc, warnings)
     if isinstance(exc, RequestError) and not isinstance(exc, TransportError):
         # Not a network fault: e.g. a redirect to file:// or another scheme yt-dlp refuses to follow.
         return Failure(Outcome.DECODE_ERROR, clean_message(f"the server pointed somewhere we do not follow: {exc}"))
     if isinstance(exc, (yt_dlp.utils.YoutubeDLError, OSError)):
-        return classify_ytdlp_error(exc)
+        return classify_ytdlp_error(exc, warnings)
     return Failure(Outcome.TRANSIENT, clean_message(f"resolving failed ({type(exc).__name__}: {exc})"))
