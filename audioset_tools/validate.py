@@ -325,27 +325,20 @@ def check_class_consistency(manifest: pd.DataFrame) -> Iterable[Finding]:
         return
     folders = manifest["file"].map(lambda file: file.rpartition("/")[0])
     frame = manifest.assign(folder=folders)
-    for class_index, rows in frame.groupby("class_index", sort=True):
-        for column in ("mid", "class_name", "split", "folder"):
-            values = sorted(rows[column].astype(str).unique())
-            if len(values) > 1:
-                yield Finding(
-                    Kind.MIXED_CLASSES, f"{MANIFEST_NAME} class_index {class_index}",
-                    f"one class index has several values of {column}: {', '.join(map(repr, values))}; "
-                    f"the dataset mixes two class selections (download the current one into a new folder)",
-                    "1", str(len(values)),
-                )
-    for mid, rows in frame.groupby("mid", sort=True):
-        for column in ("class_index", "split"):
-            values = sorted(rows[column].astype(str).unique())
-            if len(values) > 1:
-                yield Finding(
-                    Kind.MIXED_CLASSES, f"{MANIFEST_NAME} mid {mid}",
-                    f"class {mid} has several values of {column}: {', '.join(values)}; "
-                    f"the dataset mixes two class selections (download the current one into a new folder)",
-                    "1", str(len(values)),
-                )
-
+    # One class index must name one class in one split and one folder; one class must keep
+    # one index and one split.
+    for key, columns in (("class_index", ("mid", "class_name", "split", "folder")), ("mid", ("class_index", "split"))):
+        for value, rows in frame.groupby(key, sort=True):
+            subject = "one class index" if key == "class_index" else f"class {value}"
+            for column in columns:
+                values = sorted(rows[column].astype(str).unique())
+                if len(values) > 1:
+                    yield Finding(
+                        Kind.MIXED_CLASSES, f"{MANIFEST_NAME} {key} {value}",
+                        f"{subject} has several values of {column}: {', '.join(map(repr, values))}; "
+                        f"the dataset mixes two class selections (download the current one into a new folder)",
+                        "1", str(len(values)),
+                    )
 
 DETAIL_COLUMNS = ("kind", "file", "class_name", "ytid", "detail", "expected", "found")
 
