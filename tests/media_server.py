@@ -358,12 +358,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         )
         server._record(ytid, record)
         if via_proxy and server.proxy_credentials is not None and not _proxy_auth_ok(record, server):
-            record.status = 407
-            self.send_response(407)
-            self.send_header("Proxy-Authenticate", 'Basic realm="media-server"')
-            self.send_header("Content-Length", "0")
-            self.send_header("Connection", "close")
-            self.end_headers()
+            _empty_response(self, record, 407, {"Proxy-Authenticate": 'Basic realm="media-server"'})
             return
         self._respond(server, entry, ytid, record, head)
 
@@ -394,12 +389,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         if range_header:
             parsed = _parse_range(range_header, size)
             if parsed is None:
-                record.status = 416
-                self.send_response(416)
-                self.send_header("Content-Range", f"bytes */{size}")
-                self.send_header("Content-Length", "0")
-                self.send_header("Connection", "close")
-                self.end_headers()
+                _empty_response(self, record, 416, {"Content-Range": f"bytes */{size}"})
                 return
             first, last = parsed
             status = 206
@@ -492,13 +482,19 @@ def _proxy_auth_ok(record: RequestRecord, server: MediaServer) -> bool:
     return record.proxy_authorization == expected
 
 
-def _redirect_to_file(handler: _Handler, server: MediaServer, entry: _Entry, ytid: str, record: RequestRecord) -> None:
-    record.status = 302
-    handler.send_response(302)
-    handler.send_header("Location", "file:///etc/passwd")
+def _empty_response(handler: _Handler, record: RequestRecord, status: int, headers: dict[str, str]) -> None:
+    """A bodiless answer that closes the connection, recorded with its status."""
+    record.status = status
+    handler.send_response(status)
+    for name, value in headers.items():
+        handler.send_header(name, value)
     handler.send_header("Content-Length", "0")
     handler.send_header("Connection", "close")
     handler.end_headers()
+
+
+def _redirect_to_file(handler: _Handler, server: MediaServer, entry: _Entry, ytid: str, record: RequestRecord) -> None:
+    _empty_response(handler, record, 302, {"Location": "file:///etc/passwd"})
 
 
 def _trickle_headers(handler: _Handler, server: MediaServer, entry: _Entry, ytid: str, record: RequestRecord) -> None:
