@@ -105,10 +105,8 @@ def _read_lines(stream, lines: list[str], seen: threading.Event, needle: str) ->
             seen.set()
 
 
-def test_ctrl_c_works_while_a_resolve_is_stuck(tmp_path, media_server, tone_sources):
-    _world(tmp_path, media_server, tone_sources, "trickle0001", "slow_headers", trickle_interval=0.2)
-    # A deadline far away: the resolve really is stuck when the user presses Ctrl-C.
-    config = write_config(tmp_path, media_server.url_template(), socket_timeout=5.0, resolve_timeout=3600.0)
+def _ctrl_c_twice(config, ready, never_ready: str) -> tuple[int, str]:
+    """Run download_data.py, press Ctrl-C once ``ready()`` holds, again at the prompt; (exit code, stderr)."""
     process = _start(config)
     lines: list[str] = []
     prompted = threading.Event()
@@ -116,9 +114,9 @@ def test_ctrl_c_works_while_a_resolve_is_stuck(tmp_path, media_server, tone_sour
     reader.start()
     try:
         deadline = time.monotonic() + HANG
-        while media_server.stats("trickle0001").bytes_sent < 2:
+        while not ready():
             assert process.poll() is None, "".join(lines)
-            assert time.monotonic() < deadline, "the stuck resolve never started"
+            assert time.monotonic() < deadline, never_ready
             time.sleep(0.05)
         process.send_signal(signal.SIGINT)
         assert prompted.wait(HANG), "".join(lines)
@@ -127,8 +125,16 @@ def test_ctrl_c_works_while_a_resolve_is_stuck(tmp_path, media_server, tone_sour
         reader.join(HANG)
     finally:
         process.kill()
-    stderr = "".join(lines)
-    assert process.returncode == 130, stderr
+    return process.returncode, "".join(lines)
+
+
+def test_ctrl_c_works_while_a_resolve_is_stuck(tmp_path, media_server, tone_sources):
+    _world(tmp_path, media_server, tone_sources, "trickle0001", "slow_headers", trickle_interval=0.2)
+    # A deadline far away: the resolve really is stuck when the user presses Ctrl-C.
+    config = write_config(tmp_path, media_server.url_template(), socket_timeout=5.0, resolve_timeout=3600.0)
+    code, stderr = _ctrl_c_twice(config, lambda: media_server.stats("trickle0001").bytes_sent >= 2,
+                                 "the stuck resolve never started")
+    assert code == 130, stderr
     assert "Traceback" not in stderr
     # The prompt came while the resolve was stuck: nothing was fetched yet, and the manifests are written.
     assert not (tmp_path / "out" / "Speech").exists() or not any((tmp_path / "out" / "Speech").glob("*.wav"))
@@ -142,27 +148,10 @@ def test_second_ctrl_c_stops_an_ffmpeg_reading_from_a_stalled_server(tmp_path, m
     # socket_timeout, several times over with reconnects: far beyond HANG.
     _world(tmp_path, media_server, tone_sources, "stalled0001", "stall", stall_after=2000, stall_seconds=3600)
     config = write_config(tmp_path, media_server.url_template(), socket_timeout=600.0)
-    process = _start(config)
-    lines: list[str] = []
-    prompted = threading.Event()
-    reader = threading.Thread(target=_read_lines, args=(process.stderr, lines, prompted, "Ctrl-C again"), daemon=True)
-    reader.start()
     out = tmp_path / "out"
-    try:
-        deadline = time.monotonic() + HANG
-        while not any(record.range for record in media_server.stats("stalled0001").log):
-            assert process.poll() is None, "".join(lines)
-            assert time.monotonic() < deadline, "ffmpeg never started reading"
-            time.sleep(0.05)
-        process.send_signal(signal.SIGINT)
-        assert prompted.wait(HANG), "".join(lines)
-        process.send_signal(signal.SIGINT)
-        process.wait(timeout=HANG)
-        reader.join(HANG)
-    finally:
-        process.kill()
-    stderr = "".join(lines)
-    assert process.returncode == 130, stderr
+    code, stderr = _ctrl_c_twice(config, lambda: any(record.range for record in media_server.stats("stalled0001").log),
+                                 "ffmpeg never started reading")
+    assert code == 130, stderr
     assert "Traceback" not in stderr
     assert not any(is_partial_file(p) for p in out.rglob("*"))
     assert (out / "manifest.csv").exists()
