@@ -94,19 +94,26 @@ def test_sigterm_stops_like_the_first_ctrl_c(tmp_path, tone_sources):
     assert _ffmpeg_processes_under(out) == []
 
 
-@pytest.mark.skipif(not Path("/proc").is_dir(), reason="needs Linux /proc to look for orphaned ffmpeg processes")
-def test_sigterm_stops_a_rebuild_gracefully_too(tmp_path, tone_sources):
+def _downloaded(tmp_path: Path, server, tone_sources, prefix: str) -> Path:
+    """Download a 6-clip dataset into tmp_path/out from ``server``; return its control.yaml."""
     import download_data
-    from media_server import MediaServer
 
     sys.path.insert(0, str(REPO))
+    ytids = [f"{prefix}{n:07d}" for n in range(6)]
+    for ytid in ytids:
+        server.add(ytid, tone_sources.webm)
+    write_meta(tmp_path / "meta", [("/m/a", "Speech")], {"/m/a": [(y, 1.0, 3.5) for y in ytids]})
+    config = write_config(tmp_path, server.url_template(), samples_per_class=6, workers=2, socket_timeout=20.0)
+    assert download_data.main(["--config", str(config), "-q"]) == 0
+    return config
+
+
+@pytest.mark.skipif(not Path("/proc").is_dir(), reason="needs Linux /proc to look for orphaned ffmpeg processes")
+def test_sigterm_stops_a_rebuild_gracefully_too(tmp_path, tone_sources):
+    from media_server import MediaServer
+
     with MediaServer(latency=0.3) as server:
-        ytids = [f"rter{n:07d}" for n in range(6)]
-        for ytid in ytids:
-            server.add(ytid, tone_sources.webm)
-        write_meta(tmp_path / "meta", [("/m/a", "Speech")], {"/m/a": [(y, 1.0, 3.5) for y in ytids]})
-        config = write_config(tmp_path, server.url_template(), samples_per_class=6, workers=2, socket_timeout=20.0)
-        assert download_data.main(["--config", str(config), "-q"]) == 0
+        config = _downloaded(tmp_path, server, tone_sources, "rter")
         rebuilt = tmp_path / "rebuilt"
         code, stdout, stderr = _sigterm_mid_clip(
             [sys.executable, str(REPO / "rebuild_from_manifest.py"), "--manifest", str(tmp_path / "out" / "manifest.csv"),
@@ -121,19 +128,12 @@ def test_sigterm_stops_a_rebuild_gracefully_too(tmp_path, tone_sources):
 
 @pytest.mark.skipif(not Path("/proc").is_dir(), reason="needs Linux /proc to look for orphaned ffmpeg processes")
 def test_sigterm_stops_validate_repair_like_a_rebuild(tmp_path, tone_sources):
-    import download_data
     from media_server import MediaServer
 
-    sys.path.insert(0, str(REPO))
     with MediaServer(latency=0.3) as server:
-        ytids = [f"vrep{n:07d}" for n in range(6)]
-        for ytid in ytids:
-            server.add(ytid, tone_sources.webm)
-        write_meta(tmp_path / "meta", [("/m/a", "Speech")], {"/m/a": [(y, 1.0, 3.5) for y in ytids]})
-        config = write_config(tmp_path, server.url_template(), samples_per_class=6, workers=2, socket_timeout=20.0)
-        assert download_data.main(["--config", str(config), "-q"]) == 0
+        config = _downloaded(tmp_path, server, tone_sources, "vrep")
         out = tmp_path / "out"
-        for clip in [p for p in out.rglob("*.wav")]:
+        for clip in list(out.rglob("*.wav")):
             clip.unlink()  # every clip missing: the repair has all of them to fetch again
         code, stdout, stderr = _sigterm_mid_clip(
             [sys.executable, "-m", "audioset_tools", "validate", str(out), "--repair", "--config", str(config), "-q"],
