@@ -88,3 +88,14 @@ def make_dataset(
     frame = pd.DataFrame(rows)
     write_dataset_manifests(root, frame)
     return frame
+
+
+def write_post_config(tmp_path: Path, extra: str = "") -> Path:
+    """A control.yaml for post-processing tests: dataset in data/, derived folders npy/, mel/, packed/."""
+    path = tmp_path / "control.yaml"
+    path.write_text(
+        "paths:\n  output_dir: data\n"
+        "postprocess:\n  workers: 2\n  batch_clips: 4\n"
+        "  npy_dir: npy\n  features_dir: mel\n  packed_dir: packed\n" + extra
+    )
+    return path

@@ -22,20 +22,10 @@ from audioset_tools.post.derived import index_path, meta_folder, read_index
 from audioset_tools.post.features import FeatureSettings, compute_melspecs
 from audioset_tools.post.melspec import MelParams, log_mel
 from audioset_tools.post.stats import stats_path
-from post_data import DEFAULT_CLASSES, make_dataset, write_clip
+from post_data import DEFAULT_CLASSES, make_dataset, write_clip, write_post_config
 
 SR = 16000
 SPLIT_TAIL = "AudioSet_spec_fixed__0.7_0.1_0.2.npy"
-
-
-def _config(tmp_path: Path, extra: str = "") -> str:
-    path = tmp_path / "control.yaml"
-    path.write_text(
-        "paths:\n  output_dir: data\n"
-        "postprocess:\n  workers: 2\n  batch_clips: 4\n"
-        "  npy_dir: npy\n  features_dir: mel\n  packed_dir: packed\n" + extra
-    )
-    return str(path)
 
 
 def _metaaudio_reference(y: np.ndarray) -> np.ndarray:
@@ -56,7 +46,7 @@ def _root_entries(folder: Path) -> list[Path]:
 
 def test_derived_roots_hold_class_folders_only_and_quarantine_leaves_no_array(tmp_path: Path) -> None:
     manifest = make_dataset(tmp_path / "data")
-    config = _config(tmp_path)
+    config = str(write_post_config(tmp_path))
     assert main(["to-npy", "--config", config]) == 0
     assert main(["melspec", "--config", config]) == 0
     classes = {spec.name for spec in DEFAULT_CLASSES}
@@ -82,7 +72,7 @@ def test_derived_roots_hold_class_folders_only_and_quarantine_leaves_no_array(tm
 
 def test_a_rerun_removes_arrays_of_clips_no_longer_listed(tmp_path: Path) -> None:
     manifest = make_dataset(tmp_path / "data")
-    config = _config(tmp_path)
+    config = str(write_post_config(tmp_path))
     assert main(["melspec", "--config", config]) == 0
     stray = tmp_path / "mel" / manifest["file"][0].replace(".wav", ".npy")
     orphan = stray.with_name("zzzzzzzzzzz_0.npy")
@@ -96,7 +86,7 @@ def test_a_rerun_removes_arrays_of_clips_no_longer_listed(tmp_path: Path) -> Non
 
 def test_legacy_files_at_the_root_move_to_the_meta_folder(tmp_path: Path) -> None:
     make_dataset(tmp_path / "data")
-    config = _config(tmp_path)
+    config = str(write_post_config(tmp_path))
     assert main(["melspec", "--config", config]) == 0
     mel = tmp_path / "mel"
     os.replace(index_path(mel), mel / "index.csv")
@@ -112,7 +102,7 @@ def test_legacy_files_at_the_root_move_to_the_meta_folder(tmp_path: Path) -> Non
 
 def test_stats_in_metaaudio_format_equal_numpy_over_the_train_split(tmp_path: Path) -> None:
     manifest = make_dataset(tmp_path / "data")
-    config = _config(tmp_path)
+    config = str(write_post_config(tmp_path))
     assert main(["melspec", "--config", config]) == 0
     assert main(["stats", "--config", config]) == 0
     norm_stats = meta_folder(tmp_path / "mel") / "norm_stats"
@@ -138,7 +128,7 @@ def test_stats_in_metaaudio_format_equal_numpy_over_the_train_split(tmp_path: Pa
 
 def test_stats_names_carry_the_configured_split_proportions(tmp_path: Path) -> None:
     make_dataset(tmp_path / "data")
-    config = _config(tmp_path, "splits:\n  train: 0.6\n  val: 0.2\n  test: 0.2\n")
+    config = str(write_post_config(tmp_path, "splits:\n  train: 0.6\n  val: 0.2\n  test: 0.2\n"))
     assert main(["to-npy", "--config", config]) == 0
     assert main(["stats", "--config", config, "--set", "postprocess.stats.source=npy"]) == 0
     raw = meta_folder(tmp_path / "npy") / "norm_stats" / "global_AudioSet_raw_fixed__0.6_0.2_0.2.npy"
@@ -182,10 +172,10 @@ def test_config_style_metaaudio(tmp_path: Path) -> None:
     from audioset_tools.errors import UserError
     from audioset_tools.post.settings import feature_settings
 
-    config = load_config(_config(tmp_path), ["postprocess.melspec.style=metaaudio"])
+    config = load_config(write_post_config(tmp_path), ["postprocess.melspec.style=metaaudio"])
     assert feature_settings(config).mel.style == "metaaudio" and feature_settings(config).mel.top_db is None
     with pytest.raises(UserError, match="to_db"):
-        load_config(_config(tmp_path), ["postprocess.melspec.style=metaaudio", "postprocess.melspec.to_db=false"])
+        load_config(write_post_config(tmp_path), ["postprocess.melspec.style=metaaudio", "postprocess.melspec.to_db=false"])
 
 
 def test_a_metaaudio_style_reader_finds_every_class_and_normalises(tmp_path: Path) -> None:
@@ -241,7 +231,7 @@ def test_a_metaaudio_style_reader_finds_every_class_and_normalises(tmp_path: Pat
 
 def test_clean_with_a_corrupt_derived_index_still_quarantines(tmp_path: Path, caplog) -> None:
     manifest = make_dataset(tmp_path / "data", classes=DEFAULT_CLASSES[:2])
-    config = _config(tmp_path)
+    config = str(write_post_config(tmp_path))
     assert main(["melspec", "--config", config]) == 0
     index_path(tmp_path / "mel").write_text("not,an,index\n")
     write_clip(tmp_path / "data" / manifest["file"][0], np.zeros(SR))

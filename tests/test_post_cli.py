@@ -14,23 +14,13 @@ from audioset_tools.config import load_config
 from audioset_tools.errors import UserError
 from audioset_tools.post.stats import stats_path
 from audioset_tools.manifest import MANIFEST_NAME, read_manifest, write_manifest
-from post_data import make_dataset, write_clip
-
-
-def _config(tmp_path: Path, extra: str = "") -> Path:
-    path = tmp_path / "control.yaml"
-    path.write_text(
-        "paths:\n  output_dir: data\n"
-        "postprocess:\n  workers: 2\n  batch_clips: 4\n"
-        "  npy_dir: npy\n  features_dir: mel\n  packed_dir: packed\n" + extra
-    )
-    return path
+from post_data import make_dataset, write_clip, write_post_config
 
 
 def test_clean_convert_spectrogram_stats_pack(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     manifest = make_dataset(tmp_path / "data")
     write_clip(tmp_path / "data" / manifest["file"][1], np.zeros(16000))
-    config = str(_config(tmp_path))
+    config = str(write_post_config(tmp_path))
     assert main(["clean", "--config", config]) == 0
     assert len(read_manifest(tmp_path / "data" / MANIFEST_NAME)) == len(manifest) - 1
     assert main(["to-npy", "--config", config, "--set", "postprocess.npy.zscore=true"]) == 0
@@ -49,7 +39,7 @@ def test_clean_convert_spectrogram_stats_pack(tmp_path: Path, capsys: pytest.Cap
 
 
 def test_missing_dataset_is_one_clear_message(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    config = str(_config(tmp_path))
+    config = str(write_post_config(tmp_path))
     for command in ("clean", "to-npy", "melspec"):
         assert main([command, "--config", config]) == 2
         err = capsys.readouterr().err
@@ -62,7 +52,7 @@ def test_missing_dataset_is_one_clear_message(tmp_path: Path, capsys: pytest.Cap
 def test_failed_clip_gives_exit_1(tmp_path: Path) -> None:
     manifest = make_dataset(tmp_path / "data")
     (tmp_path / "data" / manifest["file"][2]).write_bytes(b"junk")
-    assert main(["to-npy", "--config", str(_config(tmp_path))]) == 1
+    assert main(["to-npy", "--config", str(write_post_config(tmp_path))]) == 1
 
 
 def test_class_in_two_splits_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -71,7 +61,7 @@ def test_class_in_two_splits_is_refused(tmp_path: Path, capsys: pytest.CaptureFi
     leaked.loc[0, "split"] = "test"
 
     write_manifest(tmp_path / "data" / MANIFEST_NAME, leaked)
-    assert main(["melspec", "--config", str(_config(tmp_path))]) == 2
+    assert main(["melspec", "--config", str(write_post_config(tmp_path))]) == 2
     assert "appears in splits test, train" in capsys.readouterr().err
 
 
@@ -86,10 +76,10 @@ def test_class_in_two_splits_is_refused(tmp_path: Path, capsys: pytest.CaptureFi
 )
 def test_bad_settings_are_rejected_with_the_key(tmp_path: Path, extra: str, message: str) -> None:
     with pytest.raises(UserError, match=message.replace("(", r"\(")):
-        load_config(_config(tmp_path, extra))
+        load_config(write_post_config(tmp_path, extra))
 
 
 def test_paths_resolve_against_the_config_folder(tmp_path: Path) -> None:
-    config = load_config(_config(tmp_path))
+    config = load_config(write_post_config(tmp_path))
     assert config.postprocess.features_dir == tmp_path / "mel"
     assert config.postprocess.packed_dir == tmp_path / "packed"
