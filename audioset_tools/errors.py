@@ -24,6 +24,16 @@ class Terminated(KeyboardInterrupt):
     """A second SIGTERM: abort now. A KeyboardInterrupt, so every cleanup path of Ctrl-C runs too."""
 
 
+# Exit codes of the commands (docs/troubleshooting.md lists them). 2 is UserError's.
+EXIT_OK = 0
+# Rate limits or sign-in walls stopped the run.
+EXIT_THROTTLED = 3
+# The network (or the source's host) is down.
+EXIT_NETWORK = 4
+# yt-dlp out of date or incomplete (see sources.youtube.ytdlp_tooling).
+EXIT_TOOLING = 6
+# The shell's convention for "ended by SIGINT".
+EXIT_INTERRUPTED = 130
 # The shell's convention for "ended by SIGTERM" (128 + 15), also after a graceful stop.
 EXIT_TERMINATED = 143
 

@@ -35,12 +35,12 @@ sys.path.insert(0, str(REPO / "tests"))
 from media_server import MediaServer  # noqa: E402
 
 from audioset_tools.config import Config  # noqa: E402
+from audioset_tools.dataset.layout import clip_file_name  # noqa: E402
 from audioset_tools.download.pacing import PacingSettings  # noqa: E402
 from audioset_tools.download.plan import Candidate, ClassPlan  # noqa: E402
 from audioset_tools.download.runner import RunOptions, run_download  # noqa: E402
-from audioset_tools.fetch.clip import FetchSettings  # noqa: E402
-from audioset_tools.fetch.ffmpeg_bin import find_ffmpeg  # noqa: E402
-from audioset_tools.layout import clip_file_name  # noqa: E402
+from audioset_tools.sources.ffmpeg_bin import find_ffmpeg  # noqa: E402
+from audioset_tools.sources.youtube.clip import FetchSettings  # noqa: E402
 
 SOURCE_SECONDS = 300
 CLIP_SECONDS = 10.0

@@ -35,13 +35,13 @@ sys.path.insert(0, str(REPO / "tests"))
 from output_factory import populate_output  # noqa: E402
 
 from audioset_tools.config import load_config  # noqa: E402
+from audioset_tools.dataset.layout import inside, start_ms  # noqa: E402
+from audioset_tools.dataset.quarantine import quarantined_segments  # noqa: E402
 from audioset_tools.download.job import slice_plans  # noqa: E402
 from audioset_tools.download.ledger import LEDGER_NAME, Ledger  # noqa: E402
 from audioset_tools.download.plan import ClassPlan  # noqa: E402
 from audioset_tools.download.preview import preview_download  # noqa: E402
-from audioset_tools.layout import inside, start_ms  # noqa: E402
-from audioset_tools.quarantine import quarantined_segments  # noqa: E402
-from audioset_tools.select_step import run_select  # noqa: E402
+from audioset_tools.select.step import run_select  # noqa: E402
 
 DEFAULT_METADATA = REPO.parent / "shared" / "audioset"
 TARGET_SECONDS = 5.0

@@ -41,13 +41,13 @@ from media import make_tone_source  # noqa: E402
 from rate_limit_server import RateLimitedMediaServer  # noqa: E402
 
 from audioset_tools.config import Config  # noqa: E402
+from audioset_tools.dataset.layout import clip_file_name  # noqa: E402
 from audioset_tools.download import runner  # noqa: E402
 from audioset_tools.download.pacing import PacingSettings  # noqa: E402
 from audioset_tools.download.plan import Candidate, ClassPlan  # noqa: E402
 from audioset_tools.download.runner import RunOptions, run_download  # noqa: E402
-from audioset_tools.fetch.clip import FetchSettings  # noqa: E402
-from audioset_tools.fetch.ffmpeg_bin import find_ffmpeg  # noqa: E402
-from audioset_tools.layout import clip_file_name  # noqa: E402
+from audioset_tools.sources.ffmpeg_bin import find_ffmpeg  # noqa: E402
+from audioset_tools.sources.youtube.clip import FetchSettings  # noqa: E402
 
 SOURCE_SECONDS = 40
 CLIP_SECONDS = 10.0

@@ -35,11 +35,11 @@ import pandas as pd  # noqa: E402
 import soundfile as sf  # noqa: E402
 import torch  # noqa: E402
 
-from audioset_tools.manifest import write_dataset_manifests  # noqa: E402
+from audioset_tools.dataset.manifest import write_dataset_manifests  # noqa: E402
+from audioset_tools.loaders.torch_data import ClipDataset, PackedDataset, episode_loader  # noqa: E402
 from audioset_tools.post.features import FeatureSettings, compute_melspecs  # noqa: E402
 from audioset_tools.post.pack import pack_dataset  # noqa: E402
 from audioset_tools.post.parallel import default_workers  # noqa: E402
-from audioset_tools.torch_data import ClipDataset, PackedDataset, episode_loader  # noqa: E402
 
 SR = 16000
 

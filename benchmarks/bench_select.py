@@ -77,7 +77,7 @@ def ours_in_child(metadata_dir: Path) -> tuple[float, float, float, float, int]:
 
 def child(config_path: str) -> None:
     from audioset_tools.config import load_config
-    from audioset_tools.select_step import compute_selection, write_selection
+    from audioset_tools.select.step import compute_selection, write_selection
 
     config = load_config(config_path)
     started, cpu = time.perf_counter(), time.process_time()

@@ -48,7 +48,12 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        from audioset_tools.torch_data import ArrayDataset, ClipDataset, PackedDataset, episode_loader
+        from audioset_tools.loaders.torch_data import (
+            ArrayDataset,
+            ClipDataset,
+            PackedDataset,
+            episode_loader,
+        )
     except ImportError as exc:
         if exc.name is None or exc.name.split(".")[0] != "torch":
             raise

@@ -12,8 +12,8 @@ import numpy as np
 import pandas as pd
 import soundfile as sf
 
-from audioset_tools.audio_info import samples_sha256
-from audioset_tools.manifest import write_dataset_manifests
+from audioset_tools.dataset.audio_info import samples_sha256
+from audioset_tools.dataset.manifest import write_dataset_manifests
 
 SAMPLE_RATE = 16000
 CLIP_SECONDS = 2.0

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from audioset_tools.download.ledger import Attempt, ClipRecord, Ledger, LEDGER_NAME
+from audioset_tools.dataset.layout import start_ms
+from audioset_tools.download.ledger import LEDGER_NAME, Attempt, ClipRecord, Ledger
 from audioset_tools.download.plan import Candidate, ClassPlan
-from audioset_tools.layout import start_ms
 
 WHEN = "2026-11-25T14:05:00Z"
 

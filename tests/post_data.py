@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import soundfile as sf
 
-from audioset_tools.manifest import write_dataset_manifests
+from audioset_tools.dataset.manifest import write_dataset_manifests
 
 SAMPLE_RATE = 16000
 

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 import get_relevant_meta_data
-from audioset_tools.metadata import official
+from audioset_tools.select.metadata import official
 
 FIXTURES = Path(__file__).parent / "fixtures" / "metadata"
 GOOD_CONFIG = """\

@@ -11,7 +11,7 @@ import pytest
 import get_relevant_meta_data
 from audioset_tools.config import load_config
 from audioset_tools.errors import UserError
-from audioset_tools.meta_outputs import read_suitable_classes
+from audioset_tools.select.outputs import read_suitable_classes
 
 FIXTURES = Path(__file__).parent / "fixtures"
 # The original tool's control.yaml, verbatim (../shared/ORIGINAL_TOOL.md).

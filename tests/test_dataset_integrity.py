@@ -18,18 +18,27 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile
+from dataset_factory import make_dataset
+from test_download_helpers import assert_manifests_equal_disk, audio_files, write_meta
+from test_metadata_readers import FIXTURES, HEADER
+from test_rebuild_e2e import REPO, _scripts_on_path, downloaded  # noqa: F401  (fixtures)
 
 from audioset_tools.cli import main
+from audioset_tools.dataset.manifest import (
+    MANIFEST_NAME,
+    read_manifest,
+    write_dataset_manifests,
+)
+from audioset_tools.dataset.validate import default_details_path
 from audioset_tools.download.ledger import LEDGER_NAME, QUARANTINED, Ledger, utc_now
+from audioset_tools.download.rebuild import plans_from_manifest
 from audioset_tools.errors import UserError
-from audioset_tools.metadata import official, read_ontology, read_segments, segments
-from audioset_tools.manifest import MANIFEST_NAME, read_manifest, write_dataset_manifests
-from audioset_tools.rebuild import plans_from_manifest
-from audioset_tools.validate import default_details_path
-from dataset_factory import make_dataset
-from test_metadata_readers import FIXTURES, HEADER
-from test_download_helpers import assert_manifests_equal_disk, audio_files, write_meta
-from test_rebuild_e2e import REPO, _scripts_on_path, downloaded  # noqa: F401  (fixtures)
+from audioset_tools.select.metadata import (
+    official,
+    read_ontology,
+    read_segments,
+    segments,
+)
 
 
 def _someone_elses_manifest(tmp_path: Path, out: Path) -> Path:
@@ -184,7 +193,7 @@ def test_clean_records_quarantines_in_the_ledger(downloaded):  # noqa: F811
 _HOLD_LOCK = """
 import sys
 from pathlib import Path
-from audioset_tools.dataset_lock import dataset_lock
+from audioset_tools.dataset.lock import dataset_lock
 with dataset_lock(Path(sys.argv[1]), "download"):
     print("held", flush=True)
     sys.stdin.read()

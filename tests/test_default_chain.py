@@ -35,12 +35,12 @@ import pandas as pd
 import pytest
 import soundfile
 
-from audioset_tools.audio_info import probe_audio, segment_frames
 from audioset_tools.cli import main
 from audioset_tools.config import load_config
-from audioset_tools.layout import QUARANTINE_DIR
-from audioset_tools.manifest import MANIFEST_NAME, read_manifest
-from audioset_tools.quarantine import QUARANTINE_LIST
+from audioset_tools.dataset.audio_info import probe_audio, segment_frames
+from audioset_tools.dataset.layout import QUARANTINE_DIR
+from audioset_tools.dataset.manifest import MANIFEST_NAME, read_manifest
+from audioset_tools.dataset.quarantine import QUARANTINE_LIST
 
 REPO = Path(__file__).resolve().parents[1]
 SHIPPED = REPO / "control.yaml"

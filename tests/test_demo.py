@@ -21,11 +21,11 @@ import pandas as pd
 import pytest
 
 from audioset_tools.cli import main
+from audioset_tools.dataset.manifest import read_manifest
+from audioset_tools.dataset.quarantine import read_quarantine_list
 from audioset_tools.demo import catalog, episodes, steps
 from audioset_tools.demo.server import DemoMediaServer, parse_range
 from audioset_tools.download.ledger import LEDGER_NAME, Ledger
-from audioset_tools.manifest import read_manifest
-from audioset_tools.quarantine import read_quarantine_list
 
 STEP_NAMES = ["media"] + [name for name, _ in steps.STEPS]
 # 7 classes x 3 clips, minus Growling's missing third (its candidates run out), minus the silent one.
@@ -233,7 +233,7 @@ def test_parse_range(header: str, expected) -> None:
 
 @pytest.mark.skipif(importlib.util.find_spec("torch") is None, reason="compares with the [torch] extra's sampler")
 def test_numpy_episodes_draw_exactly_what_the_torch_sampler_draws() -> None:
-    from audioset_tools.torch_data import EpisodeSampler
+    from audioset_tools.loaders.torch_data import EpisodeSampler
 
     labels = np.repeat(np.arange(6), [3, 4, 2, 5, 3, 3])
     for seed in (0, 7):

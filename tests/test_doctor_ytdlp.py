@@ -10,8 +10,16 @@ from datetime import date
 from pathlib import Path
 
 from audioset_tools.download import doctor
-from audioset_tools.download.doctor import Status, check_ejs, check_ytdlp, check_ytdlp_plugins
-from audioset_tools.fetch.ytdlp_tooling import ejs_version_wanted, tooling_versions
+from audioset_tools.download.doctor import (
+    Status,
+    check_ejs,
+    check_ytdlp,
+    check_ytdlp_plugins,
+)
+from audioset_tools.sources.youtube.ytdlp_tooling import (
+    ejs_version_wanted,
+    tooling_versions,
+)
 
 REPO = Path(__file__).resolve().parents[1]
 

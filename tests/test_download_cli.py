@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from test_download_helpers import assert_manifests_equal_disk, write_config, write_meta
 
 import download_data
-from audioset_tools.manifest import read_manifest
-from test_download_helpers import assert_manifests_equal_disk, write_config, write_meta
+from audioset_tools.dataset.manifest import read_manifest
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -10,15 +10,19 @@ import tempfile
 from pathlib import Path
 
 import soundfile
+from media import alignment_error, clip_seconds
+from test_download_helpers import (
+    assert_manifests_equal_disk,
+    candidate_frame,
+    suitable_frame,
+)
 
 from audioset_tools.config import Config
 from audioset_tools.download.ledger import LEDGER_NAME
 from audioset_tools.download.pacing import PacingSettings
 from audioset_tools.download.plan import plan_download
 from audioset_tools.download.runner import RunOptions, run_download
-from audioset_tools.fetch.clip import FetchSettings
-from media import alignment_error, clip_seconds
-from test_download_helpers import assert_manifests_equal_disk, candidate_frame, suitable_frame
+from audioset_tools.sources.youtube.clip import FetchSettings
 
 FAST = PacingSettings(sleep_between_requests=0.0, sleep_jitter=0.0, backoff_base_seconds=0.05,
                       backoff_max_seconds=0.2, max_consecutive_rate_limits=4)

@@ -8,8 +8,8 @@ from pathlib import Path
 import pandas as pd
 
 from audioset_tools.atomic import is_temporary
-from audioset_tools.layout import QUARANTINE_DIR
-from audioset_tools.manifest import MANIFEST_NAME, read_manifest
+from audioset_tools.dataset.layout import QUARANTINE_DIR
+from audioset_tools.dataset.manifest import MANIFEST_NAME, read_manifest
 
 SUITABLE_COLUMNS = ["index", "mid", "name", "quality", "num_rated", "num_candidates", "split"]
 CANDIDATE_COLUMNS = ["class_index", "mid", "rank", "ytid", "start_seconds", "end_seconds", "subset", "labels"]

@@ -10,9 +10,14 @@ import time
 from pathlib import Path
 
 import pytest
+from test_download_helpers import (
+    assert_manifests_equal_disk,
+    audio_files,
+    write_config,
+    write_meta,
+)
 
-from audioset_tools.fetch.clip import is_partial_file
-from test_download_helpers import assert_manifests_equal_disk, audio_files, write_config, write_meta
+from audioset_tools.sources.youtube.clip import is_partial_file
 
 REPO = Path(__file__).resolve().parents[1]
 CLASSES = [("/m/a", "Speech"), ("/m/b", "Music"), ("/m/c", "Dog, bark")]

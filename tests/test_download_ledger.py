@@ -2,6 +2,7 @@ import sqlite3
 
 import pytest
 
+from audioset_tools.dataset.manifest import MANIFEST_COLUMNS
 from audioset_tools.download.ledger import (
     DISCARDED,
     LATEST_OUTCOME_COLUMNS,
@@ -12,9 +13,12 @@ from audioset_tools.download.ledger import (
     Ledger,
     clips_frame,
 )
-from audioset_tools.download.unavailable import export_unavailable, import_unavailable, read_unavailable
+from audioset_tools.download.unavailable import (
+    export_unavailable,
+    import_unavailable,
+    read_unavailable,
+)
 from audioset_tools.errors import UserError
-from audioset_tools.manifest import MANIFEST_COLUMNS
 
 T0, T1, T2 = "2026-01-01T00:00:00Z", "2026-02-01T00:00:00Z", "2026-03-01T00:00:00Z"
 

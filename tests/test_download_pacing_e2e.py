@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+from rate_limit_server import RateLimitedMediaServer
+from test_download_helpers import (
+    assert_manifests_equal_disk,
+    candidate_frame,
+    suitable_frame,
+)
+
 from audioset_tools.config import Config
 from audioset_tools.download.pacing import PacingSettings
 from audioset_tools.download.plan import plan_download
 from audioset_tools.download.runner import RunOptions, run_download
-from audioset_tools.fetch.clip import FetchSettings
-from rate_limit_server import RateLimitedMediaServer
-from test_download_helpers import assert_manifests_equal_disk, candidate_frame, suitable_frame
+from audioset_tools.sources.youtube.clip import FetchSettings
 
 
 def test_a_sliding_window_limit_costs_retries_only_never_a_clip(tmp_path, tone_sources, ffmpeg_exe):

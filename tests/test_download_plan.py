@@ -86,7 +86,7 @@ def test_class_plan_refuses_paths_outside_its_folder():
 def test_file_names_match_layout_and_duplicates_drop():
     import random
 
-    from audioset_tools.layout import clip_file_name
+    from audioset_tools.dataset.layout import clip_file_name
 
     rng = random.Random(0)
     suitable = _suitable(["Dog", "Cat"])

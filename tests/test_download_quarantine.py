@@ -7,19 +7,23 @@ import sqlite3
 
 import numpy as np
 import soundfile
+from test_download_e2e import FAST, _settings
+from test_download_helpers import (
+    assert_manifests_equal_disk,
+    candidate_frame,
+    suitable_frame,
+)
 
 from audioset_tools.config import Config
+from audioset_tools.dataset.layout import QUARANTINE_DIR
+from audioset_tools.dataset.manifest import MANIFEST_NAME, read_manifest
+from audioset_tools.dataset.quarantine import QUARANTINE_LIST, quarantined_segments
 from audioset_tools.download.ledger import LEDGER_NAME, QUARANTINED
 from audioset_tools.download.plan import plan_download
 from audioset_tools.download.preview import preview_download
+from audioset_tools.download.rebuild import rebuild_dataset
 from audioset_tools.download.runner import RunOptions, run_download
-from audioset_tools.layout import QUARANTINE_DIR
-from audioset_tools.manifest import MANIFEST_NAME, read_manifest
 from audioset_tools.post.clean import CleanSettings, clean_dataset
-from audioset_tools.quarantine import QUARANTINE_LIST, quarantined_segments
-from audioset_tools.rebuild import rebuild_dataset
-from test_download_e2e import FAST, _settings
-from test_download_helpers import assert_manifests_equal_disk, candidate_frame, suitable_frame
 
 CLASSES = [("/m/a", "Speech")]
 IDS = [f"quar{n:07d}" for n in range(4)]

@@ -17,6 +17,12 @@ from collections import Counter
 import numpy as np
 import pytest
 import soundfile
+from test_download_helpers import (
+    assert_manifests_equal_disk,
+    candidate_frame,
+    suitable_frame,
+    ytid,
+)
 
 from audioset_tools.config import Config
 from audioset_tools.download.ledger import LEDGER_NAME, Ledger
@@ -25,9 +31,13 @@ from audioset_tools.download.plan import plan_download
 from audioset_tools.download.runner import LOCK_NAME, RunOptions, run_download
 from audioset_tools.download.summary import EXIT_THROTTLED
 from audioset_tools.errors import UserError
-from audioset_tools.fetch.clip import ClipResult, FetchSettings, is_partial_file, partial_path
-from audioset_tools.fetch.outcomes import Outcome
-from test_download_helpers import assert_manifests_equal_disk, candidate_frame, suitable_frame, ytid
+from audioset_tools.sources.outcomes import Outcome
+from audioset_tools.sources.youtube.clip import (
+    ClipResult,
+    FetchSettings,
+    is_partial_file,
+    partial_path,
+)
 
 CLASSES = [("/m/dog", "Dog"), ("/m/cat", "Cat"), ("/m/bird", "Bird, songbird")]
 FAST = PacingSettings(sleep_between_requests=0.0, sleep_jitter=0.0, backoff_base_seconds=0.01,
@@ -68,7 +78,7 @@ class FakeFetch:
 
 @pytest.fixture(scope="module")
 def settings() -> FetchSettings:
-    from audioset_tools.fetch.ffmpeg_bin import find_ffmpeg
+    from audioset_tools.sources.ffmpeg_bin import find_ffmpeg
 
     return FetchSettings.from_config(Config(), find_ffmpeg())
 

@@ -16,12 +16,17 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile
+from media import (
+    alignment_error,
+    clip_seconds,
+    make_non_finite_source,
+    make_tone_source,
+)
 
-from audioset_tools.audio_info import probe_audio, segment_frames
-from audioset_tools.fetch.clip import ClipJob, FetchSettings, fetch_clip
-from audioset_tools.fetch.ffmpeg_bin import find_ffmpeg
-from audioset_tools.fetch.outcomes import Outcome
-from media import alignment_error, clip_seconds, make_non_finite_source, make_tone_source
+from audioset_tools.dataset.audio_info import probe_audio, segment_frames
+from audioset_tools.sources.ffmpeg_bin import find_ffmpeg
+from audioset_tools.sources.outcomes import Outcome
+from audioset_tools.sources.youtube.clip import ClipJob, FetchSettings, fetch_clip
 
 YTID = "exactclip01"
 

@@ -9,10 +9,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
+from post_data import DEFAULT_CLASSES, make_dataset
 
 from audioset_tools.cli import main
-from audioset_tools.manifest import MANIFEST_NAME, read_manifest, write_dataset_manifests
-from post_data import DEFAULT_CLASSES, make_dataset
+from audioset_tools.dataset.manifest import (
+    MANIFEST_NAME,
+    read_manifest,
+    write_dataset_manifests,
+)
 
 lhotse = pytest.importorskip("lhotse", reason="needs the [lhotse] extra")
 from lhotse.qa import validate  # noqa: E402

@@ -16,7 +16,8 @@ import yt_dlp
 from yt_dlp.extractor.common import InfoExtractor
 from yt_dlp.utils import ExtractorError
 
-from audioset_tools.fetch.classify import (
+from audioset_tools.sources.outcomes import Outcome
+from audioset_tools.sources.youtube.classify import (
     bytes_read,
     classify_ffmpeg_failure,
     classify_message,
@@ -26,7 +27,6 @@ from audioset_tools.fetch.classify import (
     input_duration,
     parse_retry_after,
 )
-from audioset_tools.fetch.outcomes import Outcome
 
 LOGIN_HINT = (
     "Use --cookies-from-browser or --cookies for the authentication. See  "

@@ -12,12 +12,18 @@ import pickle
 from pathlib import Path
 
 import pytest
-
-from audioset_tools.audio_info import probe_audio, sha256_file
-from audioset_tools.fetch.clip import ClipJob, FetchSettings, fetch_clip, is_partial_file, partial_path
-from audioset_tools.fetch.ffmpeg_bin import find_ffmpeg
-from audioset_tools.fetch.outcomes import PERMANENT_FAILURES, THROTTLING, Outcome
 from media import alignment_error, clip_seconds
+
+from audioset_tools.dataset.audio_info import probe_audio, sha256_file
+from audioset_tools.sources.ffmpeg_bin import find_ffmpeg
+from audioset_tools.sources.outcomes import PERMANENT_FAILURES, THROTTLING, Outcome
+from audioset_tools.sources.youtube.clip import (
+    ClipJob,
+    FetchSettings,
+    fetch_clip,
+    is_partial_file,
+    partial_path,
+)
 
 YTID = "abcdefghijk"
 

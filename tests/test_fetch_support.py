@@ -15,16 +15,34 @@ import pytest
 import soundfile
 import yt_dlp
 
-from audioset_tools.audio_info import AudioReadError, is_silent, probe_audio, sha256_file
 from audioset_tools.config import Config, load_config
+from audioset_tools.dataset.audio_info import (
+    AudioReadError,
+    is_silent,
+    probe_audio,
+    sha256_file,
+)
 from audioset_tools.errors import UserError
-from audioset_tools.fetch import ffmpeg_bin
-from audioset_tools.fetch.clip import ClipJob, FetchSettings, ends_before_segment, fetch_clip
-from audioset_tools.fetch.cookies import private_cookie_copy, remove_stale_cookie_copies, validate_cookies_file
-from audioset_tools.fetch.js_runtime import JsRuntime, resolve_js_runtime, runtime_executable
-from audioset_tools.fetch.outcomes import Outcome
-from audioset_tools.fetch.resolve import close_thread_downloader, ytdlp_params
-from audioset_tools.fetch.segment import transcode_segment
+from audioset_tools.sources.outcomes import Outcome
+from audioset_tools.sources import ffmpeg_bin
+from audioset_tools.sources.youtube.clip import (
+    ClipJob,
+    FetchSettings,
+    ends_before_segment,
+    fetch_clip,
+)
+from audioset_tools.sources.youtube.cookies import (
+    private_cookie_copy,
+    remove_stale_cookie_copies,
+    validate_cookies_file,
+)
+from audioset_tools.sources.youtube.js_runtime import (
+    JsRuntime,
+    resolve_js_runtime,
+    runtime_executable,
+)
+from audioset_tools.sources.youtube.resolve import close_thread_downloader, ytdlp_params
+from audioset_tools.sources.youtube.segment import transcode_segment
 
 SECRET = "SECRETVALUE0123456789"
 COOKIES = (
@@ -157,7 +175,7 @@ def test_cookie_copies_left_by_dead_processes_are_removed_and_nothing_else(tmp_p
     # A real kill -9 of a process holding a private copy leaves its folder behind.
     holder = subprocess.Popen(
         [sys.executable, "-c",
-         "import sys, time; from audioset_tools.fetch.cookies import private_cookie_copy\n"
+         "import sys, time; from audioset_tools.sources.youtube.cookies import private_cookie_copy\n"
          "with private_cookie_copy(sys.argv[1]) as copy:\n"
          "    print(copy.parent, flush=True); time.sleep(600)\n", str(original)],
         stdout=subprocess.PIPE, text=True, env={**os.environ, "TMPDIR": str(temp)},

@@ -11,13 +11,13 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from test_download_helpers import assert_manifests_equal_disk, write_config, write_meta
 
 import download_data
 import rebuild_from_manifest
 from audioset_tools.cli import main as cli_main
-from audioset_tools.layout import OWN_ROOT_NAMES
-from audioset_tools.manifest import MANIFEST_NAME
-from test_download_helpers import assert_manifests_equal_disk, write_config, write_meta
+from audioset_tools.dataset.layout import OWN_ROOT_NAMES
+from audioset_tools.dataset.manifest import MANIFEST_NAME
 
 REPO = Path(__file__).resolve().parents[1]
 FIXTURES = Path(__file__).parent / "fixtures" / "metadata"

@@ -13,12 +13,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 import yaml
+from post_data import ClassSpec, make_dataset, write_clip
 
 from audioset_tools.cli import main
-from audioset_tools.hf_card import CARD_NAME, MARKER, write_dataset_card
-from audioset_tools.layout import assign_class_folders
-from audioset_tools.manifest import HF_METADATA_NAME, MANIFEST_NAME, read_manifest
-from post_data import ClassSpec, make_dataset, write_clip
+from audioset_tools.dataset.hf_card import CARD_NAME, MARKER, write_dataset_card
+from audioset_tools.dataset.layout import assign_class_folders
+from audioset_tools.dataset.manifest import (
+    HF_METADATA_NAME,
+    MANIFEST_NAME,
+    read_manifest,
+)
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # a local folder: nothing to fetch, ever
 

@@ -1,8 +1,7 @@
 
 import pytest
 
-from audioset_tools.errors import UserError
-from audioset_tools.layout import (
+from audioset_tools.dataset.layout import (
     assign_class_folders,
     check_folder,
     clip_file_name,
@@ -10,6 +9,7 @@ from audioset_tools.layout import (
     is_clip_file_name,
     slugify,
 )
+from audioset_tools.errors import UserError
 
 
 def test_slug_of_a_real_display_name():
@@ -79,7 +79,7 @@ def test_check_folder_rejects(bad):
      "validation.csv", "report", "REPORT", "_quarantine", ".download.lock"],
 )
 def test_class_folders_never_take_the_tools_own_names(name):
-    from audioset_tools.layout import OWN_ROOT_NAMES
+    from audioset_tools.dataset.layout import OWN_ROOT_NAMES
 
     folder = assign_class_folders([("/m/x", name), ("/m/y", "Bird")])["/m/x"]
     assert folder.lower() not in OWN_ROOT_NAMES
@@ -91,13 +91,13 @@ def test_class_folders_never_take_the_tools_own_names(name):
 
 
 def test_own_root_names_cover_every_file_the_tool_writes_at_the_root():
+    from audioset_tools.dataset.layout import OWN_ROOT_NAMES, QUARANTINE_DIR
+    from audioset_tools.dataset.manifest import HF_METADATA_NAME, MANIFEST_NAME
+    from audioset_tools.download.report import REPORT_DIR_NAME
+    from audioset_tools.dataset.validate import VALIDATION_NAME
     from audioset_tools.download.ledger import LEDGER_NAME
+    from audioset_tools.download.rebuild import REBUILD_REPORT_NAME
     from audioset_tools.download.runner import LOCK_NAME
-    from audioset_tools.layout import OWN_ROOT_NAMES, QUARANTINE_DIR
-    from audioset_tools.manifest import HF_METADATA_NAME, MANIFEST_NAME
-    from audioset_tools.rebuild import REBUILD_REPORT_NAME
-    from audioset_tools.report import REPORT_DIR_NAME
-    from audioset_tools.validate import VALIDATION_NAME
 
     for name in (LEDGER_NAME, LOCK_NAME, QUARANTINE_DIR, HF_METADATA_NAME, MANIFEST_NAME, REBUILD_REPORT_NAME,
                  REPORT_DIR_NAME, VALIDATION_NAME):

@@ -8,8 +8,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from audioset_tools.errors import UserError
-from audioset_tools.manifest import (
+from audioset_tools.dataset.manifest import (
     HF_METADATA_NAME,
     MANIFEST_COLUMNS,
     MANIFEST_NAME,
@@ -20,6 +19,7 @@ from audioset_tools.manifest import (
     write_dataset_manifests,
     write_manifest,
 )
+from audioset_tools.errors import UserError
 
 
 def _row(class_index: int, folder: str, ytid: str, start: float = 30.0, split: str = "train") -> dict:

@@ -15,14 +15,14 @@ import librosa
 import numpy as np
 import pytest
 import soundfile as sf
+from post_data import DEFAULT_CLASSES, make_dataset, write_clip, write_post_config
 
 from audioset_tools.cli import main
-from audioset_tools.manifest import MANIFEST_NAME, read_manifest
+from audioset_tools.dataset.manifest import MANIFEST_NAME, read_manifest
 from audioset_tools.post.derived import index_path, meta_folder, read_index
 from audioset_tools.post.features import FeatureSettings, compute_melspecs
 from audioset_tools.post.melspec import MelParams, log_mel
 from audioset_tools.post.stats import stats_path
-from post_data import DEFAULT_CLASSES, make_dataset, write_clip, write_post_config
 
 SR = 16000
 SPLIT_TAIL = "AudioSet_spec_fixed__0.7_0.1_0.2.npy"
@@ -185,10 +185,10 @@ def test_a_metaaudio_style_reader_finds_every_class_and_normalises(tmp_path: Pat
     import shutil
 
     import pandas as pd
+    from post_data import ClassSpec
 
     from audioset_tools.config import load_config
-    from audioset_tools.select_step import run_select
-    from post_data import ClassSpec
+    from audioset_tools.select.step import run_select
 
     fixtures = Path(__file__).parent / "fixtures" / "metadata"
     shutil.copytree(fixtures, tmp_path / "metadata")

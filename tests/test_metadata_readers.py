@@ -14,7 +14,13 @@ import numpy as np
 import pytest
 
 from audioset_tools.errors import UserError
-from audioset_tools.metadata import ensure_files, official, read_ontology, read_quality, read_segments
+from audioset_tools.select.metadata import (
+    ensure_files,
+    official,
+    read_ontology,
+    read_quality,
+    read_segments,
+)
 
 FIXTURES = Path(__file__).parent / "fixtures" / "metadata"
 HEADER = (

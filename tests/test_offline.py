@@ -8,14 +8,14 @@ import threading
 from pathlib import Path
 
 import pytest
+from test_download_helpers import write_config, write_meta
 
 from audioset_tools.cli import main
-from audioset_tools.download import reachability
+from audioset_tools.sources.youtube import reachability
 from audioset_tools.errors import UserError
-from audioset_tools.fetch.clip import ClipJob, FetchSettings, fetch_clip
-from audioset_tools.fetch.ffmpeg_bin import find_ffmpeg
-from audioset_tools.metadata import ensure_files, official
-from test_download_helpers import write_config, write_meta
+from audioset_tools.select.metadata import ensure_files, official
+from audioset_tools.sources.ffmpeg_bin import find_ffmpeg
+from audioset_tools.sources.youtube.clip import ClipJob, FetchSettings, fetch_clip
 
 FIXTURES = Path(__file__).parent / "fixtures" / "metadata"
 ALL_FILES = official.needed_files(["balanced", "unbalanced", "eval"])
@@ -259,7 +259,7 @@ def test_a_server_that_never_answers_is_not_waited_for_beyond_the_bound() -> Non
 def test_ffmpeg_failing_to_resolve_the_media_host_is_one_short_line_and_final() -> None:
     import subprocess
 
-    from audioset_tools.fetch.classify import classify_ffmpeg_failure
+    from audioset_tools.sources.youtube.classify import classify_ffmpeg_failure
 
     # Media URLs often live on another host than the page (googlevideo.com for YouTube).
     completed = subprocess.run(

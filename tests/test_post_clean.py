@@ -9,13 +9,17 @@ import numpy as np
 import pandas as pd
 import pytest
 import soundfile as sf
-
-from audioset_tools.manifest import MANIFEST_NAME, read_manifest, write_dataset_manifests
-from audioset_tools.layout import QUARANTINE_DIR
-from audioset_tools.post.clean import CleanSettings, clean_dataset
-from audioset_tools.quarantine import QUARANTINE_LIST
 from media import FFMPEG
 from post_data import make_dataset, write_clip
+
+from audioset_tools.dataset.layout import QUARANTINE_DIR
+from audioset_tools.dataset.manifest import (
+    MANIFEST_NAME,
+    read_manifest,
+    write_dataset_manifests,
+)
+from audioset_tools.dataset.quarantine import QUARANTINE_LIST
+from audioset_tools.post.clean import CleanSettings, clean_dataset
 
 
 def _spoil(data: Path, manifest: pd.DataFrame) -> dict[str, str]:

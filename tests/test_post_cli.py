@@ -8,13 +8,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from post_data import make_dataset, write_clip, write_post_config
 
 from audioset_tools.cli import main
 from audioset_tools.config import load_config
+from audioset_tools.dataset.manifest import MANIFEST_NAME, read_manifest, write_manifest
 from audioset_tools.errors import UserError
 from audioset_tools.post.stats import stats_path
-from audioset_tools.manifest import MANIFEST_NAME, read_manifest, write_manifest
-from post_data import make_dataset, write_clip, write_post_config
 
 
 def test_clean_convert_spectrogram_stats_pack(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -12,17 +12,21 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from test_download_helpers import assert_manifests_equal_disk, write_config, write_meta
 
 import download_data
 import rebuild_from_manifest
-from audioset_tools.audio_info import probe_audio, segment_frames
 from audioset_tools.cli import main
 from audioset_tools.config import Config, load_config
+from audioset_tools.dataset.audio_info import probe_audio, segment_frames
+from audioset_tools.dataset.manifest import MANIFEST_NAME, read_manifest
+from audioset_tools.dataset.validate import default_details_path, validate_dataset
+from audioset_tools.download.rebuild import (
+    EXIT_GONE,
+    EXIT_INCOMPLETE,
+    REBUILD_REPORT_NAME,
+)
 from audioset_tools.errors import UserError
-from audioset_tools.manifest import MANIFEST_NAME, read_manifest
-from audioset_tools.rebuild import EXIT_GONE, EXIT_INCOMPLETE, REBUILD_REPORT_NAME
-from audioset_tools.validate import default_details_path, validate_dataset
-from test_download_helpers import assert_manifests_equal_disk, write_config, write_meta
 
 REPO = Path(__file__).resolve().parents[1]
 CLASSES = [("/m/a", "Speech"), ("/m/b", "Dog, bark")]

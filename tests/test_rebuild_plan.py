@@ -6,9 +6,13 @@ import pandas as pd
 import pytest
 from dataset_factory import make_dataset
 
+from audioset_tools.dataset.manifest import MANIFEST_NAME, read_manifest
+from audioset_tools.download.rebuild import (
+    AudioSettings,
+    manifest_audio_settings,
+    plans_from_manifest,
+)
 from audioset_tools.errors import UserError
-from audioset_tools.manifest import MANIFEST_NAME, read_manifest
-from audioset_tools.rebuild import AudioSettings, manifest_audio_settings, plans_from_manifest
 
 
 @pytest.fixture

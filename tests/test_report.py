@@ -9,9 +9,7 @@ import pytest
 from dataset_factory import make_dataset
 
 from audioset_tools.cli import main
-from audioset_tools.download.ledger import LEDGER_NAME, Attempt, ClipRecord, Ledger
-from audioset_tools.errors import UserError
-from audioset_tools.report import (
+from audioset_tools.download.report import (
     AVAILABILITY_FIGURE,
     CLIPS_FIGURE,
     OUTCOMES_FIGURE,
@@ -19,6 +17,8 @@ from audioset_tools.report import (
     build_report,
     write_report,
 )
+from audioset_tools.download.ledger import LEDGER_NAME, Attempt, ClipRecord, Ledger
+from audioset_tools.errors import UserError
 
 
 def record(ledger: Ledger, row: dict | None, outcome: str, *, ytid: str = "", class_index: int = 0) -> None:

@@ -16,9 +16,9 @@ import time
 from pathlib import Path
 
 import pytest
+from test_download_helpers import assert_manifests_equal_disk, write_config, write_meta
 
 import download_data
-from test_download_helpers import assert_manifests_equal_disk, write_config, write_meta
 
 REPO = Path(__file__).resolve().parents[1]
 CLASSES = [("/m/a", "Speech")]
@@ -84,7 +84,7 @@ def test_headers_trickled_one_byte_at_a_time_cannot_hang_a_resolve(tmp_path, med
 
 
 def test_an_endless_html_page_is_cut_off(tmp_path, media_server, tone_sources):
-    from audioset_tools.fetch.resolve import MAX_RESPONSE_BYTES
+    from audioset_tools.sources.youtube.resolve import MAX_RESPONSE_BYTES
 
     flood = 8 * MAX_RESPONSE_BYTES
     _world(tmp_path, media_server, tone_sources, "htmlflood01", "html_flood", flood_bytes=flood)
@@ -142,7 +142,7 @@ def test_ctrl_c_works_while_a_resolve_is_stuck(tmp_path, media_server, tone_sour
 
 
 def test_second_ctrl_c_stops_an_ffmpeg_reading_from_a_stalled_server(tmp_path, media_server, tone_sources):
-    from audioset_tools.fetch.clip import is_partial_file
+    from audioset_tools.sources.youtube.clip import is_partial_file
 
     # The resolving GET passes (headers only); ffmpeg's reads then hang for the whole
     # socket_timeout, several times over with reconnects: far beyond HANG.

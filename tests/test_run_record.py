@@ -8,12 +8,12 @@ import sqlite3
 from pathlib import Path
 
 import pytest
+from test_download_helpers import assert_manifests_equal_disk, write_config, write_meta
 
 import download_data
 from audioset_tools.download.ledger import LEDGER_NAME, Ledger
 from audioset_tools.download.run_record import run_record_path
-from audioset_tools.fetch.ytdlp_tooling import tooling_versions
-from test_download_helpers import assert_manifests_equal_disk, write_config, write_meta
+from audioset_tools.sources.youtube.ytdlp_tooling import tooling_versions
 
 REPO = Path(__file__).resolve().parents[1]
 # Written by the ledger code of commit ed93480 (before the runs table): one clip, one dead video.

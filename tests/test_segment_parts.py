@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 
 from audioset_tools.errors import UserError
-from audioset_tools.metadata import read_ontology, read_segments
-from audioset_tools.metadata import segments as segments_module
+from audioset_tools.select.metadata import read_ontology, read_segments
+from audioset_tools.select.metadata import segments as segments_module
 
 FIXTURES = Path(__file__).parent / "fixtures" / "metadata"
 HEADER = (

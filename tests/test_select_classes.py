@@ -11,9 +11,9 @@ from pydantic import ValidationError
 import get_relevant_meta_data
 from audioset_tools.config import SelectionConfig
 from audioset_tools.errors import UserError
-from audioset_tools.meta_outputs import read_candidates, read_suitable_classes
-from audioset_tools.metadata import read_ontology, read_quality, read_segments
-from audioset_tools.selection import select
+from audioset_tools.select.metadata import read_ontology, read_quality, read_segments
+from audioset_tools.select.outputs import read_candidates, read_suitable_classes
+from audioset_tools.select.selection import select
 
 FIXTURES = Path(__file__).parent / "fixtures" / "metadata"
 SEGMENT_FILES = {

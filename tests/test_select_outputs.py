@@ -12,15 +12,15 @@ import pandas as pd
 import pytest
 
 from audioset_tools.config import load_config
+from audioset_tools.dataset.layout import assign_class_folders
 from audioset_tools.errors import UserError
-from audioset_tools.layout import assign_class_folders
-from audioset_tools.meta_outputs import (
+from audioset_tools.select.outputs import (
     CANDIDATE_COLUMNS,
     SUITABLE_COLUMNS,
     read_candidates,
     read_suitable_classes,
 )
-from audioset_tools.select_step import run_select
+from audioset_tools.select.step import run_select
 
 FIXTURES = Path(__file__).parent / "fixtures" / "metadata"
 

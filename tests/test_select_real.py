@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-
 import numpy as np
 import pandas as pd
 import pytest
 
 import get_relevant_meta_data
 from audioset_tools.config import SelectionConfig
-from audioset_tools.layout import assign_class_folders
-from audioset_tools.meta_outputs import read_candidates, read_suitable_classes
-from audioset_tools.metadata import read_ontology, read_quality, read_segments
-from audioset_tools.selection import select
+from audioset_tools.dataset.layout import assign_class_folders
+from audioset_tools.select.metadata import read_ontology, read_quality, read_segments
+from audioset_tools.select.outputs import read_candidates, read_suitable_classes
+from audioset_tools.select.selection import select
 
 SEGMENT_FILES = {
     "balanced": "balanced_train_segments.csv",

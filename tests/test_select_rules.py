@@ -9,9 +9,9 @@ import pytest
 
 from audioset_tools.config import SelectionConfig
 from audioset_tools.errors import UserError
-from audioset_tools.metadata import read_ontology, read_quality, read_segments
-from audioset_tools.selection import quality_curve, rule_reasons, select
-from audioset_tools.splits import assign_splits, split_sizes
+from audioset_tools.select.metadata import read_ontology, read_quality, read_segments
+from audioset_tools.select.selection import quality_curve, rule_reasons, select
+from audioset_tools.select.splits import assign_splits, split_sizes
 
 FIXTURES = Path(__file__).parent / "fixtures" / "metadata"
 ALL = {
@@ -198,7 +198,7 @@ def test_quality_curve_counts_classes_per_threshold(meta):
 
 def test_key_ties_fall_back_to_youtube_id_then_start(meta, monkeypatch):
     # Force every ordering key to collide: the order must still be total and deterministic.
-    from audioset_tools import selection as selection_module
+    from audioset_tools.select import selection as selection_module
 
     monkeypatch.setattr(selection_module, "splitmix64", lambda values: np.zeros_like(values, dtype=np.uint64))
     found = candidates_of(run(meta, label_policy="any"), meta[2])

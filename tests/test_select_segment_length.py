@@ -10,9 +10,9 @@ import pytest
 
 import get_relevant_meta_data
 from audioset_tools.config import SelectionConfig
-from audioset_tools.meta_outputs import read_candidates
-from audioset_tools.metadata import read_ontology, read_quality, read_segments
-from audioset_tools.selection import select
+from audioset_tools.select.metadata import read_ontology, read_quality, read_segments
+from audioset_tools.select.outputs import read_candidates
+from audioset_tools.select.selection import select
 
 FIXTURES = Path(__file__).parent / "fixtures" / "metadata"
 REPO = Path(__file__).resolve().parents[1]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from audioset_tools.selection import _later_duplicates, _ytid_codes
+from audioset_tools.select.selection import _later_duplicates, _ytid_codes
 
 ALPHABET = np.frombuffer(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-", np.uint8)
 

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
+from audioset_tools.dataset.quarantine import quarantine_list_path, read_quarantine_list
 from audioset_tools.errors import UserError
 from audioset_tools.post.derived import read_index
-from audioset_tools.quarantine import quarantine_list_path, read_quarantine_list
 from audioset_tools.tables import raise_if_errors, read_csv_rows, read_text_frame
 
 

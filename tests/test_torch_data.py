@@ -14,11 +14,10 @@ torch = pytest.importorskip(
     "torch", reason="the PyTorch loaders need the [torch] extra: pip install -e '.[torch]'"
 )
 
+from post_data import ClassSpec, make_dataset
+
 from audioset_tools.errors import UserError
-from audioset_tools.post.features import FeatureSettings, compute_melspecs
-from audioset_tools.post.pack import pack_dataset
-from audioset_tools.post.stats import compute_stats
-from audioset_tools.torch_data import (  # noqa: E402
+from audioset_tools.loaders.torch_data import (  # noqa: E402
     ArrayDataset,
     ClipDataset,
     EpisodeCollate,
@@ -26,7 +25,9 @@ from audioset_tools.torch_data import (  # noqa: E402
     PackedDataset,
     episode_loader,
 )
-from post_data import ClassSpec, make_dataset
+from audioset_tools.post.features import FeatureSettings, compute_melspecs
+from audioset_tools.post.pack import pack_dataset
+from audioset_tools.post.stats import compute_stats
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -136,12 +137,12 @@ def test_core_imports_without_torch() -> None:
         "sys.modules['torch'] = None\n"
         "import audioset_tools\n"
         "names = [m.name for m in pkgutil.walk_packages(audioset_tools.__path__, 'audioset_tools.')]\n"
-        "names = [n for n in names if n not in ('audioset_tools.torch_data', 'audioset_tools.__main__')]\n"
+        "names = [n for n in names if n not in ('audioset_tools.loaders.torch_data', 'audioset_tools.__main__')]\n"
         "assert 'audioset_tools.post.stats' in names, names\n"
         "for name in names:\n"
         "    importlib.import_module(name)\n"
         "try:\n"
-        "    import audioset_tools.torch_data\n"
+        "    import audioset_tools.loaders.torch_data\n"
         "except ImportError:\n"
         "    print('blocked')\n"
     )

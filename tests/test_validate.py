@@ -12,17 +12,17 @@ import soundfile as sf
 from dataset_factory import SAMPLE_RATE, make_dataset, tone
 
 from audioset_tools.cli import main
-from audioset_tools.errors import UserError
-from audioset_tools.layout import QUARANTINE_DIR
-from audioset_tools.manifest import MANIFEST_NAME, write_dataset_manifests
-from audioset_tools.post.clean import CleanSettings, clean_dataset
-from audioset_tools.validate import (
+from audioset_tools.dataset.layout import QUARANTINE_DIR
+from audioset_tools.dataset.manifest import MANIFEST_NAME, write_dataset_manifests
+from audioset_tools.dataset.validate import (
     VALIDATION_NAME,
     Kind,
     default_details_path,
     validate_dataset,
     write_details,
 )
+from audioset_tools.errors import UserError
+from audioset_tools.post.clean import CleanSettings, clean_dataset
 
 
 @pytest.fixture

@@ -15,17 +15,21 @@ from pathlib import Path
 
 import pytest
 import yt_dlp
+from test_download_helpers import assert_manifests_equal_disk, write_config, write_meta
 from yt_dlp.extractor.common import InfoExtractor
 
 import download_data
 from audioset_tools.config import load_config
-from audioset_tools.errors import UserError
 from audioset_tools.download.ledger import LEDGER_NAME, Ledger
-from audioset_tools.fetch import clip as clip_module
-from audioset_tools.fetch import resolve as resolve_module
-from audioset_tools.fetch.classify import classify_message, classify_ytdlp_error, tooling_warning
-from audioset_tools.fetch.outcomes import PERMANENT_FAILURES, Outcome
-from test_download_helpers import assert_manifests_equal_disk, write_config, write_meta
+from audioset_tools.errors import UserError
+from audioset_tools.sources.outcomes import PERMANENT_FAILURES, Outcome
+from audioset_tools.sources.youtube import clip as clip_module
+from audioset_tools.sources.youtube import resolve as resolve_module
+from audioset_tools.sources.youtube.classify import (
+    classify_message,
+    classify_ytdlp_error,
+    tooling_warning,
+)
 
 REPO = Path(__file__).resolve().parents[1]
 EJS_WIKI = "https://github.com/yt-dlp/yt-dlp/wiki/EJS"
@@ -363,8 +367,8 @@ def test_a_rebuild_with_broken_tooling_is_incomplete_never_gone(
     import json
 
     from audioset_tools.cli import main
+    from audioset_tools.download.rebuild import EXIT_INCOMPLETE, REBUILD_REPORT_NAME
     from audioset_tools.download.run_record import run_record_path
-    from audioset_tools.rebuild import EXIT_INCOMPLETE, REBUILD_REPORT_NAME
 
     _world(tmp_path, media_server, tone_sources, clips=4)
     config = write_config(tmp_path, f"{media_server.base_url}/watch/{{ytid}}", samples_per_class=4)

@@ -7,12 +7,12 @@ import logging
 from pathlib import Path
 
 from ..config import Config
+from ..dataset.layout import QUARANTINE_DIR
+from ..dataset.quarantine import QUARANTINE_LIST
 from ..errors import UserError
-from ..layout import QUARANTINE_DIR
 from ..post.clean import clean_dataset
 from ..post.derived import forget_clips, load_dataset_manifest
 from ..post.settings import clean_settings
-from ..quarantine import QUARANTINE_LIST
 from ._dataset import add_dataset_argument, dataset_folder
 
 log = logging.getLogger(__name__)

@@ -52,7 +52,7 @@ def run(args: argparse.Namespace, config: Config) -> int:
 
 def _planned_space(config: Config) -> SpaceNeed | None:
     """Space the configured slice needs, or None when there is no class list yet."""
-    from ..meta_outputs import read_suitable_classes
+    from ..select.outputs import read_suitable_classes
 
     try:
         classes = read_suitable_classes(config.paths.meta_dir)

@@ -6,11 +6,21 @@ import argparse
 from pathlib import Path
 
 from ..config import Config
-from ..errors import EXIT_DISK_FULL, EXIT_TERMINATED
-from ..download.job import dry_run_slice, download_slice, export_unavailable_list, import_unavailable_list
+from ..download.job import (
+    download_slice,
+    dry_run_slice,
+    export_unavailable_list,
+    import_unavailable_list,
+)
 from ..download.preview import format_preview
-from ..download.summary import EXIT_NETWORK, EXIT_THROTTLED, EXIT_TOOLING
-from ..fetch.ytdlp_tooling import TOOLING_FIX
+from ..errors import (
+    EXIT_DISK_FULL,
+    EXIT_NETWORK,
+    EXIT_TERMINATED,
+    EXIT_THROTTLED,
+    EXIT_TOOLING,
+)
+from ..sources.youtube.ytdlp_tooling import TOOLING_FIX
 
 NAME = "download"
 HELP = "download, trim and transcode the candidate clips of a class slice"

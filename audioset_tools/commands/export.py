@@ -41,7 +41,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace, config: Config) -> int:
-    from ..export_lhotse import DEFAULT_OUT_NAME, export_lhotse
+    from ..dataset.lhotse_export import DEFAULT_OUT_NAME, export_lhotse
 
     root = args.dataset if args.dataset is not None else config.paths.output_dir
     if not Path(root).is_dir():

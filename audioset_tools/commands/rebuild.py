@@ -6,8 +6,13 @@ import argparse
 from pathlib import Path
 
 from ..config import Config
+from ..download.rebuild import (
+    EXIT_GONE,
+    EXIT_INCOMPLETE,
+    REBUILD_REPORT_NAME,
+    rebuild_dataset,
+)
 from ..errors import EXIT_DISK_FULL, EXIT_TERMINATED
-from ..rebuild import EXIT_GONE, EXIT_INCOMPLETE, REBUILD_REPORT_NAME, rebuild_dataset
 
 NAME = "rebuild"
 HELP = "fetch exactly the clips a manifest.csv lists into a folder"

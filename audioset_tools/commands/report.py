@@ -5,8 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from ..download.report import REPORT_DIR_NAME, write_report
 from ..errors import UserError
-from ..report import REPORT_DIR_NAME, write_report
 from ._dataset import add_dataset_argument, dataset_folder
 
 NAME = "report"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from ..config import Config
-from ..select_step import run_select
+from ..select.step import run_select
 
 NAME = "select"
 HELP = "choose AudioSet classes and seeded candidate clips (writes paths.meta_dir)"

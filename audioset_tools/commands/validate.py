@@ -6,17 +6,17 @@ import argparse
 import logging
 from pathlib import Path
 
-from ..errors import UserError
-from ..rebuild import repair_dataset
-from ..layout import REPORTS_DIR
-from ..validate import (
-    VALIDATION_NAME,
+from ..dataset.layout import REPORTS_DIR
+from ..dataset.validate import (
     DETAIL_COLUMNS,
+    VALIDATION_NAME,
     default_details_path,
     summary_text,
     validate_dataset,
     write_details,
 )
+from ..download.rebuild import repair_dataset
+from ..errors import UserError
 from ._dataset import add_dataset_argument, dataset_folder
 from .rebuild import workers_type
 

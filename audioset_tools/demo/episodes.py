@@ -30,7 +30,7 @@ def draw_episodes(labels: np.ndarray, n_way: int, k_shot: int, q_query: int, epi
                   seed: int = 0, epoch: int = 0) -> list[list[int]]:
     """Item positions of each episode: N*K supports then N*Q queries, class-major.
 
-    The same draw as :class:`audioset_tools.torch_data.EpisodeSampler` (generator
+    The same draw as :class:`audioset_tools.loaders.torch_data.EpisodeSampler` (generator
     ``default_rng([seed, epoch])``, classes with fewer than K+Q items left out), without torch.
     """
     labels = np.asarray(labels)
@@ -58,7 +58,7 @@ def sample_episodes(packed_dir: Path, kind: str, split: str, *, n_way: int, k_sh
     if use_torch is None:
         use_torch = torch_available()
     if use_torch:
-        from ..torch_data import PackedDataset, episode_loader
+        from ..loaders.torch_data import PackedDataset, episode_loader
 
         dataset = PackedDataset(packed_dir, kind, split, normalisation="per_channel")
         count = 0

@@ -104,9 +104,9 @@ def step_select(ctx: DemoContext) -> str:
 
 
 def step_download(ctx: DemoContext) -> str:
-    from ..audio_info import probe_audio, segment_frames
+    from ..dataset.audio_info import probe_audio, segment_frames
+    from ..dataset.manifest import MANIFEST_NAME, read_manifest
     from ..download.ledger import LEDGER_NAME, Ledger
-    from ..manifest import MANIFEST_NAME, read_manifest
 
     ctx.cli("download")
     with Ledger(ctx.dataset / LEDGER_NAME, read_only=True) as ledger:
@@ -142,7 +142,7 @@ def _silent_videos() -> set[str]:
 def step_validate(ctx: DemoContext) -> str:
     import pandas as pd
 
-    from ..validate import default_details_path
+    from ..dataset.validate import default_details_path
 
     # The silent video downloads fine; validate must catch it (exit 1 = damaged) and nothing else.
     ctx.cli("validate", str(ctx.dataset), expected_exit=1)
@@ -156,14 +156,14 @@ def step_validate(ctx: DemoContext) -> str:
 
 
 def step_validate_again(ctx: DemoContext) -> str:
-    from ..validate import default_details_path
+    from ..dataset.validate import default_details_path
 
     ctx.cli("validate", str(ctx.dataset))
     return f"after clean the dataset is intact; look at {_relative(ctx, default_details_path(ctx.dataset))}"
 
 
 def step_report(ctx: DemoContext) -> str:
-    from ..report import REPORT_DIR_NAME
+    from ..download.report import REPORT_DIR_NAME
 
     ctx.cli("report", str(ctx.dataset), config=False)
     summary = ctx.dataset / REPORT_DIR_NAME / "summary.md"
@@ -172,7 +172,7 @@ def step_report(ctx: DemoContext) -> str:
 
 
 def step_clean(ctx: DemoContext) -> str:
-    from ..quarantine import quarantine_list_path, read_quarantine_list
+    from ..dataset.quarantine import quarantine_list_path, read_quarantine_list
 
     ctx.cli("clean")
     listed = read_quarantine_list(ctx.dataset)
@@ -304,7 +304,7 @@ _NO_PROXY_NAMES = ("no_proxy", "NO_PROXY")
 def run_demo(output: Path | None, *, keep: bool, command_options: Sequence[str] = (),
              say: Callable[[str], None] = print) -> int:
     """Run every step into ``output`` (a new temporary folder when None); 0 when all passed."""
-    from ..fetch.ffmpeg_bin import find_ffmpeg
+    from ..sources.ffmpeg_bin import find_ffmpeg
     from .server import DemoMediaServer
     from .sounds import make_sources
 

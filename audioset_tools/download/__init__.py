@@ -1,1 +1,1 @@
-"""Download orchestration: planning, pacing, the ledger, the runner, unavailable lists, doctor."""
+"""Stage 2, download: plans, the scheduler, pacing, the ledger, reconciling, rebuilds, doctor."""

@@ -12,18 +12,23 @@ from datetime import date
 from pathlib import Path
 
 from ..errors import UserError
-from ..fetch.cookies import validate_cookies_file
-from ..fetch.ffmpeg_bin import ffmpeg_filters, ffmpeg_protocols, ffmpeg_version, find_ffmpeg
-from ..fetch.segment import REQUIRED_FILTERS
-from ..fetch.js_runtime import resolve_js_runtime, runtime_executable
-from ..fetch.ytdlp_tooling import (
+from ..sources.ffmpeg_bin import (
+    ffmpeg_filters,
+    ffmpeg_protocols,
+    ffmpeg_version,
+    find_ffmpeg,
+)
+from ..sources.youtube.cookies import validate_cookies_file
+from ..sources.youtube.js_runtime import resolve_js_runtime, runtime_executable
+from ..sources.youtube.reachability import check_source
+from ..sources.youtube.segment import REQUIRED_FILTERS
+from ..sources.youtube.ytdlp_tooling import (
     PO_TOKEN_SETTINGS_PREFIX,
     TOOLING_FIX,
     ejs_version_wanted,
     installed_plugins,
     package_version,
 )
-from .reachability import check_source
 
 # YouTube changes often enough that a yt-dlp older than this is a likely cause of failures.
 YTDLP_MAX_AGE_DAYS = 60

@@ -8,14 +8,14 @@ import os
 from pathlib import Path
 
 from ..config import Config
-from ..dataset_lock import dataset_lock
+from ..dataset.lock import dataset_lock
 from ..errors import UserError
-from ..fetch.clip import FetchSettings
-from ..fetch.ffmpeg_bin import find_ffmpeg
+from ..sources.ffmpeg_bin import find_ffmpeg
+from ..sources.youtube.clip import FetchSettings
+from ..sources.youtube.reachability import require_source
 from .ledger import LEDGER_NAME, Ledger
 from .plan import ClassPlan, plan_download, selection_identities
 from .preview import ClassPreview, preview_download
-from .reachability import require_source
 from .runner import RunOptions, RunSummary, run_download
 from .unavailable import export_unavailable, import_unavailable
 
@@ -24,7 +24,7 @@ log = logging.getLogger(__name__)
 
 def slice_plans(config: Config, start: int | None = None, end: int | None = None) -> list[ClassPlan]:
     """Plans for the configured class slice; ``start`` / ``end`` override download.start_index / end_index."""
-    from ..meta_outputs import read_candidates, read_suitable_classes
+    from ..select.outputs import read_candidates, read_suitable_classes
 
     d = config.download
     start_index = d.start_index if start is None else start
@@ -80,7 +80,7 @@ def download_slice(
         "downloading %d classes (%d clips each) into %s with %d worker(s)",
         len(plans), config.download.samples_per_class, config.paths.output_dir, options.workers,
     )
-    from ..meta_outputs import read_suitable_classes
+    from ..select.outputs import read_suitable_classes
 
     selection = selection_identities(read_suitable_classes(config.paths.meta_dir))
     return run_download(plans, settings, config.paths.output_dir, options, selection=selection)

@@ -49,8 +49,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from ..dataset.manifest import MANIFEST_COLUMNS
 from ..errors import UserError, disk_full_error, is_disk_full
-from ..manifest import MANIFEST_COLUMNS
 
 log = logging.getLogger(__name__)
 

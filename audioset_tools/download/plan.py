@@ -16,10 +16,10 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from ..dataset.ids import YTID_PATTERN, is_valid_ytid
+from ..dataset.layout import AUDIO_EXTENSIONS, assign_class_folders, check_folder
+from ..dataset.manifest import SPLITS
 from ..errors import UserError
-from ..ids import YTID_PATTERN, is_valid_ytid
-from ..layout import AUDIO_EXTENSIONS, assign_class_folders, check_folder
-from ..manifest import SPLITS
 
 log = logging.getLogger(__name__)
 

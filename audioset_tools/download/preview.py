@@ -6,8 +6,8 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..layout import start_ms
-from ..quarantine import quarantined_segments
+from ..dataset.layout import start_ms
+from ..dataset.quarantine import quarantined_segments
 from .ledger import LEDGER_NAME, Ledger, is_known_failure
 from .plan import Candidate, ClassPlan
 

@@ -11,7 +11,7 @@ import json
 from pathlib import Path
 
 from ..atomic import atomic_write_text
-from ..layout import REPORTS_DIR
+from ..dataset.layout import REPORTS_DIR
 from .ledger import Ledger
 
 RUN_RECORD_NAME = "run.json"

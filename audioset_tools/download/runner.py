@@ -34,18 +34,34 @@ from urllib.parse import urlsplit, urlunsplit
 from tqdm import tqdm
 
 from ..atomic import is_temporary
-from ..audio_info import AudioReadError, probe_audio, samples_sha256, segment_frames, sha256_file
 from ..config import Config, DownloadConfig
-from ..dataset_lock import LOCK_NAME, dataset_lock  # noqa: F401  (LOCK_NAME: re-exported)
+from ..dataset.audio_info import (
+    AudioReadError,
+    probe_audio,
+    samples_sha256,
+    segment_frames,
+    sha256_file,
+)
+from ..dataset.layout import inside, start_ms
+from ..dataset.lock import LOCK_NAME, dataset_lock  # noqa: F401  (LOCK_NAME: re-exported)
+from ..dataset.manifest import write_dataset_manifests
+from ..dataset.quarantine import quarantined_segments
 from ..errors import Terminated, UserError, disk_full_error, is_disk_full
-from ..fetch.abort import abort_fetches, allow_fetches
-from ..fetch.clip import ClipJob, ClipResult, FetchSettings, fetch_clip, is_partial_file
-from ..fetch.cookies import private_cookie_copy, remove_stale_cookie_copies, validate_cookies_file
-from ..fetch.outcomes import PERMANENT_FAILURES, THROTTLING, Outcome
-from ..fetch.ytdlp_tooling import tooling_versions
-from ..layout import inside, start_ms
-from ..manifest import write_dataset_manifests
-from ..quarantine import quarantined_segments
+from ..sources.abort import abort_fetches, allow_fetches
+from ..sources.outcomes import PERMANENT_FAILURES, THROTTLING, Outcome
+from ..sources.youtube.clip import (
+    ClipJob,
+    ClipResult,
+    FetchSettings,
+    fetch_clip,
+    is_partial_file,
+)
+from ..sources.youtube.cookies import (
+    private_cookie_copy,
+    remove_stale_cookie_copies,
+    validate_cookies_file,
+)
+from ..sources.youtube.ytdlp_tooling import tooling_versions
 from .ledger import (
     DISCARDED,
     LEDGER_NAME,
@@ -118,7 +134,7 @@ def redact_proxy(proxy: str) -> str:
 
 
 def _locked(output_dir: Path) -> contextlib.AbstractContextManager[None]:
-    """One writer per output folder at a time (see :mod:`audioset_tools.dataset_lock`)."""
+    """One writer per output folder at a time (see :mod:`audioset_tools.dataset.lock`)."""
     return dataset_lock(output_dir, "download")
 
 

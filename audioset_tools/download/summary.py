@@ -5,17 +5,16 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass, field
 
-from ..errors import EXIT_TERMINATED
-from ..fetch.outcomes import Outcome
-from ..fetch.ytdlp_tooling import TOOLING_FIX
-
-EXIT_OK = 0
-EXIT_THROTTLED = 3
-EXIT_NETWORK = 4
-# 5 is a full disk (errors.EXIT_DISK_FULL).
-EXIT_TOOLING = 6
-# The shell's convention for "ended by SIGINT".
-EXIT_INTERRUPTED = 130
+from ..errors import (
+    EXIT_INTERRUPTED,
+    EXIT_NETWORK,
+    EXIT_OK,
+    EXIT_TERMINATED,
+    EXIT_THROTTLED,
+    EXIT_TOOLING,
+)
+from ..sources.outcomes import Outcome
+from ..sources.youtube.ytdlp_tooling import TOOLING_FIX
 
 
 @dataclass

@@ -13,8 +13,13 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from ..atomic import atomic_write_text
-from ..ids import is_valid_ytid
-from ..tables import from_spreadsheet_safe, raise_if_errors, read_csv_rows, spreadsheet_safe
+from ..dataset.ids import is_valid_ytid
+from ..tables import (
+    from_spreadsheet_safe,
+    raise_if_errors,
+    read_csv_rows,
+    spreadsheet_safe,
+)
 from .ledger import Ledger
 
 UNAVAILABLE_COLUMNS = ("ytid", "reason", "last_checked")

@@ -9,5 +9,5 @@ folder that mirrors the class-folder tree, and skips work already done:
 - :mod:`.pack`: one memory-mappable array per split plus its index;
 - :mod:`.stats`: normalisation statistics from the meta-train classes only.
 
-Nothing here imports torch; :mod:`audioset_tools.torch_data` holds the PyTorch loaders.
+Nothing here imports torch; :mod:`audioset_tools.loaders.torch_data` holds the PyTorch loaders.
 """

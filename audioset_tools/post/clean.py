@@ -5,7 +5,7 @@ trace ffmpeg leaves of them), is silent (standard deviation at or below a thresh
 0 = constant) or has the wrong length: not exactly ``round(seconds * sample_rate)``
 samples per channel. Bad clips are
 moved to ``<output_dir>/_quarantine/<class folder>/`` and listed, with the reason, in
-``_quarantine/quarantine.csv`` (format owned by :mod:`audioset_tools.quarantine`); then the manifests are
+``_quarantine/quarantine.csv`` (format owned by :mod:`audioset_tools.dataset.quarantine`); then the manifests are
 rewritten without them. Nothing is deleted.
 
 Order of the steps, for crash safety: the list is written first, then files move, then
@@ -25,11 +25,16 @@ import numpy as np
 import pandas as pd
 
 from ..atomic import atomic_write_text
-from ..dataset_lock import dataset_lock
+from ..dataset.layout import QUARANTINE_DIR
+from ..dataset.lock import dataset_lock
+from ..dataset.manifest import dataset_path, manifest_csv_text, write_dataset_manifests
+from ..dataset.quarantine import (
+    quarantine_list_path,
+    quarantined_segments,
+    read_quarantine_list,
+    unmoved_entries,
+)
 from ..download.ledger import LEDGER_NAME, Ledger
-from ..layout import QUARANTINE_DIR
-from ..manifest import dataset_path, manifest_csv_text, write_dataset_manifests
-from ..quarantine import quarantine_list_path, quarantined_segments, read_quarantine_list, unmoved_entries
 from .audio import ClipReadError, read_clip
 from .derived import load_dataset_manifest
 from .parallel import batches, default_workers, run_batches
@@ -214,7 +219,9 @@ def _write_manifests(output_dir: Path, remaining: pd.DataFrame) -> None:
     if not ledger_path.is_file():
         write_dataset_manifests(output_dir, remaining)
         return
-    from ..download.runner import write_manifests  # the download stack only when there is a ledger
+    from ..download.runner import (
+        write_manifests,  # the download stack only when there is a ledger
+    )
 
     with Ledger(ledger_path) as ledger:
         write_manifests(output_dir, ledger, quarantined_segments(output_dir))

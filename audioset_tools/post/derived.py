@@ -28,9 +28,16 @@ import numpy as np
 import pandas as pd
 
 from ..atomic import atomic_open, atomic_write_text
+from ..dataset.manifest import (
+    MANIFEST_COLUMNS,
+    MANIFEST_NAME,
+    SPLITS,
+    check_relative_file,
+    dataset_path,
+    read_manifest,
+)
 from ..errors import UserError
 from ..tables import read_text_frame
-from ..manifest import MANIFEST_COLUMNS, MANIFEST_NAME, SPLITS, check_relative_file, dataset_path, read_manifest
 from .parallel import batches, run_batches
 
 log = logging.getLogger(__name__)

@@ -20,9 +20,18 @@ import pandas as pd
 from tqdm import tqdm
 
 from ..atomic import atomic_write_text
+from ..dataset.manifest import dataset_path
 from ..errors import UserError
-from ..manifest import dataset_path
-from .derived import WHOLE, index_csv_text, index_path, params_path, read_folder_index, read_index, read_params, write_index
+from .derived import (
+    WHOLE,
+    index_csv_text,
+    index_path,
+    params_path,
+    read_folder_index,
+    read_index,
+    read_params,
+    write_index,
+)
 
 log = logging.getLogger(__name__)
 

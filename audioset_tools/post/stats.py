@@ -25,9 +25,17 @@ import pandas as pd
 from tqdm import tqdm
 
 from ..atomic import atomic_write_bytes, atomic_write_text
+from ..dataset.manifest import dataset_path
 from ..errors import UserError
-from ..manifest import dataset_path
-from .derived import WHOLE, index_csv_text, index_path, meta_folder, read_folder_index, read_index, read_params
+from .derived import (
+    WHOLE,
+    index_csv_text,
+    index_path,
+    meta_folder,
+    read_folder_index,
+    read_index,
+    read_params,
+)
 
 log = logging.getLogger(__name__)
 

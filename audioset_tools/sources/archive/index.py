@@ -27,8 +27,8 @@ import numpy as np
 from tqdm import tqdm
 
 from ...atomic import atomic_open
+from ...dataset.ids import is_valid_ytid
 from ...errors import UserError
-from ...ids import is_valid_ytid
 from .files import ArchiveFiles, ArchiveFormat, FileStamp, list_archive
 from .names import NO_TIME, matches_segment, readings, stem_of
 

@@ -25,7 +25,7 @@ import dataclasses
 import math
 import re
 
-from ...ids import YTID_PATTERN
+from ...dataset.ids import YTID_PATTERN
 
 _NUMBER = r"\d+(?:\.\d+)?"
 _TIMES_RE = re.compile(rf"\A(?:_(?P<a>{_NUMBER})(?:_(?P<b>{_NUMBER}))?)?\Z")

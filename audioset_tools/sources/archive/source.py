@@ -20,7 +20,7 @@ import pyarrow as pa
 import soundfile
 
 from ...atomic import atomic_open
-from ...ids import is_valid_ytid
+from ...dataset.ids import is_valid_ytid
 from ..output_spec import OutputSpec
 from .convert import Shortfall, fit_to_segment
 from .decode import ArchiveDecodeError

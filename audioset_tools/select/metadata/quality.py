@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..errors import UserError
+from ...errors import UserError
 from .official import read_bytes
 
 HEADER = "label_id,num_rated,num_true"

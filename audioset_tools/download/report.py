@@ -18,10 +18,10 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 from matplotlib.ticker import MaxNLocator
 
-from .atomic import atomic_write_bytes, atomic_write_text
-from .download.ledger import LEDGER_NAME, PERMANENT_OUTCOMES, Ledger
-from .errors import UserError
-from .manifest import MANIFEST_NAME, SPLITS, dataset_path, read_manifest
+from ..atomic import atomic_write_bytes, atomic_write_text
+from ..dataset.manifest import MANIFEST_NAME, SPLITS, dataset_path, read_manifest
+from ..errors import UserError
+from .ledger import LEDGER_NAME, PERMANENT_OUTCOMES, Ledger
 
 log = logging.getLogger(__name__)
 

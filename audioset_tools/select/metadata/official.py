@@ -26,8 +26,8 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from ..atomic import atomic_open
-from ..errors import UserError
+from ...atomic import atomic_open
+from ...errors import UserError
 
 log = logging.getLogger(__name__)
 

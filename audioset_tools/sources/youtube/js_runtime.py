@@ -12,7 +12,7 @@ import logging
 import shutil
 from pathlib import Path
 
-from ..errors import UserError
+from ...errors import UserError
 
 log = logging.getLogger(__name__)
 

@@ -20,12 +20,24 @@ from pathlib import Path
 import pandas as pd
 from tqdm import tqdm
 
-from .atomic import atomic_write_text, is_temporary
-from .audio_info import AudioReadError, is_silent, probe_audio, samples_sha256, segment_frames, sha256_file
-from .errors import UserError
+from ..atomic import atomic_write_text, is_temporary
+from ..errors import UserError
+from ..tables import spreadsheet_safe
+from .audio_info import (
+    AudioReadError,
+    is_silent,
+    probe_audio,
+    samples_sha256,
+    segment_frames,
+    sha256_file,
+)
 from .layout import QUARANTINE_DIR, REPORTS_DIR
-from .manifest import MANIFEST_NAME, dataset_path, existing_class_manifests, read_manifest
-from .tables import spreadsheet_safe
+from .manifest import (
+    MANIFEST_NAME,
+    dataset_path,
+    existing_class_manifests,
+    read_manifest,
+)
 
 log = logging.getLogger(__name__)
 

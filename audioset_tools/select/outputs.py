@@ -26,10 +26,10 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.csv as pacsv
 
-from .atomic import atomic_open, atomic_write_bytes, atomic_write_text
-from .errors import UserError
-from .ids import YTID_PATTERN
-from .layout import assign_class_folders
+from ..atomic import atomic_open, atomic_write_bytes, atomic_write_text
+from ..dataset.ids import YTID_PATTERN
+from ..dataset.layout import assign_class_folders
+from ..errors import UserError
 from .metadata import SUBSETS, MalformedRow
 from .splits import SPLIT_NAMES
 

@@ -24,16 +24,22 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ..audio_info import AudioInfo, AudioReadError, probe_audio, segment_frames, sha256_file
-from ..errors import UserError
-from ..ids import is_valid_ytid
-from .abort import aborting, pause
+from ...dataset.audio_info import (
+    AudioInfo,
+    AudioReadError,
+    probe_audio,
+    segment_frames,
+    sha256_file,
+)
+from ...dataset.ids import is_valid_ytid
+from ...errors import UserError
+from ..abort import aborting, pause
+from ..outcomes import Outcome
 from .classify import Failure, FetchFailure
 from .js_runtime import JsRuntime, resolve_js_runtime
-from .outcomes import Outcome
 
 if TYPE_CHECKING:
-    from ..config import Config
+    from ...config import Config
     from .resolve import Resolved
     from .segment import FfmpegRun
 

@@ -2,7 +2,7 @@
 
 The one place with side effects for selection: it fetches missing metadata, reads it,
 calls the pure :mod:`selection` and :mod:`splits` functions and hands the results to
-:mod:`meta_outputs`. Everything is computed before anything is written, so a bad input
+:mod:`.outputs`. Everything is computed before anything is written, so a bad input
 leaves ``paths.meta_dir`` untouched.
 """
 
@@ -16,9 +16,10 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-from . import __version__, meta_outputs
-from .config import Config
-from .errors import UserError
+from .. import __version__
+from ..config import Config
+from ..errors import UserError
+from . import outputs
 from .metadata import (
     SUBSETS,
     MalformedRow,
@@ -28,7 +29,13 @@ from .metadata import (
     read_quality,
     read_segments,
 )
-from .metadata.official import KNOWN_SHA256, ONTOLOGY, QUALITY, SEGMENT_FILES, logical_name
+from .metadata.official import (
+    KNOWN_SHA256,
+    ONTOLOGY,
+    QUALITY,
+    SEGMENT_FILES,
+    logical_name,
+)
 from .metadata.segments import ytid_strings
 from .selection import Selection, quality_curve, select
 from .splits import SPLIT_NAMES, assign_splits
@@ -83,7 +90,7 @@ class SelectReport:
             lines.append(f"Duplicate segments ignored: {self.duplicate_segments}")
         lines.append(
             f"Malformed metadata rows skipped: {self.malformed}"
-            + (f" (listed in {meta_outputs.MALFORMED})" if self.malformed else "")
+            + (f" (listed in {outputs.MALFORMED})" if self.malformed else "")
         )
         lines.append("Class splits: " + ", ".join(f"{k} {v}" for k, v in self.split_sizes.items()))
         if self.plot is not None:
@@ -187,15 +194,15 @@ def compute_selection(config: Config, *, plot: bool = False) -> SelectResult:
 
 def write_selection(result: SelectResult, meta_dir: Path) -> None:
     """Write every output into ``meta_dir``, each file atomically."""
-    meta_outputs.write_candidates(meta_dir, result.candidates)
-    meta_outputs.write_suitable_classes(meta_dir, result.class_rows)
-    meta_outputs.write_splits(meta_dir, result.class_rows)
-    meta_outputs.write_malformed(meta_dir, result.malformed)
+    outputs.write_candidates(meta_dir, result.candidates)
+    outputs.write_suitable_classes(meta_dir, result.class_rows)
+    outputs.write_splits(meta_dir, result.class_rows)
+    outputs.write_malformed(meta_dir, result.malformed)
     if result.curve is not None:
-        result.report.plot = meta_outputs.write_quality_plot(
+        result.report.plot = outputs.write_quality_plot(
             meta_dir, PLOT_THRESHOLDS, result.curve, result.quality_threshold
         )
-    meta_outputs.write_selection_json(meta_dir, result.record)
+    outputs.write_selection_json(meta_dir, result.record)
     log.info("wrote %s", ", ".join(sorted(p.name for p in meta_dir.iterdir() if not p.name.startswith("."))))
 
 

@@ -13,7 +13,7 @@ import unicodedata
 from collections.abc import Iterable
 from pathlib import Path, PurePosixPath
 
-from .errors import UserError
+from ..errors import UserError
 from .ids import is_valid_ytid
 
 AUDIO_EXTENSIONS = ("wav", "flac")

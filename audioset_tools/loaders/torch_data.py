@@ -27,12 +27,17 @@ import pandas as pd
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
-from .errors import UserError
-from .manifest import MANIFEST_NAME, SPLITS, dataset_path
-from .post.audio import read_clip
-from .post.derived import load_dataset_manifest, load_item, read_folder_index, read_params
-from .post.pack import open_packed
-from .post.stats import Mode, Normaliser, stats_path
+from ..dataset.manifest import MANIFEST_NAME, SPLITS, dataset_path
+from ..errors import UserError
+from ..post.audio import read_clip
+from ..post.derived import (
+    load_dataset_manifest,
+    load_item,
+    read_folder_index,
+    read_params,
+)
+from ..post.pack import open_packed
+from ..post.stats import Mode, Normaliser, stats_path
 
 log = logging.getLogger(__name__)
 

@@ -23,24 +23,31 @@ import pandas as pd
 from pydantic import ValidationError
 from tqdm import tqdm
 
-from .atomic import atomic_write_text, is_temporary
-from .audio_info import sha256_file
-from .config import AudioConfig, Config
-from .dataset_lock import dataset_lock
-from .download.job import import_unavailable_list
-from .download.ledger import LEDGER_NAME, PERMANENT_OUTCOMES, Ledger
-from .download.plan import Candidate, ClassPlan
-from .download.reachability import require_source
-from .download.runner import Fetch, RunOptions, RunSummary, run_download
-from .download.unavailable import read_unavailable
-from .errors import UserError
-from .fetch.clip import FetchSettings, fetch_clip, is_partial_file
-from .fetch.ffmpeg_bin import find_ffmpeg
-from .fetch.ytdlp_tooling import TOOLING_FIX
-from .layout import check_folder, clip_file_name, inside, start_ms
-from .manifest import MANIFEST_NAME, dataset_path, read_manifest
-from .tables import spreadsheet_safe
-from .validate import AUDIO_SUFFIXES, INVALID_KINDS, Finding, Kind, ValidationResult, check_clip
+from ..atomic import atomic_write_text, is_temporary
+from ..config import AudioConfig, Config
+from ..dataset.audio_info import sha256_file
+from ..dataset.layout import check_folder, clip_file_name, inside, start_ms
+from ..dataset.lock import dataset_lock
+from ..dataset.manifest import MANIFEST_NAME, dataset_path, read_manifest
+from ..dataset.validate import (
+    AUDIO_SUFFIXES,
+    INVALID_KINDS,
+    Finding,
+    Kind,
+    ValidationResult,
+    check_clip,
+)
+from ..errors import UserError
+from ..sources.ffmpeg_bin import find_ffmpeg
+from ..sources.youtube.clip import FetchSettings, fetch_clip, is_partial_file
+from ..sources.youtube.reachability import require_source
+from ..sources.youtube.ytdlp_tooling import TOOLING_FIX
+from ..tables import spreadsheet_safe
+from .job import import_unavailable_list
+from .ledger import LEDGER_NAME, PERMANENT_OUTCOMES, Ledger
+from .plan import Candidate, ClassPlan
+from .runner import Fetch, RunOptions, RunSummary, run_download
+from .unavailable import read_unavailable
 
 log = logging.getLogger(__name__)
 

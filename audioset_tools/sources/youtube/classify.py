@@ -15,10 +15,15 @@ import re
 import time
 
 from yt_dlp.networking.exceptions import HTTPError, TransportError
-from yt_dlp.utils import DownloadError, ExtractorError, GeoRestrictedError, UnsupportedError
+from yt_dlp.utils import (
+    DownloadError,
+    ExtractorError,
+    GeoRestrictedError,
+    UnsupportedError,
+)
 
+from ..outcomes import Outcome
 from .network_errors import describe_network_error
-from .outcomes import Outcome
 
 _MAX_MESSAGE = 400
 

@@ -17,11 +17,16 @@ from pathlib import Path, PurePosixPath
 
 import pandas as pd
 
-from .atomic import atomic_write_text
-from .errors import UserError
+from ..atomic import atomic_write_text
+from ..errors import UserError
+from ..tables import (
+    from_spreadsheet_safe,
+    raise_if_errors,
+    read_csv_rows,
+    spreadsheet_safe,
+)
 from .hf_card import write_dataset_card
 from .ids import is_valid_ytid
-from .tables import from_spreadsheet_safe, raise_if_errors, read_csv_rows, spreadsheet_safe
 
 MANIFEST_NAME = "manifest.csv"
 HF_METADATA_NAME = "metadata.csv"

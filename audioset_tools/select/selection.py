@@ -41,8 +41,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .config import SelectionConfig
-from .errors import UserError
+from ..config import SelectionConfig
+from ..errors import UserError
 from .metadata import Ontology, QualityTable, Segments
 from .stable_order import hash_bytes, salt, splitmix64
 

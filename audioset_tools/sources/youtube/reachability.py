@@ -19,9 +19,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-from ..errors import UserError
-from ..fetch.network_errors import describe_network_error
-from .summary import EXIT_NETWORK
+from ...errors import EXIT_NETWORK, UserError
+from .network_errors import describe_network_error
 
 # Bounds of the whole check (DNS + one request); together well under 15 s.
 DNS_TIMEOUT = 5.0

@@ -27,9 +27,16 @@ from typing import TYPE_CHECKING, Any
 import yt_dlp
 from yt_dlp.networking.exceptions import RequestError, TransportError
 
-from .abort import aborting
-from .classify import Failure, FetchFailure, classify_ytdlp_error, clean_message, exception_chain, tooling_warning
-from .outcomes import Outcome
+from ..abort import aborting
+from ..outcomes import Outcome
+from .classify import (
+    Failure,
+    FetchFailure,
+    classify_ytdlp_error,
+    clean_message,
+    exception_chain,
+    tooling_warning,
+)
 
 if TYPE_CHECKING:
     from .clip import FetchSettings

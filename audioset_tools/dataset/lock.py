@@ -19,7 +19,7 @@ import threading
 from collections.abc import Iterator
 from pathlib import Path
 
-from .errors import UserError
+from ..errors import UserError
 
 LOCK_NAME = ".download.lock"
 

@@ -20,7 +20,7 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
-from ..errors import UserError
+from ...errors import UserError
 
 log = logging.getLogger(__name__)
 

@@ -35,8 +35,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
-from ..errors import UserError
-from ..ids import is_valid_ytid
+from ...dataset.ids import is_valid_ytid
+from ...errors import UserError
 from .official import map_file
 
 log = logging.getLogger(__name__)

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from .errors import UserError
-from .tables import read_text_frame
+from ..errors import UserError
+from ..tables import read_text_frame
 from .layout import QUARANTINE_DIR, start_ms
 from .manifest import REQUIRED_MANIFEST_COLUMNS, check_relative_file, dataset_path
 

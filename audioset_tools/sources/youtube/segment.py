@@ -21,9 +21,15 @@ from typing import TYPE_CHECKING, Any
 
 import ffmpeg
 
-from .abort import aborting, tracked
-from .classify import Failure, FetchFailure, bytes_read, classify_ffmpeg_failure, input_duration
-from .outcomes import Outcome
+from ..abort import aborting, tracked
+from ..outcomes import Outcome
+from .classify import (
+    Failure,
+    FetchFailure,
+    bytes_read,
+    classify_ffmpeg_failure,
+    input_duration,
+)
 
 if TYPE_CHECKING:
     from .clip import FetchSettings

@@ -14,7 +14,7 @@ import logging
 from collections.abc import Iterable
 from pathlib import Path, PurePosixPath
 
-from .atomic import atomic_write_text
+from ..atomic import atomic_write_text
 
 log = logging.getLogger(__name__)
 # Cards of the user's own that were already reported in this process: warn once, not per write.

@@ -18,7 +18,7 @@ from pathlib import Path, PurePosixPath
 import pandas as pd
 from tqdm import tqdm
 
-from .errors import UserError
+from ..errors import UserError
 from .manifest import MANIFEST_NAME, dataset_path, read_manifest
 
 log = logging.getLogger(__name__)
