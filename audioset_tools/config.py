@@ -255,6 +255,58 @@ class YoutubeConfig(_Section):
         return shaped
 
 
+_SOURCE_NAME = re.compile(r"\A[A-Za-z0-9][A-Za-z0-9_.-]{0,39}\Z")
+SOURCE_KINDS = ("archive", "youtube")
+ARCHIVE_FORMATS = ("auto", "folder", "hdf5", "parquet")
+
+
+class SourceConfig(_Section):
+    kind: Literal["archive", "youtube"] = Field(
+        description=(
+            "archive: clips already on disk (a folder of clips, PANNs/PaSST HDF5 packs, "
+            "Hugging Face Parquet); youtube: fetched with yt-dlp and ffmpeg using "
+            "url_template, cookies_file, proxies and js_runtime."
+        ),
+    )
+    name: str | None = Field(
+        None,
+        description=(
+            "What the manifest's source column, the ledger and --retry-failed call this "
+            "source: letters, digits, _ . - (up to 40). null = youtube, or archive1, "
+            "archive2, ... in the order listed."
+        ),
+    )
+    path: str | None = Field(
+        None,
+        description=(
+            "archive only: a folder, a file, or a glob of files (e.g. /data/audioset/*.h5); "
+            "relative paths are relative to control.yaml's folder."
+        ),
+    )
+    format: Literal["auto", "folder", "hdf5", "parquet"] = Field(
+        "auto",
+        description=(
+            "archive only: auto (from the files found), folder (audio files named by YouTube "
+            "ID), hdf5 (PANNs waveform or PaSST mp3 packs) or parquet (Hugging Face layout)."
+        ),
+    )
+
+    @field_validator("name")
+    @classmethod
+    def _safe_name(cls, value: str | None) -> str | None:
+        if value is not None and not _SOURCE_NAME.match(value):
+            raise ValueError(f"{value!r}: use letters, digits, _ . - (up to 40, starting with a letter or digit)")
+        return value
+
+    @model_validator(mode="after")
+    def _path_for_archives_only(self) -> SourceConfig:
+        if self.kind == "archive" and not (self.path or "").strip():
+            raise ValueError("an archive source needs path: (a folder, a file or a glob of files)")
+        if self.kind == "youtube" and (self.path is not None or self.format != "auto"):
+            raise ValueError("a youtube source takes no path or format (it uses download.url_template)")
+        return self
+
+
 class DownloadConfig(_Section):
     samples_per_class: PositiveInt = Field(
         10,
@@ -279,6 +331,15 @@ class DownloadConfig(_Section):
         description=(
             "Parallel downloads. The dataset is identical to workers: 1 given the same "
             "availability."
+        ),
+    )
+    sources: list[SourceConfig] = Field(
+        default_factory=lambda: [SourceConfig(kind="youtube")],
+        description=(
+            "Where clips come from, tried in this order for each clip; the first that has it "
+            "wins, and a clip is unavailable only when every source failed it. Each entry: "
+            "kind (archive | youtube), name, and for archives path and format. [{kind: "
+            "youtube}] = YouTube only."
         ),
     )
     url_template: str = Field(
@@ -465,6 +526,25 @@ class DownloadConfig(_Section):
         if isinstance(value, str) and value.strip().lower() in {"none", "null", ""}:
             return None
         return value
+
+    @field_validator("sources")
+    @classmethod
+    def _named_sources(cls, value: list[SourceConfig]) -> list[SourceConfig]:
+        if not value:
+            raise ValueError("list at least one source, e.g. [{kind: youtube}]")
+        if sum(source.kind == "youtube" for source in value) > 1:
+            raise ValueError("list youtube at most once (proxies and cookies already spread its requests)")
+        named, archives = [], 0
+        for source in value:
+            if source.kind == "archive":
+                archives += 1
+            default = "youtube" if source.kind == "youtube" else f"archive{archives}"
+            named.append(source if source.name else source.model_copy(update={"name": default}))
+        names = [source.name for source in named]
+        repeated = next((name for name in names if names.count(name) > 1), None)
+        if repeated is not None:
+            raise ValueError(f"two sources are named {repeated!r}; give each its own name")
+        return named
 
     @field_validator("url_template")
     @classmethod
@@ -953,9 +1033,19 @@ def _resolve_paths(config: Config, base: Path) -> Config:
             if not resolved.is_absolute():
                 resolved = base / resolved
             updates.setdefault(section, {})[name] = resolved
+    # Archive paths may be globs, so they stay text; only a relative start is anchored.
+    updates.setdefault("download", {})["sources"] = [_anchored(s, base) for s in config.download.sources]
     return config.model_copy(
         update={
             section: getattr(config, section).model_copy(update=fields)
             for section, fields in updates.items()
         }
     )
+
+
+def _anchored(source: SourceConfig, base: Path) -> SourceConfig:
+    """An archive's path (which may be a glob, so it stays text) with a relative start anchored at ``base``."""
+    if source.path is None:
+        return source
+    path = Path(source.path).expanduser()
+    return source.model_copy(update={"path": str(path if path.is_absolute() else base / path)})

@@ -36,11 +36,13 @@ from media_server import MediaServer  # noqa: E402
 
 from audioset_tools.config import Config  # noqa: E402
 from audioset_tools.dataset.layout import clip_file_name  # noqa: E402
-from audioset_tools.download.pacing import PacingSettings  # noqa: E402
 from audioset_tools.download.plan import Candidate, ClassPlan  # noqa: E402
 from audioset_tools.download.runner import RunOptions, run_download  # noqa: E402
 from audioset_tools.sources.ffmpeg_bin import find_ffmpeg  # noqa: E402
-from audioset_tools.sources.youtube.clip import FetchSettings  # noqa: E402
+from audioset_tools.sources.output_spec import OutputSpec  # noqa: E402
+from audioset_tools.sources.pacing import PacingSettings  # noqa: E402
+from audioset_tools.sources.youtube.settings import FetchSettings  # noqa: E402
+from audioset_tools.sources.youtube.source import YoutubeSource  # noqa: E402
 
 SOURCE_SECONDS = 300
 CLIP_SECONDS = 10.0
@@ -91,12 +93,12 @@ def run_case(name: str, server: MediaServer, source: Path, work: Path, settings:
         # Starts spread over the whole source, as AudioSet segments are.
         start = float(10 + (n * 37) % (SOURCE_SECONDS - 30))
         candidates.append(Candidate(ytid, start, start + CLIP_SECONDS, n, "/m/bench",
-                                    f"{folder}/{clip_file_name(ytid, start, settings.audio_format)}"))
+                                    f"{folder}/{clip_file_name(ytid, start, 'wav')}"))
     plan = ClassPlan(0, "/m/bench", "Bench", "train", folder, clips, tuple(candidates))
     server.reset_stats()
     began = time.perf_counter()
-    summary = run_download([plan], settings, work / name, RunOptions(workers=workers, progress=False,
-                                                                     pacing=NO_PAUSES))
+    source = YoutubeSource(settings, pacing=NO_PAUSES)
+    summary = run_download([plan], [source], work / name, OutputSpec(), RunOptions(workers=workers, progress=False))
     elapsed = time.perf_counter() - began
     ok = summary.outcomes["ok"]
     if ok != clips:

@@ -42,12 +42,13 @@ from rate_limit_server import RateLimitedMediaServer  # noqa: E402
 
 from audioset_tools.config import Config  # noqa: E402
 from audioset_tools.dataset.layout import clip_file_name  # noqa: E402
-from audioset_tools.download import runner  # noqa: E402
-from audioset_tools.download.pacing import PacingSettings  # noqa: E402
 from audioset_tools.download.plan import Candidate, ClassPlan  # noqa: E402
 from audioset_tools.download.runner import RunOptions, run_download  # noqa: E402
 from audioset_tools.sources.ffmpeg_bin import find_ffmpeg  # noqa: E402
-from audioset_tools.sources.youtube.clip import FetchSettings  # noqa: E402
+from audioset_tools.sources.output_spec import OutputSpec  # noqa: E402
+from audioset_tools.sources.pacing import PacingSettings  # noqa: E402
+from audioset_tools.sources.youtube import source as youtube_source  # noqa: E402
+from audioset_tools.sources.youtube.settings import FetchSettings  # noqa: E402
 
 SOURCE_SECONDS = 40
 CLIP_SECONDS = 10.0
@@ -105,14 +106,15 @@ def run_case(name: str, source: Path, work: Path, args: argparse.Namespace, paci
             server.add(ytid, source)
             start = float((n * 7) % int(SOURCE_SECONDS - CLIP_SECONDS))
             candidates.append(Candidate(ytid, start, start + CLIP_SECONDS, n, "/m/bench",
-                                        f"{folder}/{clip_file_name(ytid, start, settings.audio_format)}"))
+                                        f"{folder}/{clip_file_name(ytid, start, 'wav')}"))
         plan = ClassPlan(0, "/m/bench", "Bench", "train", folder, args.clips, tuple(candidates))
-        options = RunOptions(workers=WORKERS, progress=False, pacing=pacing)
-        # The baseline swaps the old Pacer into the runner; the runner itself is today's.
-        patch = mock.patch.object(runner, "Pacer", pacer_class) if pacer_class else contextlib.nullcontext()
+        options = RunOptions(workers=WORKERS, progress=False)
+        # The baseline swaps the old Pacer into the YouTube source; the scheduler itself is today's.
+        patch = mock.patch.object(youtube_source, "Pacer", pacer_class) if pacer_class else contextlib.nullcontext()
         with patch:
+            source = youtube_source.YoutubeSource(settings, pacing=pacing)
             began = time.perf_counter()
-            summary = run_download([plan], settings, work / name, options)
+            summary = run_download([plan], [source], work / name, OutputSpec(), options)
             elapsed = time.perf_counter() - began
         ok = summary.outcomes["ok"]
         if ok != args.clips:

@@ -8,7 +8,12 @@ from pathlib import Path
 
 import pytest
 
-from audioset_tools.atomic import atomic_open, atomic_write_bytes, atomic_write_text, is_temporary
+from audioset_tools.atomic import (
+    atomic_open,
+    atomic_write_bytes,
+    atomic_write_text,
+    is_temporary,
+)
 
 
 def test_write_replaces_whole_file(tmp_path: Path) -> None:

@@ -271,9 +271,10 @@ def test_an_old_manifest_without_samples_checksum_validates_as_before(downloaded
     config, out = downloaded
     frame = read_manifest(out / MANIFEST_NAME)
     text = (out / MANIFEST_NAME).read_text().splitlines()
-    assert text[0].endswith(",samples_sha256")  # the last column: drop it as an older version wrote none
+    # The last two columns: drop them as an older version wrote neither.
+    assert text[0].endswith(",samples_sha256,source")
     old = out / "old_manifest.csv"
-    old.write_text("\n".join(line.rsplit(",", 1)[0] for line in text) + "\n")
+    old.write_text("\n".join(line.rsplit(",", 2)[0] for line in text) + "\n")
     assert "samples_sha256" not in old.read_text()
     _flip_a_sample_byte(out / frame["file"][0])
     assert main(["validate", str(out), "--manifest", str(old), "-q"]) == 0

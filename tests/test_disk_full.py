@@ -20,7 +20,7 @@ from test_download_helpers import assert_manifests_equal_disk, write_config, wri
 
 import download_data
 from audioset_tools.errors import EXIT_DISK_FULL
-from audioset_tools.sources.youtube.clip import is_partial_file
+from audioset_tools.sources.base import is_partial_file
 
 REPO = Path(__file__).resolve().parents[1]
 CLIPS = 20
@@ -149,7 +149,9 @@ def test_doctor_warns_when_the_planned_clips_do_not_fit(tmp_path, small_disk, ca
 
 def test_ffmpeg_running_out_of_space_is_a_disk_full_error_not_a_clip_failure(small_disk, media_server, tone_sources,
                                                                            ffmpeg_exe):
-    from audioset_tools.sources.youtube.clip import ClipJob, FetchSettings, fetch_clip
+    from audioset_tools.sources.base import ClipJob
+    from audioset_tools.sources.youtube.clip import fetch_clip
+    from audioset_tools.sources.youtube.settings import FetchSettings
 
     media_server.add("ffmpegfull1", tone_sources.webm)
     # Leave a few KiB: ffmpeg opens its output, then fails writing the samples.

@@ -15,14 +15,15 @@ from test_download_helpers import (
     assert_manifests_equal_disk,
     candidate_frame,
     suitable_frame,
+    youtube_run,
 )
 
 from audioset_tools.config import Config
 from audioset_tools.download.ledger import LEDGER_NAME
-from audioset_tools.download.pacing import PacingSettings
 from audioset_tools.download.plan import plan_download
-from audioset_tools.download.runner import RunOptions, run_download
-from audioset_tools.sources.youtube.clip import FetchSettings
+from audioset_tools.sources.output_spec import OutputSpec
+from audioset_tools.sources.pacing import PacingSettings
+from audioset_tools.sources.youtube.settings import FetchSettings
 
 FAST = PacingSettings(sleep_between_requests=0.0, sleep_jitter=0.0, backoff_base_seconds=0.05,
                       backoff_max_seconds=0.2, max_consecutive_rate_limits=4)
@@ -34,10 +35,10 @@ def _settings(template: str, ffmpeg: str, **download) -> FetchSettings:
     return FetchSettings.from_config(Config.model_validate({"download": values}), ffmpeg)
 
 
-def _run(classes, rows, out, settings, target, workers=1, **options):
+def _run(classes, rows, out, settings, target, workers=1, spec=OutputSpec(), **options):
     plans = plan_download(suitable_frame(classes), candidate_frame(rows, classes), start_index=0, end_index=None,
-                          samples_per_class=target, audio_format=settings.audio_format)
-    return run_download(plans, settings, out, RunOptions(workers=workers, progress=False, pacing=FAST, **options))
+                          samples_per_class=target, audio_format=spec.audio_format)
+    return youtube_run(plans, settings, out, spec=spec, workers=workers, pacing=FAST, **options)
 
 
 def _latest_outcomes(out: Path) -> dict[str, str]:
@@ -188,7 +189,7 @@ def test_proxies_are_used_and_a_dead_one_is_reported(tmp_path, media_server, ton
     dead = "http://user:hunter2@127.0.0.1:9"
     summary = _run([("/m/a", "Speech")], rows, tmp_path / "dead", settings.__class__(
         **{**settings.__dict__, "max_retries": 0}), target=3, proxies=(dead,))
-    assert summary.failing_proxies == {"http://***@127.0.0.1:9": 3}
+    assert summary.failing_identities == {"proxy http://***@127.0.0.1:9": 3}
     assert "hunter2" not in summary.format() and "***@127.0.0.1:9" in summary.format()
 
 

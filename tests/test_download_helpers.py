@@ -98,3 +98,20 @@ def assert_manifests_equal_disk(output_dir: Path) -> pd.DataFrame:
     hf = pd.read_csv(output_dir / "metadata.csv")
     assert sorted(hf["file_name"]) == sorted(manifest["file"])
     return manifest
+
+
+def youtube_run(plans, settings, out: Path, *, spec=None, fetch=None, pacing=None, cookies_file=None, proxies=(),
+                selection=(), **options):
+    """run_download with one YouTube source built from ``settings`` (``fetch`` stands in for the network)."""
+    from audioset_tools.download.runner import RunOptions, run_download
+    from audioset_tools.sources.output_spec import OutputSpec
+    from audioset_tools.sources.pacing import PacingSettings
+    from audioset_tools.sources.youtube.clip import fetch_clip
+    from audioset_tools.sources.youtube.source import YoutubeSource
+
+    source = YoutubeSource(settings, cookies_file=cookies_file, proxies=proxies,
+                           pacing=pacing if pacing is not None else PacingSettings(),
+                           fetch=fetch if fetch is not None else fetch_clip)
+    options.setdefault("progress", False)
+    return run_download(plans, [source], out, spec if spec is not None else OutputSpec(), RunOptions(**options),
+                        selection=selection)

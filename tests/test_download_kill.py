@@ -17,7 +17,7 @@ from test_download_helpers import (
     write_meta,
 )
 
-from audioset_tools.sources.youtube.clip import is_partial_file
+from audioset_tools.sources.base import is_partial_file
 
 REPO = Path(__file__).resolve().parents[1]
 CLASSES = [("/m/a", "Speech"), ("/m/b", "Music"), ("/m/c", "Dog, bark")]

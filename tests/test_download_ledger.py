@@ -1,4 +1,5 @@
 import sqlite3
+from pathlib import Path
 
 import pytest
 
@@ -6,6 +7,7 @@ from audioset_tools.dataset.manifest import MANIFEST_COLUMNS
 from audioset_tools.download.ledger import (
     DISCARDED,
     LATEST_OUTCOME_COLUMNS,
+    LEDGER_NAME,
     QUARANTINED,
     VANISHED,
     Attempt,
@@ -140,3 +142,70 @@ def test_latest_outcomes_one_row_per_class_and_segment_events_left_out(tmp_path)
         (0, "/m/0", "ccccccccccc", 0, 10000, "ok", "ok msg"),
         (0, "/m/0", "ddddddddddd", 0, 10000, "rate_limited", "rate_limited msg"),
     ]
+
+
+V1_LEDGER = Path(__file__).parent / "fixtures" / "ledger_v1.sqlite3"
+
+
+def test_a_version_1_ledger_is_read_as_is_and_migrated_by_a_writer(tmp_path):
+    """tests/fixtures/ledger_v1.sqlite3 was written by the release before schema version 2."""
+    import shutil
+    import sqlite3
+
+    from audioset_tools.download.ledger import SCHEMA_VERSION
+
+    path = tmp_path / LEDGER_NAME
+    shutil.copy(V1_LEDGER, path)
+    before = path.read_bytes()
+    with Ledger(path, read_only=True) as ledger:
+        assert ledger.version == "1"
+        assert [(c.file, c.source) for c in ledger.clips()] == [("Speech/abcdefghijk_1000.wav", "youtube")]
+        assert ledger.known_failure("deadvideo00", 0, 2000).outcome == "unavailable"
+        assert ledger.runs()[0]["sources"] == []
+    assert path.read_bytes() == before, "a reader must not migrate (or touch) the ledger"
+
+    with Ledger(path) as ledger:
+        assert ledger.version == SCHEMA_VERSION == "2"
+        # Every earlier answer came from YouTube: it stays YouTube's, and only YouTube's.
+        assert ledger.known_failure("deadvideo00", 0, 2000, "youtube").outcome == "unavailable"
+        assert ledger.known_failure("shortvideo0", 4000, 6000, "youtube").outcome == "too_short"
+        assert ledger.known_failure("deadvideo00", 0, 2000, "archive1", imported=False) is None
+        assert ledger.known_failure("importeddd0", 0, 2000, "archive1", imported=False) is None
+        assert ledger.known_failure("importeddd0", 0, 2000, "youtube").outcome == "unavailable"
+        assert ledger.known_failure("flakyvideo0", 1000, 3000) is None
+        assert [c.source for c in ledger.clips()] == ["youtube"]
+        [run] = ledger.runs()
+        assert (run["yt_dlp"], run["exit_code"], run["sources"]) == ("2026.10.26", 0, [])
+    with sqlite3.connect(path) as db:
+        assert db.execute("SELECT DISTINCT source FROM attempts").fetchall() == [("youtube",)]
+        assert db.execute("SELECT COUNT(*) FROM attempts").fetchone() == (4,)
+        assert db.execute("SELECT source, ytid FROM failures ORDER BY ytid").fetchall() == [
+            ("youtube", "deadvideo00"), ("youtube", "shortvideo0")]
+    # Opening again finds nothing left to migrate.
+    with Ledger(path) as ledger:
+        assert ledger.version == "2" and len(ledger.clips()) == 1
+
+
+def _source_attempt(ytid, outcome, source, **fields):
+    return Attempt(ytid=ytid, start_ms=0, end_ms=2000, class_index=0, mid="/m/a", folder="A", rank=0,
+                   outcome=outcome, message=outcome, attempts=1, started_at="2026-12-02T00:00:00Z",
+                   finished_at="2026-12-02T00:00:01Z", source=source, **fields)
+
+
+def test_failures_are_kept_per_source(tmp_path):
+    """Gone from YouTube is not gone from an archive; an archive's success does not revive a YouTube video."""
+    with Ledger(tmp_path / LEDGER_NAME) as ledger:
+        ledger.import_unavailable([("goneeverywh", "Video unavailable", "2026-11-01T00:00:00Z")])
+        ledger.record_attempt(_source_attempt("deadonyoutu", "unavailable", "youtube"))
+        ledger.record_attempt(_source_attempt("badinarchiv", "decode_error", "panns"))
+        assert ledger.known_failure("deadonyoutu", 0, 2000, "youtube").outcome == "unavailable"
+        assert ledger.known_failure("deadonyoutu", 0, 2000, "panns", imported=False) is None
+        assert ledger.known_failure("badinarchiv", 0, 2000, "panns", imported=False).outcome == "decode_error"
+        assert ledger.known_failure("badinarchiv", 0, 2000, "youtube") is None
+        assert ledger.known_failure("badinarchiv", 0, 2000, None).outcome == "decode_error"
+        record = ClipRecord(file="A/goneeverywh_0.wav", class_index=0, mid="/m/a", class_name="A", split="train",
+                            ytid="goneeverywh", start_seconds=0.0, end_seconds=2.0, rank=0, sample_rate=16000,
+                            channels=1, duration=2.0, sha256="c" * 64, labels="/m/a", source="panns")
+        ledger.record_attempt(_source_attempt("goneeverywh", "ok", "panns", file=record.file), record, from_youtube=False)
+        assert ledger.known_failure("goneeverywh", 0, 2000, "youtube").outcome == "unavailable"
+        assert ledger.clip(record.file).source == "panns"

@@ -8,13 +8,14 @@ import heapq
 import math
 import random
 import threading
+from pathlib import Path
 
 import pytest
 from pydantic import ValidationError
 from rate_limit_server import SlidingWindowLimit
 
 from audioset_tools.config import DownloadConfig
-from audioset_tools.download.pacing import Pacer, PacingSettings
+from audioset_tools.sources.pacing import Pacer, PacingSettings
 
 UNPACED = {"sleep_between_requests": 0.0, "sleep_jitter": 0.0}
 
@@ -300,13 +301,14 @@ def test_settings_come_from_the_download_config():
 def test_the_download_run_takes_every_pacing_key_from_the_config():
     """A key set in control.yaml reaches the pacer (a hand-written copy once dropped new keys)."""
     from audioset_tools.config import Config
-    from audioset_tools.download.runner import RunOptions
+    from audioset_tools.sources.configured import open_sources
 
     config = Config.model_validate({"download": {
         "rate_safety_margin": 0.2, "learned_rate_fraction": 0.5, "max_requests_per_hour": 300,
         "sleep_between_requests": 0.25, "backoff_base_seconds": 7.0,
     }})
-    pacing = RunOptions.from_config(config).pacing
+    [youtube] = open_sources(config, "ffmpeg", Path("unused"))
+    pacing = youtube.pacer.settings
     assert pacing == PacingSettings.from_config(config.download)
     assert (pacing.rate_safety_margin, pacing.learned_rate_fraction, pacing.max_requests_per_hour) == (0.2, 0.5, 300)
     assert (pacing.sleep_between_requests, pacing.backoff_base_seconds) == (0.25, 7.0)

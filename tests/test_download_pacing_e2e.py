@@ -7,13 +7,13 @@ from test_download_helpers import (
     assert_manifests_equal_disk,
     candidate_frame,
     suitable_frame,
+    youtube_run,
 )
 
 from audioset_tools.config import Config
-from audioset_tools.download.pacing import PacingSettings
 from audioset_tools.download.plan import plan_download
-from audioset_tools.download.runner import RunOptions, run_download
-from audioset_tools.sources.youtube.clip import FetchSettings
+from audioset_tools.sources.pacing import PacingSettings
+from audioset_tools.sources.youtube.settings import FetchSettings
 
 
 def test_a_sliding_window_limit_costs_retries_only_never_a_clip(tmp_path, tone_sources, ffmpeg_exe):
@@ -27,11 +27,10 @@ def test_a_sliding_window_limit_costs_retries_only_never_a_clip(tmp_path, tone_s
             ffmpeg_exe,
         )
         plans = plan_download(suitable_frame(classes), candidate_frame(rows, classes), start_index=0,
-                              end_index=None, samples_per_class=9, audio_format=settings.audio_format)
+                              end_index=None, samples_per_class=9, audio_format="wav")
         # Nothing configured: no pause, no budget; the limit is learned from the 429s.
         pacing = PacingSettings(sleep_between_requests=0.0, sleep_jitter=0.0, max_consecutive_rate_limits=20)
-        summary = run_download(plans, settings, tmp_path / "out",
-                               RunOptions(workers=3, progress=False, pacing=pacing))
+        summary = youtube_run(plans, settings, tmp_path / "out", workers=3, pacing=pacing)
         stats = server.address_stats("127.0.0.1")
     assert summary.outcomes["ok"] == 9 and not summary.stopped_by_throttling
     # Every refused extraction was recorded as a rate limit and fetched again, none as a lost clip.

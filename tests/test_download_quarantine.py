@@ -12,6 +12,7 @@ from test_download_helpers import (
     assert_manifests_equal_disk,
     candidate_frame,
     suitable_frame,
+    youtube_run,
 )
 
 from audioset_tools.config import Config
@@ -22,7 +23,6 @@ from audioset_tools.download.ledger import LEDGER_NAME, QUARANTINED
 from audioset_tools.download.plan import plan_download
 from audioset_tools.download.preview import preview_download
 from audioset_tools.download.rebuild import rebuild_dataset
-from audioset_tools.download.runner import RunOptions, run_download
 from audioset_tools.post.clean import CleanSettings, clean_dataset
 
 CLASSES = [("/m/a", "Speech")]
@@ -32,11 +32,11 @@ ROWS = {"/m/a": [(yt, 2.0 * n, 2.0 * n + 2.0) for n, yt in enumerate(IDS)]}
 
 def _plans(settings):
     return plan_download(suitable_frame(CLASSES), candidate_frame(ROWS, CLASSES), start_index=0, end_index=None,
-                         samples_per_class=2, audio_format=settings.audio_format)
+                         samples_per_class=2, audio_format="wav")
 
 
 def _download(out, settings, **options):
-    return run_download(_plans(settings), settings, out, RunOptions(progress=False, pacing=FAST, **options))
+    return youtube_run(_plans(settings), settings, out, pacing=FAST, **options)
 
 
 def _silence(path):

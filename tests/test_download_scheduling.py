@@ -21,23 +21,20 @@ from test_download_helpers import (
     assert_manifests_equal_disk,
     candidate_frame,
     suitable_frame,
+    youtube_run,
     ytid,
 )
 
 from audioset_tools.config import Config
 from audioset_tools.download.ledger import LEDGER_NAME, Ledger
-from audioset_tools.download.pacing import PacingSettings
 from audioset_tools.download.plan import plan_download
-from audioset_tools.download.runner import LOCK_NAME, RunOptions, run_download
+from audioset_tools.download.runner import LOCK_NAME, RunOptions
 from audioset_tools.download.summary import EXIT_THROTTLED
 from audioset_tools.errors import UserError
+from audioset_tools.sources.base import ClipJob, ClipResult, is_partial_file, partial_path
 from audioset_tools.sources.outcomes import Outcome
-from audioset_tools.sources.youtube.clip import (
-    ClipResult,
-    FetchSettings,
-    is_partial_file,
-    partial_path,
-)
+from audioset_tools.sources.pacing import PacingSettings
+from audioset_tools.sources.youtube.settings import FetchSettings
 
 CLASSES = [("/m/dog", "Dog"), ("/m/cat", "Cat"), ("/m/bird", "Bird, songbird")]
 FAST = PacingSettings(sleep_between_requests=0.0, sleep_jitter=0.0, backoff_base_seconds=0.01,
@@ -65,15 +62,16 @@ class FakeFetch:
         if outcome != "ok":
             return ClipResult(Outcome(outcome), f"simulated {outcome}", 1, None, None, None, None, None, None, 0)
         duration = job.end_seconds - job.start_seconds
-        frames = int(round(duration * settings.sample_rate))
-        samples = np.full((frames, settings.channels), 0.1, dtype="float32")
+        spec = job.spec
+        frames = int(round(duration * spec.sample_rate))
+        samples = np.full((frames, spec.channels), 0.1, dtype="float32")
         temp = job.target.with_name(f".{job.target.name}.fake.tmp")
         job.target.parent.mkdir(parents=True, exist_ok=True)
-        soundfile.write(temp, samples, settings.sample_rate, format="WAV", subtype="PCM_16")
+        soundfile.write(temp, samples, spec.sample_rate, format="WAV", subtype="PCM_16")
         os.replace(temp, job.target)
         digest = hashlib.sha256(job.target.read_bytes()).hexdigest()
-        return ClipResult(Outcome.OK, "", 1, None, job.target, digest, frames / settings.sample_rate,
-                          settings.sample_rate, settings.channels, 1000)
+        return ClipResult(Outcome.OK, "", 1, None, job.target, digest, frames / spec.sample_rate,
+                          spec.sample_rate, spec.channels, 1000)
 
 
 @pytest.fixture(scope="module")
@@ -96,8 +94,7 @@ def _rows(count=8):
 
 
 def _run(plans, settings, out, fetch, workers=1, **kw):
-    options = RunOptions(workers=workers, progress=False, pacing=kw.pop("pacing", FAST), **kw)
-    return run_download(plans, settings, out, options, fetch=fetch)
+    return youtube_run(plans, settings, out, fetch=fetch, workers=workers, pacing=kw.pop("pacing", FAST), **kw)
 
 
 def _behaviour():
@@ -201,8 +198,7 @@ def test_unrecorded_complete_file_is_adopted_and_broken_one_refetched(tmp_path, 
     rows = _rows()
     plans = _plans(rows, 2)
     # What a run killed between os.replace and the ledger commit leaves behind.
-    FakeFetch()(type("J", (), {"ytid": ytid("do", 0), "start_seconds": 0.0, "end_seconds": 2.0,
-                               "target": out / "Dog" / f"{ytid('do', 0)}_0.wav"})(), settings)
+    FakeFetch()(ClipJob(ytid("do", 0), 0.0, 2.0, out / "Dog" / f"{ytid('do', 0)}_0.wav"), settings)
     broken = out / "Dog" / f"{ytid('do', 1)}_1000.wav"
     broken.write_bytes(b"RIFF not really")
     partial = out / "Cat" / ".leftover.fake.tmp"
@@ -221,14 +217,13 @@ def test_unrecorded_file_one_sample_short_is_not_adopted(tmp_path, settings):
     out = tmp_path / "out"
     plans = _plans(_rows(), 2)
     target = out / "Dog" / f"{ytid('do', 0)}_0.wav"
-    FakeFetch()(type("J", (), {"ytid": ytid("do", 0), "start_seconds": 0.0, "end_seconds": 2.0,
-                               "target": target})(), settings)
+    FakeFetch()(ClipJob(ytid("do", 0), 0.0, 2.0, target), settings)
     samples, rate = soundfile.read(target, dtype="int16")
     soundfile.write(target, samples[:-1], rate, subtype="PCM_16")
     fetch = FakeFetch()
     summary = _run(plans, settings, out, fetch)
     assert summary.adopted == 0 and fetch.calls[ytid("do", 0)] == 1
-    assert soundfile.info(target).frames == 2 * settings.sample_rate
+    assert soundfile.info(target).frames == 2 * 16000
 
 
 def test_partial_files_written_after_the_start_sweep_are_gone_at_the_end(tmp_path, settings):
@@ -285,12 +280,12 @@ def test_a_second_run_in_the_same_folder_is_refused(tmp_path, settings):
 
 
 def test_each_worker_gets_its_own_proxy_and_private_cookie_copy(tmp_path, settings):
-    from audioset_tools.download.runner import _worker_settings, redact_proxy
+    from audioset_tools.sources.youtube.source import YoutubeSource, redact_proxy
 
     cookies = tmp_path / "cookies.txt"
     cookies.write_text("# Netscape HTTP Cookie File\n.example.com\tTRUE\t/\tTRUE\t0\tSID\tvalue\n")
-    options = RunOptions(workers=3, cookies_file=cookies, proxies=("http://a:1", "http://b:2"))
-    with _worker_settings(settings, options) as per_worker:
+    source = YoutubeSource(settings, cookies_file=cookies, proxies=("http://a:1", "http://b:2"))
+    with source.prepare(3) as per_worker:
         assert [s.proxy for s in per_worker] == ["http://a:1", "http://b:2", "http://a:1"]
         copies = [s.cookies_file for s in per_worker]
         assert len(set(copies)) == 3 and cookies not in copies

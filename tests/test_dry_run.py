@@ -11,14 +11,14 @@ import hashlib
 from pathlib import Path
 
 import pytest
+from output_factory import populate_output
+from test_download_helpers import write_config, write_meta, ytid
 
 import download_data
 import get_relevant_meta_data
 from audioset_tools.config import load_config
 from audioset_tools.download.job import slice_plans
 from audioset_tools.download.ledger import LEDGER_NAME, Ledger
-from output_factory import populate_output
-from test_download_helpers import write_config, write_meta, ytid
 
 REPO = Path(__file__).resolve().parents[1]
 CLASSES = [("/m/a", "Speech"), ("/m/b", "Music"), ("/m/c", "Dog"), ("/m/d", "Cat")]

@@ -24,9 +24,12 @@ from media import (
 )
 
 from audioset_tools.dataset.audio_info import probe_audio, segment_frames
+from audioset_tools.sources.base import ClipJob
 from audioset_tools.sources.ffmpeg_bin import find_ffmpeg
 from audioset_tools.sources.outcomes import Outcome
-from audioset_tools.sources.youtube.clip import ClipJob, FetchSettings, fetch_clip
+from audioset_tools.sources.youtube.clip import fetch_clip
+from audioset_tools.sources.output_spec import OutputSpec
+from audioset_tools.sources.youtube.settings import FetchSettings
 
 YTID = "exactclip01"
 
@@ -47,23 +50,25 @@ def settings(media_server) -> FetchSettings:
 
 def _fetch(media_server, settings, source: Path, kind: str, tmp_path: Path, start: float, end: float, **changes):
     media_server.add(YTID, source)
+    spec = OutputSpec(**{key: changes.pop(key) for key in ("audio_format", "sample_rate", "channels")
+                         if key in changes})
     settings = dataclasses.replace(settings, url_template=media_server.url_template(kind), **changes)
-    extension = settings.audio_format
-    job = ClipJob(YTID, start, end, tmp_path / f"{YTID}_{int(start * 1000)}.{extension}")
+    job = ClipJob(YTID, start, end, tmp_path / f"{YTID}_{int(start * 1000)}.{spec.audio_format}", spec)
     return job, settings, fetch_clip(job, settings)
 
 
 def _assert_exact(job: ClipJob, settings: FetchSettings, result, source: Path, delay: float) -> None:
     assert result.outcome is Outcome.OK, result.message
-    expected = segment_frames(job.start_seconds, job.end_seconds, settings.sample_rate)
+    spec = job.spec
+    expected = segment_frames(job.start_seconds, job.end_seconds, spec.sample_rate)
     info = probe_audio(job.target)
-    assert (info.frames, info.sample_rate, info.channels) == (expected, settings.sample_rate, settings.channels)
+    assert (info.frames, info.sample_rate, info.channels) == (expected, spec.sample_rate, spec.channels)
     data, _ = soundfile.read(str(job.target), always_2d=True)
-    assert data.shape == (expected, settings.channels)
+    assert data.shape == (expected, spec.channels)
     start, end = job.start_seconds, job.end_seconds
     assert clip_seconds(job.target, start_offset=start % 1) == list(range(int(-(-start // 1)), int(end)))
-    error = alignment_error(job.target, source, start, sample_rate=settings.sample_rate)
-    assert abs(error) <= 1 / settings.sample_rate + delay + 1e-9, f"clip starts {error * 1000:.2f} ms off"
+    error = alignment_error(job.target, source, start, sample_rate=spec.sample_rate)
+    assert abs(error) <= 1 / spec.sample_rate + delay + 1e-9, f"clip starts {error * 1000:.2f} ms off"
 
 
 @pytest.mark.parametrize("strategy", ["range", "whole_file"])

@@ -6,10 +6,10 @@ import logging
 from pathlib import Path
 
 import pytest
+from dataset_factory import make_dataset
 
 from audioset_tools.cli import main
 from audioset_tools.config import load_config
-from dataset_factory import make_dataset
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -15,15 +15,12 @@ import pytest
 from media import alignment_error, clip_seconds
 
 from audioset_tools.dataset.audio_info import probe_audio, sha256_file
+from audioset_tools.sources.base import ClipJob, is_partial_file, partial_path
 from audioset_tools.sources.ffmpeg_bin import find_ffmpeg
 from audioset_tools.sources.outcomes import PERMANENT_FAILURES, THROTTLING, Outcome
-from audioset_tools.sources.youtube.clip import (
-    ClipJob,
-    FetchSettings,
-    fetch_clip,
-    is_partial_file,
-    partial_path,
-)
+from audioset_tools.sources.youtube.clip import fetch_clip
+from audioset_tools.sources.output_spec import OutputSpec
+from audioset_tools.sources.youtube.settings import FetchSettings
 
 YTID = "abcdefghijk"
 
@@ -39,8 +36,10 @@ def settings(media_server) -> FetchSettings:
     )
 
 
-def _job(tmp_path: Path, start: float = 12.0, end: float = 22.0, ytid: str = YTID, ext: str = "wav") -> ClipJob:
-    return ClipJob(ytid, start, end, tmp_path / "out" / f"{ytid}_{int(start * 1000)}.{ext}")
+def _job(tmp_path: Path, start: float = 12.0, end: float = 22.0, ytid: str = YTID, ext: str = "wav",
+         spec: OutputSpec | None = None) -> ClipJob:
+    spec = spec or OutputSpec(audio_format=ext)
+    return ClipJob(ytid, start, end, tmp_path / "out" / f"{ytid}_{int(start * 1000)}.{ext}", spec)
 
 
 def _assert_nothing_written(job: ClipJob) -> None:
@@ -53,8 +52,8 @@ def _assert_exact_clip(result, job: ClipJob, source: Path, settings: FetchSettin
     assert result.outcome is Outcome.OK, result.message
     assert result.file == job.target and job.target.is_file()
     info = probe_audio(job.target)
-    assert info.sample_rate == settings.sample_rate == result.sample_rate
-    assert info.channels == settings.channels == result.channels
+    assert info.sample_rate == job.spec.sample_rate == result.sample_rate
+    assert info.channels == job.spec.channels == result.channels
     assert result.duration == pytest.approx(job.duration, abs=settings.duration_tolerance)
     assert result.sha256 == sha256_file(job.target)
     start, end = job.start_seconds, job.end_seconds
@@ -77,8 +76,7 @@ def test_ok_clip_is_exactly_the_segment(media_server, tone_sources, settings, tm
 
 def test_fractional_start_and_flac_stereo_output(media_server, tone_sources, settings, tmp_path):
     media_server.add(YTID, tone_sources.webm)
-    settings = dataclasses.replace(settings, audio_format="flac", sample_rate=22050, channels=2)
-    job = _job(tmp_path, 20.5, 27.5, ext="flac")
+    job = _job(tmp_path, 20.5, 27.5, ext="flac", spec=OutputSpec(22050, 2, "flac"))
     result = fetch_clip(job, settings)
     _assert_exact_clip(result, job, tone_sources.webm, settings)
     assert job.target.read_bytes()[:4] == b"fLaC"

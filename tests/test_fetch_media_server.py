@@ -9,8 +9,14 @@ import urllib.request
 
 import numpy as np
 import pytest
-
-from media import FFMPEG, alignment_error, clip_seconds, decode, make_tone_source, tone_frequency
+from media import (
+    FFMPEG,
+    alignment_error,
+    clip_seconds,
+    decode,
+    make_tone_source,
+    tone_frequency,
+)
 from media_server import MediaServer, _parse_range
 
 YTID = "abcdefghijk"

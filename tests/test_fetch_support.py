@@ -23,14 +23,11 @@ from audioset_tools.dataset.audio_info import (
     sha256_file,
 )
 from audioset_tools.errors import UserError
-from audioset_tools.sources.outcomes import Outcome
 from audioset_tools.sources import ffmpeg_bin
-from audioset_tools.sources.youtube.clip import (
-    ClipJob,
-    FetchSettings,
-    ends_before_segment,
-    fetch_clip,
-)
+from audioset_tools.sources.base import ClipJob
+from audioset_tools.sources.outcomes import Outcome
+from audioset_tools.sources.output_spec import OutputSpec
+from audioset_tools.sources.youtube.clip import ends_before_segment, fetch_clip
 from audioset_tools.sources.youtube.cookies import (
     private_cookie_copy,
     remove_stale_cookie_copies,
@@ -43,6 +40,7 @@ from audioset_tools.sources.youtube.js_runtime import (
 )
 from audioset_tools.sources.youtube.resolve import close_thread_downloader, ytdlp_params
 from audioset_tools.sources.youtube.segment import transcode_segment
+from audioset_tools.sources.youtube.settings import FetchSettings
 
 SECRET = "SECRETVALUE0123456789"
 COOKIES = (
@@ -91,7 +89,7 @@ def test_ffmpeg_runs_in_its_own_session_so_a_terminal_ctrl_c_does_not_reach_it(t
     fake.chmod(0o755)
     settings = FetchSettings.from_config(Config(), str(fake))
     output = tmp_path / "out.wav"
-    run = transcode_segment(str(tmp_path / "source.webm"), output, 1.0, 2.0, settings)
+    run = transcode_segment(str(tmp_path / "source.webm"), output, 1.0, 2.0, OutputSpec(), settings)
     assert run.source_duration is None
     session, group = map(int, output.read_text().split())
     assert session != os.getsid(0) and group != os.getpgid(0)
@@ -290,8 +288,7 @@ def test_settings_from_config(tmp_path):
     )
     settings = FetchSettings.from_config(config, "/bin/ffmpeg", cookies_copy=tmp_path / "c.txt", proxy="http://p:1")
     assert settings == FetchSettings(
-        url_template="http://mirror/{ytid}.webm", ffmpeg="/bin/ffmpeg", audio_format="flac", sample_rate=22050,
-        channels=2, fetch_strategy="whole_file", max_retries=5, socket_timeout=7.0, duration_tolerance=0.1,
+        url_template="http://mirror/{ytid}.webm", ffmpeg="/bin/ffmpeg", fetch_strategy="whole_file", max_retries=5, socket_timeout=7.0, duration_tolerance=0.1,
         retry_backoff=3.0, retry_backoff_max=90.0, cookies_file=tmp_path / "c.txt", proxy="http://p:1",
         js_runtime=JsRuntime("node"),
     )
@@ -321,7 +318,7 @@ def test_settings_reject_bad_values():
     with pytest.raises(ValueError, match="ytid"):
         FetchSettings(url_template="http://x/", ffmpeg="ffmpeg")
     with pytest.raises(ValueError, match="audio_format"):
-        FetchSettings(url_template="http://x/{ytid}", ffmpeg="ffmpeg", audio_format="mp3")
+        OutputSpec(audio_format="mp3")
     with pytest.raises(ValueError, match="fetch_strategy"):
         FetchSettings(url_template="http://x/{ytid}", ffmpeg="ffmpeg", fetch_strategy="magic")
 

@@ -93,10 +93,10 @@ def test_class_folders_never_take_the_tools_own_names(name):
 def test_own_root_names_cover_every_file_the_tool_writes_at_the_root():
     from audioset_tools.dataset.layout import OWN_ROOT_NAMES, QUARANTINE_DIR
     from audioset_tools.dataset.manifest import HF_METADATA_NAME, MANIFEST_NAME
-    from audioset_tools.download.report import REPORT_DIR_NAME
     from audioset_tools.dataset.validate import VALIDATION_NAME
     from audioset_tools.download.ledger import LEDGER_NAME
     from audioset_tools.download.rebuild import REBUILD_REPORT_NAME
+    from audioset_tools.download.report import REPORT_DIR_NAME
     from audioset_tools.download.runner import LOCK_NAME
 
     for name in (LEDGER_NAME, LOCK_NAME, QUARANTINE_DIR, HF_METADATA_NAME, MANIFEST_NAME, REBUILD_REPORT_NAME,

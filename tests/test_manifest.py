@@ -149,7 +149,7 @@ def test_wrong_field_count_and_absent_file(tmp_path: Path, frame: pd.DataFrame) 
     path = tmp_path / MANIFEST_NAME
     write_manifest(path, frame)
     path.write_text(path.read_text() + "1,2,3\n")
-    with pytest.raises(UserError, match=r":6: expected 14 fields, found 3"):
+    with pytest.raises(UserError, match=r":6: expected 15 fields, found 3"):
         read_manifest(path)
     with pytest.raises(UserError, match="manifest not found"):
         read_manifest(tmp_path / "nope.csv")

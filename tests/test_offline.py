@@ -11,11 +11,13 @@ import pytest
 from test_download_helpers import write_config, write_meta
 
 from audioset_tools.cli import main
-from audioset_tools.sources.youtube import reachability
 from audioset_tools.errors import UserError
 from audioset_tools.select.metadata import ensure_files, official
+from audioset_tools.sources.base import ClipJob
 from audioset_tools.sources.ffmpeg_bin import find_ffmpeg
-from audioset_tools.sources.youtube.clip import ClipJob, FetchSettings, fetch_clip
+from audioset_tools.sources.youtube import reachability
+from audioset_tools.sources.youtube.clip import fetch_clip
+from audioset_tools.sources.youtube.settings import FetchSettings
 
 FIXTURES = Path(__file__).parent / "fixtures" / "metadata"
 ALL_FILES = official.needed_files(["balanced", "unbalanced", "eval"])
@@ -273,10 +275,11 @@ def test_ffmpeg_failing_to_resolve_the_media_host_is_one_short_line_and_final() 
 
 def test_dns_failing_mid_run_stops_the_run_without_any_backoff(tmp_path) -> None:
     """The source answered before the start; then name resolution fails for every clip."""
+    from test_download_helpers import youtube_run
+
     from audioset_tools.download.ledger import LEDGER_NAME, Ledger
-    from audioset_tools.download.pacing import PacingSettings
     from audioset_tools.download.plan import Candidate, ClassPlan
-    from audioset_tools.download.runner import RunOptions, run_download
+    from audioset_tools.sources.pacing import PacingSettings
 
     candidates = tuple(
         Candidate(f"dnsfail{n:04d}", 0.0, 2.0, n, "/m/a", f"Speech/dnsfail{n:04d}_0.wav") for n in range(8)
@@ -284,9 +287,8 @@ def test_dns_failing_mid_run_stops_the_run_without_any_backoff(tmp_path) -> None
     plan = ClassPlan(0, "/m/a", "Speech", "train", "Speech", 4, candidates)
     settings = FetchSettings(url_template="http://nonexistent.invalid/{ytid}.webm", ffmpeg=find_ffmpeg(),
                              max_retries=3, retry_backoff=60.0)
-    options = RunOptions(progress=False, max_consecutive_transient=3,
-                         pacing=PacingSettings(sleep_between_requests=0.0, sleep_jitter=0.0))
-    summary = run_download([plan], settings, tmp_path / "out", options)
+    summary = youtube_run([plan], settings, tmp_path / "out", max_consecutive_transient=3,
+                          pacing=PacingSettings(sleep_between_requests=0.0, sleep_jitter=0.0))
     assert summary.stopped_by_network and summary.exit_code == 4
     with Ledger(tmp_path / "out" / LEDGER_NAME, read_only=True) as ledger:
         latest = ledger.latest_outcomes()

@@ -8,11 +8,16 @@ import librosa
 import numpy as np
 import pytest
 import soundfile as sf
+from post_data import DEFAULT_CLASSES, make_dataset, write_clip
 
 from audioset_tools.post.derived import index_path, load_item, params_path, read_index
 from audioset_tools.post.features import FeatureSettings, compute_melspecs
-from audioset_tools.post.melspec import MelParams, log_mel, log_mel_batch, mel_filterbank
-from post_data import DEFAULT_CLASSES, make_dataset, write_clip
+from audioset_tools.post.melspec import (
+    MelParams,
+    log_mel,
+    log_mel_batch,
+    mel_filterbank,
+)
 
 SR = 16000
 

@@ -10,11 +10,18 @@ import librosa
 import numpy as np
 import pytest
 import soundfile as sf
-
-from audioset_tools.post.derived import index_path, load_item, params_path, read_index
-from audioset_tools.post.features import FeatureSettings, compute_melspecs
-from audioset_tools.post.melspec import BLOCK_FRAMES, MelParams, _bands, _project, log_mel, mel_filterbank
 from post_data import make_dataset, write_clip
+
+from audioset_tools.post.derived import index_path, load_item, read_index
+from audioset_tools.post.features import FeatureSettings, compute_melspecs
+from audioset_tools.post.melspec import (
+    BLOCK_FRAMES,
+    MelParams,
+    _bands,
+    _project,
+    log_mel,
+    mel_filterbank,
+)
 
 SR = 16000
 

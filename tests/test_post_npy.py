@@ -7,10 +7,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
+from post_data import make_dataset, write_clip
 
 from audioset_tools.post.derived import index_path, read_index
 from audioset_tools.post.npy import NpySettings, convert_to_npy
-from post_data import make_dataset, write_clip
 
 
 def test_float32_arrays_equal_the_decoded_wav(tmp_path: Path) -> None:

@@ -8,14 +8,19 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from post_data import DEFAULT_CLASSES, ClassSpec, make_dataset, write_clip
 
 from audioset_tools.errors import UserError
 from audioset_tools.post.derived import index_path, load_item, params_path, read_index
 from audioset_tools.post.features import FeatureSettings, compute_melspecs
 from audioset_tools.post.npy import NpySettings, convert_to_npy
 from audioset_tools.post.pack import open_packed, pack_dataset
-from audioset_tools.post.stats import Normaliser, RunningMoments, compute_stats, stats_path
-from post_data import DEFAULT_CLASSES, ClassSpec, make_dataset, write_clip
+from audioset_tools.post.stats import (
+    Normaliser,
+    RunningMoments,
+    compute_stats,
+    stats_path,
+)
 
 
 @pytest.fixture

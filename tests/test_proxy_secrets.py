@@ -14,9 +14,9 @@ import threading
 from pathlib import Path
 
 import pytest
+from test_download_helpers import assert_manifests_equal_disk, write_config, write_meta
 
 import download_data
-from test_download_helpers import assert_manifests_equal_disk, write_config, write_meta
 
 REPO = Path(__file__).resolve().parents[1]
 PASSWORD = "s3cretProxyPw42"

@@ -9,6 +9,7 @@ import pytest
 from dataset_factory import make_dataset
 
 from audioset_tools.cli import main
+from audioset_tools.download.ledger import LEDGER_NAME, Attempt, ClipRecord, Ledger
 from audioset_tools.download.report import (
     AVAILABILITY_FIGURE,
     CLIPS_FIGURE,
@@ -17,7 +18,6 @@ from audioset_tools.download.report import (
     build_report,
     write_report,
 )
-from audioset_tools.download.ledger import LEDGER_NAME, Attempt, ClipRecord, Ledger
 from audioset_tools.errors import UserError
 
 
@@ -33,7 +33,7 @@ def record(ledger: Ledger, row: dict | None, outcome: str, *, ytid: str = "", cl
     )
     clip = None
     if outcome == "ok":
-        clip = ClipRecord(rank=0, **{k: row[k] for k in ClipRecord.__dataclass_fields__ if k != "rank"})
+        clip = ClipRecord(rank=0, **{k: row[k] for k in ClipRecord.__dataclass_fields__ if k != "rank" and k in row})
     ledger.record_attempt(attempt, clip)
 
 

@@ -142,7 +142,7 @@ def test_ctrl_c_works_while_a_resolve_is_stuck(tmp_path, media_server, tone_sour
 
 
 def test_second_ctrl_c_stops_an_ffmpeg_reading_from_a_stalled_server(tmp_path, media_server, tone_sources):
-    from audioset_tools.sources.youtube.clip import is_partial_file
+    from audioset_tools.sources.base import is_partial_file
 
     # The resolving GET passes (headers only); ffmpeg's reads then hang for the whole
     # socket_timeout, several times over with reconnects: far beyond HANG.

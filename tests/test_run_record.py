@@ -55,7 +55,7 @@ def test_an_existing_ledger_is_migrated_in_place_and_keeps_its_records(tmp_path)
     assert runs[0]["clips_kept"] == 1
     with sqlite3.connect(path) as db:
         assert db.execute("SELECT run_id FROM attempts ORDER BY id").fetchall() == [(None,), (None,), (run_id,)]
-        assert db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone() == ("1",)
+        assert db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone() == ("2",)
 
 
 def _ok_attempt(clip):

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 from test_download_helpers import assert_manifests_equal_disk, write_config, write_meta
 
-from audioset_tools.sources.youtube.clip import is_partial_file
+from audioset_tools.sources.base import is_partial_file
 
 REPO = Path(__file__).resolve().parents[1]
 # Only reached when a run hangs, which is itself a failure.

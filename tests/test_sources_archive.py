@@ -27,7 +27,12 @@ from archive_media import (
 
 from audioset_tools.atomic import is_temporary
 from audioset_tools.errors import UserError
-from audioset_tools.sources.archive import ArchiveFormat, ArchiveOutcome, ArchiveSource, list_archive
+from audioset_tools.sources.archive import (
+    ArchiveFormat,
+    ArchiveOutcome,
+    ArchiveSource,
+    list_archive,
+)
 from audioset_tools.sources.archive import index as index_module
 from audioset_tools.sources.archive.convert import fit_to_segment
 from audioset_tools.sources.archive.decode import Decoded

@@ -10,6 +10,7 @@ COMMAND_MODULES = (
     "select",
     "doctor",
     "download",
+    "sources",
     "clean",
     "to_npy",
     "melspec",

@@ -6,20 +6,32 @@ import argparse
 from pathlib import Path
 
 from ..config import Config
-from ..download.doctor import SpaceNeed, Status, format_checks, run_checks, space_needed
+from ..download.doctor import (
+    SpaceNeed,
+    Status,
+    check_archives,
+    format_checks,
+    run_checks,
+    space_needed,
+)
+from ..download.plan import ClassPlan
 from ..errors import UserError
 
 NAME = "doctor"
 HELP = "check that everything a download needs is in place"
 DESCRIPTION = """\
-Checks ffmpeg (version, https support), yt-dlp (warns when older than about two months),
-yt-dlp-ejs (warns when missing or not the version yt-dlp expects), lists yt-dlp's installed
-plugins and PO-token providers, the JavaScript runtime YouTube extraction needs, the cookies file (never printing its
-values), that the output folder is writable with room for the planned clips
-(download.samples_per_class x the classes of the slice in suitable_classes.csv, as 10 s
-clips in the configured audio format), and that the source of download.url_template
-answers (one request, through download.proxies when set; --offline skips it). Reads
-control.yaml when present, else checks the defaults.
+Lists download.sources in the order they are asked, then checks:
+- ffmpeg (version, https support) and that the output folder is writable with room for
+  the planned clips (download.samples_per_class x the classes of the slice in
+  suitable_classes.csv, as 10 s clips in the configured audio format);
+- for a youtube source: yt-dlp (warns when older than about two months), yt-dlp-ejs
+  (warns when missing or not the version yt-dlp expects), yt-dlp's installed plugins and
+  PO-token providers, the JavaScript runtime YouTube extraction needs, the cookies file
+  (never printing its values), and that the host of download.url_template answers (one
+  request, through download.proxies when set; --offline skips it);
+- for each archive: that it can be read and indexed (the index is cached in the output
+  folder's _cache/ and reused by the download) and how many planned candidates it holds.
+Reads control.yaml when present, else checks the defaults.
 
 Exit code: 0 all usable (warnings allowed), 1 a check failed, 2 bad configuration."""
 CONFIG = "optional"
@@ -35,19 +47,34 @@ def run(args: argparse.Namespace, config: Config) -> int:
     loaded = config
     if loaded.source is None:
         print("no control.yaml here: checking the default settings")
+    output_dir = args.output if args.output is not None else loaded.paths.output_dir.resolve()
+    sources = loaded.download.sources
+    print("sources, in order: " + ", ".join(f"{s.name} ({s.kind})" for s in sources))
     checks = run_checks(
         ffmpeg_path=loaded.download.ffmpeg_path,
         js_runtime=loaded.download.js_runtime,
         cookies_file=loaded.download.cookies_file,
-        output_dir=args.output if args.output is not None else loaded.paths.output_dir.resolve(),
+        output_dir=output_dir,
         url_template=loaded.download.url_template,
         proxies=loaded.download.proxies,
         offline=args.offline,
         space=_planned_space(loaded),
         extractor_args=loaded.download.youtube.extractor_args,
+        youtube=any(s.kind == "youtube" for s in sources),
     )
+    checks += check_archives(loaded, output_dir, _planned(loaded))
     print(format_checks(checks))
     return 1 if any(c.status is Status.FAIL for c in checks) else 0
+
+
+def _planned(config: Config) -> list[ClassPlan] | None:
+    """The configured slice's plans, or None when the selection has not run yet."""
+    from ..download.job import slice_plans
+
+    try:
+        return slice_plans(config)
+    except UserError:
+        return None
 
 
 def _planned_space(config: Config) -> SpaceNeed | None:

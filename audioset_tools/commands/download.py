@@ -21,6 +21,7 @@ from ..errors import (
     EXIT_TOOLING,
 )
 from ..sources.youtube.ytdlp_tooling import TOOLING_FIX
+from ._options import add_class_slice, add_retry_failed
 
 NAME = "download"
 HELP = "download, trim and transcode the candidate clips of a class slice"
@@ -42,22 +43,9 @@ The first Ctrl-C or SIGTERM finishes the clips in flight and writes the manifest
 one aborts at once."""
 
 
-def _index(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a class index (whole number >= 0), got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"expected a class index >= 0, got {value}")
-    return value
-
-
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--start", type=_index, metavar="I", help="first class index (overrides download.start_index)")
-    parser.add_argument("--end", type=_index, metavar="J",
-                        help="end class index, exclusive (overrides download.end_index)")
-    parser.add_argument("--retry-failed", action="store_true",
-                        help="also retry clips that failed permanently before (unavailable, forbidden, ...)")
+    add_class_slice(parser)
+    add_retry_failed(parser)
     parser.add_argument("--dry-run", action="store_true", help="list what would be fetched; download nothing")
     parser.add_argument("--export-unavailable", type=Path, metavar="CSV",
                         help="write the videos known to be gone to CSV and exit")

@@ -13,6 +13,7 @@ from ..download.rebuild import (
     rebuild_dataset,
 )
 from ..errors import EXIT_DISK_FULL, EXIT_TERMINATED
+from ._options import add_retry_failed
 
 NAME = "rebuild"
 HELP = "fetch exactly the clips a manifest.csv lists into a folder"
@@ -53,9 +54,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--unavailable", type=Path, metavar="CSV",
         help="an unavailable.csv (from download_data.py --export-unavailable): skip the videos it lists",
     )
-    parser.add_argument(
-        "--retry-failed", action="store_true", help="also try clips known to have failed permanently"
-    )
+    add_retry_failed(parser)
 
 
 def workers_type(text: str) -> int:

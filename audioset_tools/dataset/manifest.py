@@ -46,13 +46,16 @@ MANIFEST_COLUMNS = (
     "sha256",
     "labels",
     "samples_sha256",
+    "source",
 )
-# Columns a manifest written by an older version lacks; read as empty.
-OPTIONAL_MANIFEST_COLUMNS = ("samples_sha256",)
+# Columns a manifest written by an older version lacks; read as empty. ``source`` names the
+# configured source that made the clip (youtube, archive1, ...): provenance only, never
+# used to decide anything when the manifest is read back.
+OPTIONAL_MANIFEST_COLUMNS = ("samples_sha256", "source")
 REQUIRED_MANIFEST_COLUMNS = tuple(c for c in MANIFEST_COLUMNS if c not in OPTIONAL_MANIFEST_COLUMNS)
 SPLITS = ("train", "val", "test")
 # Free text a shared manifest may carry; written spreadsheet-safe (tables.spreadsheet_safe).
-TEXT_COLUMNS = ("mid", "class_name", "labels")
+TEXT_COLUMNS = ("mid", "class_name", "labels", "source")
 
 _INT_COLUMNS = ("class_index", "sample_rate", "channels")
 _FLOAT_COLUMNS = ("start_seconds", "end_seconds", "duration")
@@ -161,7 +164,8 @@ def read_manifest(path: Path) -> pd.DataFrame:
     seen_files: dict[str, int] = {}
     for line_number, row in table.rows:
         for column in TEXT_COLUMNS:
-            row[column] = from_spreadsheet_safe(row[column])
+            if column in row:  # an optional column (source) may be absent from an older manifest
+                row[column] = from_spreadsheet_safe(row[column])
         for problem in _row_problems(row):
             errors.append((line_number, f"{path}:{line_number}: {problem}"))
         previous = seen_files.get(row["file"])

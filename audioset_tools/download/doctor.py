@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
+from ..config import Config
 from ..errors import UserError
 from ..sources.ffmpeg_bin import (
     ffmpeg_filters,
@@ -29,6 +30,7 @@ from ..sources.youtube.ytdlp_tooling import (
     installed_plugins,
     package_version,
 )
+from .plan import ClassPlan
 
 # YouTube changes often enough that a yt-dlp older than this is a likely cause of failures.
 YTDLP_MAX_AGE_DAYS = 60
@@ -240,21 +242,53 @@ def _gib(size: float) -> str:
 def run_checks(
     *, ffmpeg_path: Path | None, js_runtime: str | None, cookies_file: Path | None, output_dir: Path,
     url_template: str | None = None, proxies: Sequence[str] = (), offline: bool = False,
-    space: SpaceNeed | None = None, extractor_args: Mapping[str, object] | None = None,
+    space: SpaceNeed | None = None, extractor_args: Mapping[str, object] | None = None, youtube: bool = True,
 ) -> list[Check]:
-    """Every check; the network one only when ``url_template`` is given (skipped with ``offline``)."""
-    checks: list[Callable[[], Check]] = [
-        lambda: check_ffmpeg(ffmpeg_path),
-        check_ytdlp,
-        check_ejs,
-        lambda: check_ytdlp_plugins(extractor_args),
-        lambda: check_js_runtime(js_runtime),
-        lambda: check_cookies(cookies_file),
-        lambda: check_output_dir(output_dir, space),
-    ]
-    if url_template is not None:
+    """Every check; the YouTube tooling ones only for a ``youtube`` source, the network one only when
+    ``url_template`` is given too (skipped with ``offline``)."""
+    checks: list[Callable[[], Check]] = [lambda: check_ffmpeg(ffmpeg_path)]
+    if youtube:
+        checks += [
+            check_ytdlp,
+            check_ejs,
+            lambda: check_ytdlp_plugins(extractor_args),
+            lambda: check_js_runtime(js_runtime),
+            lambda: check_cookies(cookies_file),
+        ]
+    checks.append(lambda: check_output_dir(output_dir, space))
+    if youtube and url_template is not None:
         checks.append(lambda: check_network(url_template, proxies, offline))
     return [check() for check in checks]
+
+
+def check_archives(config: Config, output_dir: Path, plans: Sequence[ClassPlan] | None) -> list[Check]:
+    """One check per archive in ``download.sources``: readable, indexed, and how many planned clips it holds."""
+    from ..sources.archive.adapter import ArchiveClipSource
+    from ..sources.configured import INDEX_CACHE_DIR
+    from .coverage import plan_coverage
+
+    checks = []
+    for entry in config.download.sources:
+        if entry.kind != "archive":
+            continue
+        name = f"source {entry.name}"
+        try:
+            source = ArchiveClipSource.open(entry.path, Path(output_dir) / INDEX_CACHE_DIR, entry.format, name=entry.name)
+        except UserError as exc:
+            checks.append(Check(name, Status.FAIL, exc.message))
+            continue
+        try:
+            detail = source.preflight()
+            if plans is None:
+                checks.append(Check(name, Status.OK, f"{detail}; no selection yet to compare it with"))
+                continue
+            held = plan_coverage(plans, [source], output_dir).sources[0].holds or 0
+            planned = sum(len(plan.candidates) for plan in plans)
+            status = Status.OK if held else Status.WARN
+            checks.append(Check(name, status, f"{detail}; holds {held:,} of the {planned:,} planned candidates"))
+        finally:
+            source.close()
+    return checks
 
 
 def format_checks(checks: list[Check]) -> str:

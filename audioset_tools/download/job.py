@@ -10,12 +10,12 @@ from pathlib import Path
 from ..config import Config
 from ..dataset.lock import dataset_lock
 from ..errors import UserError
+from ..sources.configured import close_sources, open_sources, usable_sources
 from ..sources.ffmpeg_bin import find_ffmpeg
-from ..sources.youtube.clip import FetchSettings
-from ..sources.youtube.reachability import require_source
+from ..sources.output_spec import OutputSpec
 from .ledger import LEDGER_NAME, Ledger
 from .plan import ClassPlan, plan_download, selection_identities
-from .preview import ClassPreview, preview_download
+from .preview import ClassPreview, SourceName, preview_download
 from .runner import RunOptions, RunSummary, run_download
 from .unavailable import export_unavailable, import_unavailable
 
@@ -60,36 +60,52 @@ def require_writable_folder(folder: Path) -> None:
         raise UserError(f"{existing}: {cause}; choose another paths.output_dir")
 
 
+def output_spec(config: Config) -> OutputSpec:
+    """The clips every source must produce, from the ``audio`` section."""
+    audio = config.audio
+    return OutputSpec(sample_rate=audio.sample_rate, channels=audio.channels, audio_format=audio.format)
+
+
 def download_slice(
     config: Config,
     *,
     start: int | None = None,
     end: int | None = None,
-    retry_failed: bool = False,
+    retry_failed: bool | str = False,
     progress: bool = True,
 ) -> RunSummary:
-    """Download the configured slice into paths.output_dir (resuming whatever ran before)."""
+    """Download the configured slice into paths.output_dir (resuming whatever ran before).
+
+    ``retry_failed``: True tries every source's known failures again, a source's name only that one's.
+    """
     plans = slice_plans(config, start, end)
     ffmpeg = find_ffmpeg(config.download.ffmpeg_path)
-    settings = FetchSettings.from_config(config, ffmpeg)
     options = RunOptions.from_config(config, retry_failed=retry_failed, progress=progress)
     require_writable_folder(config.paths.output_dir)
-    # Offline, every clip would fail one by one; one request now says so at once (exit 4).
-    log.info("source check: %s", require_source(config.download.url_template, config.download.proxies).detail)
-    log.info(
-        "downloading %d classes (%d clips each) into %s with %d worker(s)",
-        len(plans), config.download.samples_per_class, config.paths.output_dir, options.workers,
-    )
-    from ..select.outputs import read_suitable_classes
+    output_dir = config.paths.output_dir
+    sources = open_sources(config, ffmpeg, output_dir, progress=progress)
+    try:
+        # Offline, every clip would fail one by one; one request now says so at once (exit 4).
+        usable = usable_sources(sources)
+        log.info(
+            "downloading %d classes (%d clips each) into %s with %d worker(s) from %s",
+            len(plans), config.download.samples_per_class, output_dir, options.workers,
+            ", ".join(source.name for source in usable),
+        )
+        from ..select.outputs import read_suitable_classes
 
-    selection = selection_identities(read_suitable_classes(config.paths.meta_dir))
-    return run_download(plans, settings, config.paths.output_dir, options, selection=selection)
+        selection = selection_identities(read_suitable_classes(config.paths.meta_dir))
+        return run_download(plans, usable, output_dir, output_spec(config), options, selection=selection)
+    finally:
+        close_sources(sources)
 
 
 def dry_run_slice(
-    config: Config, *, start: int | None = None, end: int | None = None, retry_failed: bool = False
+    config: Config, *, start: int | None = None, end: int | None = None, retry_failed: bool | str = False
 ) -> list[ClassPreview]:
-    return preview_download(slice_plans(config, start, end), config.paths.output_dir, retry_failed=retry_failed)
+    sources = [SourceName(entry.name, entry.kind == "youtube") for entry in config.download.sources]
+    return preview_download(slice_plans(config, start, end), config.paths.output_dir, retry_failed=retry_failed,
+                            sources=sources)
 
 
 def export_unavailable_list(output_dir: Path, path: Path) -> int:

@@ -9,7 +9,8 @@ Tables:
 ``attempts``
     Append-only log, one row per attempt or event: ``ytid, start_ms, end_ms, class_index,
     mid, folder, rank, outcome, message, attempts, started_at, finished_at, file, sha256,
-    duration, sample_rate, channels, bytes_read, history, run_id``. ``attempts`` counts the tries
+    duration, sample_rate, channels, bytes_read, history, source, run_id``. ``source`` is
+    the configured source's name (``youtube``, ``archive1``, ...) that was asked. ``attempts`` counts the tries
     inside one fetch (transient retries, a re-resolve after a 403) and ``history`` lists
     each as ``outcome: message``, one per line. ``outcome`` is a fetch outcome
     (``ok``, ``unavailable``, ...) or a ledger event: ``discarded`` (a finished clip
@@ -17,19 +18,27 @@ Tables:
     file was gone on resume), ``quarantined`` (a recorded clip that ``clean`` moved to
     ``_quarantine/``; never fetched again for its class).
 ``clips``
-    The finished clips on disk, keyed by ``file``, with every manifest column plus
-    ``rank``. The manifests are written from this table.
+    The finished clips on disk, keyed by ``file``, with every manifest column (``source``
+    among them: which source made the file) plus ``rank``. The manifests are written from
+    this table.
 ``failures``
-    The latest permanent failure of each segment (``ytid, start_ms, end_ms, outcome,
-    message, last_checked``); cleared when the segment later succeeds.
+    The latest permanent failure of each segment per source (``source, ytid, start_ms,
+    end_ms, outcome, message, last_checked``); cleared when the segment later succeeds
+    from that source. A video gone from YouTube is therefore still asked of an archive,
+    and a clip is unavailable only when every configured source failed it.
 ``imported_unavailable``
-    Videos other users found dead (``ytid, reason, last_checked``), from unavailable.csv.
+    Videos other users found dead on YouTube (``ytid, reason, last_checked``), from
+    unavailable.csv; they apply to YouTube sources only.
 ``runs``
     One row per download or rebuild run: ``command, started_at, finished_at``, the versions
     of ``audioset_tools``, ``yt_dlp`` and ``yt_dlp_ejs`` it ran with, its ``exit_code`` (NULL
     if it ended by an error) and its per-outcome counts (JSON). ``attempts.run_id`` points
-    here, so each clip's tooling is known. Both were added to schema version 1 in place
-    (an older ledger gets them when a writer opens it; its earlier attempts keep NULL).
+    here, so each clip's tooling is known. ``sources`` (JSON) describes the sources the
+    run was configured with (an archive's path, format and files with size and mtime).
+
+Schema version 2 added the ``source`` columns and keyed ``failures`` by source. A writer
+opening a version 1 ledger migrates it in one transaction (every earlier row came from
+YouTube, so it gets ``source = 'youtube'``); readers accept both versions.
 
 Times are UTC, ISO 8601 with seconds (``2026-11-25T14:05:00Z``).
 """
@@ -55,7 +64,11 @@ from ..errors import UserError, disk_full_error, is_disk_full
 log = logging.getLogger(__name__)
 
 LEDGER_NAME = "ledger.sqlite3"
-SCHEMA_VERSION = "1"
+SCHEMA_VERSION = "2"
+# Versions a reader understands; a writer migrates the older ones to SCHEMA_VERSION.
+_READABLE_VERSIONS = ("1", SCHEMA_VERSION)
+# The name of the YouTube source unless the config names it otherwise; a version 1 ledger's rows are its.
+DEFAULT_SOURCE = "youtube"
 
 DISCARDED = "discarded"
 VANISHED = "vanished"
@@ -67,7 +80,17 @@ LATEST_OUTCOME_COLUMNS = ("class_index", "mid", "ytid", "start_ms", "end_ms", "o
 VIDEO_LEVEL_FAILURES = frozenset({"unavailable", "forbidden", "sign_in_required", "decode_error"})
 PERMANENT_OUTCOMES = VIDEO_LEVEL_FAILURES | {"too_short"}
 
-_SCHEMA = """
+_FAILURES_TABLE = """CREATE TABLE IF NOT EXISTS failures (
+    source TEXT NOT NULL,
+    ytid TEXT NOT NULL,
+    start_ms INTEGER NOT NULL,
+    end_ms INTEGER NOT NULL,
+    outcome TEXT NOT NULL,
+    message TEXT NOT NULL,
+    last_checked TEXT NOT NULL,
+    PRIMARY KEY (source, ytid, start_ms, end_ms)
+)"""
+_SCHEMA = f"""
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS attempts (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -89,7 +112,9 @@ CREATE TABLE IF NOT EXISTS attempts (
     sample_rate INTEGER,
     channels INTEGER,
     bytes_read INTEGER,
-    history TEXT NOT NULL DEFAULT ''
+    history TEXT NOT NULL DEFAULT '',
+    source TEXT NOT NULL DEFAULT 'youtube',
+    run_id INTEGER
 );
 CREATE INDEX IF NOT EXISTS attempts_by_ytid ON attempts (ytid);
 CREATE TABLE IF NOT EXISTS clips (
@@ -108,17 +133,10 @@ CREATE TABLE IF NOT EXISTS clips (
     sha256 TEXT NOT NULL,
     labels TEXT NOT NULL,
     recorded_at TEXT NOT NULL,
-    samples_sha256 TEXT NOT NULL DEFAULT ''
+    samples_sha256 TEXT NOT NULL DEFAULT '',
+    source TEXT NOT NULL DEFAULT 'youtube'
 );
-CREATE TABLE IF NOT EXISTS failures (
-    ytid TEXT NOT NULL,
-    start_ms INTEGER NOT NULL,
-    end_ms INTEGER NOT NULL,
-    outcome TEXT NOT NULL,
-    message TEXT NOT NULL,
-    last_checked TEXT NOT NULL,
-    PRIMARY KEY (ytid, start_ms, end_ms)
-);
+{_FAILURES_TABLE};
 CREATE TABLE IF NOT EXISTS runs (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     command TEXT NOT NULL,
@@ -128,7 +146,8 @@ CREATE TABLE IF NOT EXISTS runs (
     yt_dlp TEXT NOT NULL,
     yt_dlp_ejs TEXT NOT NULL,
     exit_code INTEGER,
-    outcomes TEXT NOT NULL DEFAULT '{}'
+    outcomes TEXT NOT NULL DEFAULT '{{}}',
+    sources TEXT NOT NULL DEFAULT '[]'
 );
 CREATE TABLE IF NOT EXISTS imported_unavailable (
     ytid TEXT PRIMARY KEY,
@@ -211,6 +230,8 @@ class ClipRecord:
     # SHA-256 of the decoded samples (audio_info.samples_sha256); empty for clips recorded
     # by a version that did not compute it.
     samples_sha256: str = ""
+    # The configured source that made the file.
+    source: str = DEFAULT_SOURCE
 
 
 @dataclass(frozen=True)
@@ -236,6 +257,7 @@ class Attempt:
     channels: int | None = None
     bytes_read: int | None = None
     history: str = ""
+    source: str = DEFAULT_SOURCE
 
 
 _ATTEMPT_COLUMNS = tuple(f.name for f in dataclasses.fields(Attempt))
@@ -264,12 +286,7 @@ class Ledger:
                 self._db.execute("PRAGMA journal_mode=WAL")
                 # FULL: a row reported as recorded survives a power cut, not just kill -9.
                 self._db.execute("PRAGMA synchronous=FULL")
-                self._db.executescript(_SCHEMA)
-                self._add_missing_columns()
-                self._db.execute(
-                    "INSERT OR IGNORE INTO meta (key, value) VALUES ('schema_version', ?)", (SCHEMA_VERSION,)
-                )
-                self._db.commit()
+                self._open_for_writing()
             version = self._db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
         except sqlite3.DatabaseError as exc:
             if is_disk_full(exc) or _nearly_full(self.path.parent):
@@ -277,27 +294,75 @@ class Ledger:
                 # an intact ledger, which must not be called unreadable.
                 raise disk_full_error(self.path.parent) from None
             raise UserError(ledger_damaged_message(self.path, exc)) from None
-        if version is None or version[0] != SCHEMA_VERSION:
+        if version is None or version[0] not in _READABLE_VERSIONS:
             raise UserError(
                 f"{self.path}: ledger schema version {version[0] if version else 'unknown'} is not "
                 f"{SCHEMA_VERSION}; it was written by another version of audioset-tools."
             )
+        self.version = version[0]
 
-    def _add_missing_columns(self) -> None:
-        """Columns added to ``clips`` after schema version 1 shipped (additive, so the version stays)."""
-        present = {row[1] for row in self._db.execute("PRAGMA table_info(clips)")}
-        if "samples_sha256" not in present:
-            self._db.execute("ALTER TABLE clips ADD COLUMN samples_sha256 TEXT NOT NULL DEFAULT ''")
-        # Which run (and so which yt-dlp) made each attempt; older rows keep NULL.
-        if "run_id" not in {row[1] for row in self._db.execute("PRAGMA table_info(attempts)")}:
-            self._db.execute("ALTER TABLE attempts ADD COLUMN run_id INTEGER")
+    def _open_for_writing(self) -> None:
+        """Create the tables of a new ledger, or migrate an older one, in one transaction."""
+        # Statement by statement: executescript would commit half-way.
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            if self._table_exists("meta") and self._table_exists("attempts"):
+                self._migrate()
+            for statement in _SCHEMA.split(";"):
+                if statement.strip():
+                    self._db.execute(statement)
+            self._db.execute(
+                "INSERT OR IGNORE INTO meta (key, value) VALUES ('schema_version', ?)", (SCHEMA_VERSION,)
+            )
+            self._db.commit()
+        except BaseException:
+            self._db.rollback()
+            raise
+
+    def _migrate(self) -> None:
+        """Bring a version 1 ledger (any of its additive variants) to :data:`SCHEMA_VERSION`."""
+        row = self._db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+        if row is None or row[0] not in _READABLE_VERSIONS or row[0] == SCHEMA_VERSION:
+            return  # current, or not ours to touch: the version check after opening says so
+        log.info("%s: migrating the ledger from schema version %s to %s", self.path, row[0], SCHEMA_VERSION)
+        added = {
+            "clips": (("samples_sha256", "TEXT NOT NULL DEFAULT ''"), ("source", "TEXT NOT NULL DEFAULT 'youtube'")),
+            "attempts": (("run_id", "INTEGER"), ("source", "TEXT NOT NULL DEFAULT 'youtube'")),
+            "runs": (("sources", "TEXT NOT NULL DEFAULT '[]'"),),
+        }
+        for table, columns in added.items():
+            if not self._table_exists(table):
+                continue  # created whole by the schema script
+            present = self._columns(table)
+            for name, declaration in columns:
+                if name not in present:
+                    self._db.execute(f"ALTER TABLE {table} ADD COLUMN {name} {declaration}")
+        if self._table_exists("failures") and "source" not in self._columns("failures"):
+            # The primary key changes, which SQLite can only do by copying the table.
+            self._db.execute("ALTER TABLE failures RENAME TO failures_v1")
+            self._db.execute(_FAILURES_TABLE)
+            self._db.execute(
+                "INSERT INTO failures (source, ytid, start_ms, end_ms, outcome, message, last_checked)"
+                " SELECT 'youtube', ytid, start_ms, end_ms, outcome, message, last_checked FROM failures_v1"
+            )
+            self._db.execute("DROP TABLE failures_v1")
+        self._db.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'", (SCHEMA_VERSION,))
+
+    def _table_exists(self, name: str) -> bool:
+        return self._db.execute(
+            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (name,)
+        ).fetchone() is not None
+
+    def _columns(self, table: str) -> set[str]:
+        return {row[1] for row in self._db.execute(f"PRAGMA table_info({table})")}
 
     def _clip_columns(self) -> str:
-        """The SELECT list of a :class:`ClipRecord`; a read-only older ledger lacks samples_sha256."""
+        """The SELECT list of a :class:`ClipRecord`; a read-only older ledger lacks the newer columns."""
         if self._clip_select is None:
-            present = {row[1] for row in self._db.execute("PRAGMA table_info(clips)")}
+            present = self._columns("clips")
+            defaults = {"samples_sha256": "''", "source": f"'{DEFAULT_SOURCE}'"}
             self._clip_select = ", ".join(
-                name if name in present else f"'' AS {name}" for name in ClipRecord.__dataclass_fields__
+                name if name in present else f"{defaults[name]} AS {name}" for name in ClipRecord.__dataclass_fields__
             )
         return self._clip_select
 
@@ -320,14 +385,16 @@ class Ledger:
             (*dataclasses.astuple(attempt), self._run_id),
         )
 
-    def begin_run(self, command: str, versions: dict[str, str]) -> int:
-        """Record a run and the tooling it uses; later attempts carry its id."""
+    def begin_run(self, command: str, versions: dict[str, str], sources: list[dict] | None = None) -> int:
+        """Record a run, the tooling it uses and its sources' identities; later attempts carry its id."""
         from .. import __version__
 
         with self._db:
             cursor = self._db.execute(
-                "INSERT INTO runs (command, started_at, audioset_tools, yt_dlp, yt_dlp_ejs) VALUES (?, ?, ?, ?, ?)",
-                (command, utc_now(), __version__, versions.get("yt_dlp", ""), versions.get("yt_dlp_ejs", "")),
+                "INSERT INTO runs (command, started_at, audioset_tools, yt_dlp, yt_dlp_ejs, sources)"
+                " VALUES (?, ?, ?, ?, ?, ?)",
+                (command, utc_now(), __version__, versions.get("yt_dlp", ""), versions.get("yt_dlp_ejs", ""),
+                 json.dumps(sources or [], sort_keys=True)),
             )
         self._run_id = int(cursor.lastrowid)
         return self._run_id
@@ -354,17 +421,24 @@ class Ledger:
             " WHERE a.run_id IS NOT NULL GROUP BY a.run_id"
         ).fetchall())
         columns = ("id", "command", "started_at", "finished_at", "audioset_tools", "yt_dlp", "yt_dlp_ejs",
-                   "exit_code", "outcomes")
+                   "exit_code", "outcomes", "sources")
+        present = self._columns("runs")
+        select = ", ".join(c if c in present else f"'[]' AS {c}" for c in columns)
         rows = []
-        for values in self._db.execute(f"SELECT {', '.join(columns)} FROM runs ORDER BY id"):
+        for values in self._db.execute(f"SELECT {select} FROM runs ORDER BY id"):
             row = dict(zip(columns, values))
             row["outcomes"] = json.loads(row["outcomes"] or "{}")
+            row["sources"] = json.loads(row["sources"] or "[]")
             row["clips_kept"] = fetched.get(row["id"], 0)
             rows.append(row)
         return rows
 
-    def record_attempt(self, attempt: Attempt, clip: ClipRecord | None = None) -> None:
-        """Log ``attempt``; an ok attempt stores ``clip``, a permanent failure is remembered."""
+    def record_attempt(self, attempt: Attempt, clip: ClipRecord | None = None, *, from_youtube: bool = True) -> None:
+        """Log ``attempt``; an ok attempt stores ``clip``, a permanent failure is remembered for its source.
+
+        ``from_youtube``: the attempt's source is YouTube, so an ok also shows the video is
+        not gone from YouTube (an imported unavailable entry for it is dropped).
+        """
         with self._db:
             self._insert_attempt(attempt)
             if attempt.outcome == "ok":
@@ -373,26 +447,29 @@ class Ledger:
                 self._db.execute(
                     "INSERT OR REPLACE INTO clips (file, class_index, mid, class_name, split, ytid,"
                     " start_seconds, end_seconds, rank, sample_rate, channels, duration, sha256, labels,"
-                    " recorded_at, samples_sha256) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    " recorded_at, samples_sha256, source)"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     (
                         clip.file, clip.class_index, clip.mid, clip.class_name, clip.split, clip.ytid,
                         clip.start_seconds, clip.end_seconds, clip.rank, clip.sample_rate, clip.channels,
                         clip.duration, clip.sha256, clip.labels, attempt.finished_at, clip.samples_sha256,
+                        clip.source,
                     ),
                 )
-                # The video answered: whatever was learnt about it being dead is stale.
+                # The source answered for this video: whatever it said before about it being dead is stale.
                 self._db.execute(
-                    "DELETE FROM failures WHERE ytid = ? AND (outcome != 'too_short'"
+                    "DELETE FROM failures WHERE source = ? AND ytid = ? AND (outcome != 'too_short'"
                     " OR (start_ms = ? AND end_ms = ?))",
-                    (attempt.ytid, attempt.start_ms, attempt.end_ms),
+                    (attempt.source, attempt.ytid, attempt.start_ms, attempt.end_ms),
                 )
-                self._db.execute("DELETE FROM imported_unavailable WHERE ytid = ?", (attempt.ytid,))
+                if from_youtube:
+                    self._db.execute("DELETE FROM imported_unavailable WHERE ytid = ?", (attempt.ytid,))
             elif attempt.outcome in PERMANENT_OUTCOMES:
                 self._db.execute(
-                    "INSERT OR REPLACE INTO failures (ytid, start_ms, end_ms, outcome, message, last_checked)"
-                    " VALUES (?, ?, ?, ?, ?, ?)",
-                    (attempt.ytid, attempt.start_ms, attempt.end_ms, attempt.outcome, attempt.message,
-                     attempt.finished_at),
+                    "INSERT OR REPLACE INTO failures (source, ytid, start_ms, end_ms, outcome, message,"
+                    " last_checked) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    (attempt.source, attempt.ytid, attempt.start_ms, attempt.end_ms, attempt.outcome,
+                     attempt.message, attempt.finished_at),
                 )
 
     def forget_clip(self, attempt: Attempt) -> None:
@@ -447,16 +524,23 @@ class Ledger:
         ).fetchall()
         return [ClipRecord(*row) for row in rows]
 
-    def known_failure(self, ytid: str, start_ms: int, end_ms: int) -> KnownFailure | None:
-        """Why this segment is known not to work (a permanent failure or an imported dead video)."""
+    def known_failure(
+        self, ytid: str, start_ms: int, end_ms: int, source: str | None = DEFAULT_SOURCE, *, imported: bool = True
+    ) -> KnownFailure | None:
+        """Why this segment is known not to work from ``source`` (None: from any source) — a permanent
+        failure it gave, or, with ``imported``, a video listed dead on YouTube by an imported unavailable.csv."""
+        where = "source = ? AND " if source is not None and self.version == SCHEMA_VERSION else ""
+        key = (source,) if where else ()
         row = self._db.execute(
-            "SELECT outcome, message, last_checked FROM failures WHERE ytid = ? AND"
+            f"SELECT outcome, message, last_checked FROM failures WHERE {where}ytid = ? AND"
             " (outcome != 'too_short' OR (start_ms = ? AND end_ms = ?))"
             " ORDER BY last_checked DESC LIMIT 1",
-            (ytid, start_ms, end_ms),
+            (*key, ytid, start_ms, end_ms),
         ).fetchone()
         if row:
             return KnownFailure(*row)
+        if not imported:
+            return None
         row = self._db.execute(
             "SELECT reason, last_checked FROM imported_unavailable WHERE ytid = ?", (ytid,)
         ).fetchone()
@@ -468,12 +552,14 @@ class Ledger:
         """The ``file`` of every finished clip (one query, for previews over many candidates)."""
         return {row[0] for row in self._db.execute("SELECT file FROM clips")}
 
-    def known_failures(self) -> tuple[dict[str, list[tuple[int, int, str]]], set[str]]:
-        """Every remembered failure at once: ``{ytid: [(start_ms, end_ms, outcome), ...]}`` and
-        the imported dead videos. :func:`is_known_failure` applies them like :meth:`known_failure`."""
-        failures: dict[str, list[tuple[int, int, str]]] = {}
-        for ytid, start, end, outcome in self._db.execute("SELECT ytid, start_ms, end_ms, outcome FROM failures"):
-            failures.setdefault(ytid, []).append((start, end, outcome))
+    def known_failures(self) -> tuple[dict[str, list[tuple[str, int, int, str]]], set[str]]:
+        """Every remembered failure at once: ``{ytid: [(source, start_ms, end_ms, outcome), ...]}``
+        and the imported dead videos. :func:`is_known_failure` applies them like :meth:`known_failure`."""
+        failures: dict[str, list[tuple[str, int, int, str]]] = {}
+        source = "source" if self.version == SCHEMA_VERSION else f"'{DEFAULT_SOURCE}'"
+        query = f"SELECT {source}, ytid, start_ms, end_ms, outcome FROM failures"
+        for name, ytid, start, end, outcome in self._db.execute(query):
+            failures.setdefault(ytid, []).append((name, start, end, outcome))
         imported = {row[0] for row in self._db.execute("SELECT ytid FROM imported_unavailable")}
         return failures, imported
 
@@ -524,12 +610,21 @@ def clips_frame(records: Iterable[ClipRecord]) -> pd.DataFrame:
 
 
 def is_known_failure(
-    failures: dict[str, list[tuple[int, int, str]]], imported: set[str], ytid: str, start: int, end: int
+    failures: dict[str, list[tuple[str, int, int, str]]],
+    imported: set[str],
+    ytid: str,
+    start: int,
+    end: int,
+    source: str = DEFAULT_SOURCE,
+    *,
+    use_imported: bool = True,
 ) -> bool:
     """:meth:`Ledger.known_failure` on the tables of :meth:`Ledger.known_failures`: a video-level
-    failure of any segment of the video, a too_short of this exact segment, or an imported dead video."""
-    if ytid in imported:
+    failure of any segment of the video from ``source``, a too_short of this exact segment, or
+    (``use_imported``) an imported dead video."""
+    if use_imported and ytid in imported:
         return True
     return any(
-        outcome != "too_short" or (s == start and e == end) for s, e, outcome in failures.get(ytid, ())
+        name == source and (outcome != "too_short" or (s == start and e == end))
+        for name, s, e, outcome in failures.get(ytid, ())
     )

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..dataset.layout import start_ms
 from ..dataset.quarantine import quarantined_segments
-from .ledger import LEDGER_NAME, Ledger, is_known_failure
+from .ledger import DEFAULT_SOURCE, LEDGER_NAME, Ledger, is_known_failure
 from .plan import Candidate, ClassPlan
 
 
@@ -26,8 +27,27 @@ class ClassPreview:
         return max(0, self.plan.target - self.done)
 
 
-def preview_download(plans: list[ClassPlan], output_dir: Path, *, retry_failed: bool) -> list[ClassPreview]:
+@dataclass(frozen=True)
+class SourceName:
+    """A configured source as the preview sees it: no archive is opened, so no index is consulted."""
+
+    name: str = DEFAULT_SOURCE
+    # Whether imported unavailable.csv lists apply (YouTube sources).
+    youtube: bool = True
+
+
+def preview_download(
+    plans: list[ClassPlan],
+    output_dir: Path,
+    *,
+    retry_failed: bool | str,
+    sources: Sequence[SourceName] = (SourceName(),),
+) -> list[ClassPreview]:
     """For each class: clips already done, candidates skipped (known failures, quarantined), the next to fetch.
+
+    A candidate is a known failure when every source (among ``sources``, apart from those
+    ``retry_failed`` names) failed it permanently before. Archives are not opened, so a
+    clip an archive lacks still counts as one it could give.
 
     ``to_fetch`` lists as many candidates as the class still needs, in the order they
     would be tried; ``reserve`` counts the others that would be tried if some fail.
@@ -39,7 +59,7 @@ def preview_download(plans: list[ClassPlan], output_dir: Path, *, retry_failed: 
     output_dir = Path(output_dir)
     ledger_path = output_dir / LEDGER_NAME
     recorded: set[str] = set()
-    failures: dict[str, list[tuple[int, int, str]]] = {}
+    failures: dict[str, list[tuple[str, int, int, str]]] = {}
     imported: set[str] = set()
     if ledger_path.exists():
         with Ledger(ledger_path, read_only=True) as ledger:
@@ -47,6 +67,8 @@ def preview_download(plans: list[ClassPlan], output_dir: Path, *, retry_failed: 
             failures, imported = ledger.known_failures()
     quarantined = quarantined_segments(output_dir)
     on_disk = _files_on_disk(output_dir, {plan.folder for plan in plans}) if recorded else set()
+    # A source whose failures are retried can always be asked again: nothing is known-failed then.
+    judged = [] if retry_failed is True or any(s.name == retry_failed for s in sources) else list(sources)
     previews = []
     for plan in plans:
         preview = ClassPreview(plan)
@@ -59,11 +81,14 @@ def preview_download(plans: list[ClassPlan], output_dir: Path, *, retry_failed: 
                 preview.done += 1
                 continue
             if (
-                not retry_failed
+                judged
                 and (candidate.ytid in failures or candidate.ytid in imported)
-                and is_known_failure(
-                    failures, imported, candidate.ytid,
-                    start_ms(candidate.start_seconds), start_ms(candidate.end_seconds),
+                and all(
+                    is_known_failure(
+                        failures, imported, candidate.ytid, start_ms(candidate.start_seconds),
+                        start_ms(candidate.end_seconds), source.name, use_imported=source.youtube,
+                    )
+                    for source in judged
                 )
             ):
                 preview.known_failed += 1

@@ -2,7 +2,10 @@
 
 The manifest becomes a download plan (one candidate per row, each class's target = its
 row count), so the rebuild runs through the download runner with its resume, ledger,
-pacing, cookies, workers and progress bars, and never selects or fetches anything else.
+configured sources, workers and progress bars, and never selects or fetches anything
+else. The sources are this config's ``download.sources``, not the manifest's ``source``
+column: a dataset built from YouTube can be rebuilt from an archive and the other way
+round; ``rebuild_report.csv`` says which source gave each clip.
 Afterwards every row is checked against the manifest (``validate.check_clip``) and
 the outcome of each row goes to ``rebuild_report.csv``.
 """
@@ -38,15 +41,18 @@ from ..dataset.validate import (
     check_clip,
 )
 from ..errors import UserError
+from ..sources.base import Source, is_partial_file
+from ..sources.configured import close_sources, open_sources, usable_sources
 from ..sources.ffmpeg_bin import find_ffmpeg
-from ..sources.youtube.clip import FetchSettings, fetch_clip, is_partial_file
-from ..sources.youtube.reachability import require_source
+from ..sources.output_spec import OutputSpec
+from ..sources.youtube.clip import fetch_clip
+from ..sources.youtube.source import Fetch
 from ..sources.youtube.ytdlp_tooling import TOOLING_FIX
 from ..tables import spreadsheet_safe
-from .job import import_unavailable_list
+from .job import import_unavailable_list, output_spec
 from .ledger import LEDGER_NAME, PERMANENT_OUTCOMES, Ledger
 from .plan import Candidate, ClassPlan
-from .runner import Fetch, RunOptions, RunSummary, run_download
+from .runner import RunOptions, RunSummary, run_download
 from .unavailable import read_unavailable
 
 log = logging.getLogger(__name__)
@@ -198,6 +204,8 @@ class RowResult:
     check: str
     sha256_expected: str
     sha256_actual: str
+    # The configured source the file on disk came from, as the ledger recorded it ("" if none).
+    source: str = ""
 
 
 REPORT_COLUMNS = tuple(RowResult.__dataclass_fields__)
@@ -263,14 +271,14 @@ def rebuild_dataset(
     config: Config | None = None,
     *,
     unavailable: Path | None = None,
-    retry_failed: bool = False,
+    retry_failed: bool | str = False,
     progress: bool = True,
     fetch: Fetch = fetch_clip,
 ) -> RebuildResult:
     """Fetch exactly the clips of ``manifest_path`` into ``output_dir``; write rebuild_report.csv there.
 
-    The download settings (workers, pacing, cookies, proxies, url_template, ffmpeg) come
-    from ``config`` (defaults when None); the audio settings always come from the manifest.
+    The download settings (sources, workers, pacing, cookies, proxies, url_template, ffmpeg)
+    come from ``config`` (defaults when None); the audio settings always come from the manifest.
     Everything is validated before anything is fetched. ``unavailable`` is another
     user's unavailable.csv: its videos are skipped (reported as gone) unless ``retry_failed``.
     """
@@ -289,7 +297,7 @@ def rebuild_frame(
     *,
     source: str = "manifest",
     unavailable: Path | None = None,
-    retry_failed: bool = False,
+    retry_failed: bool | str = False,
     progress: bool = True,
     fetch: Fetch = fetch_clip,
     refetch: Iterable[str] = (),
@@ -305,39 +313,42 @@ def rebuild_frame(
     plans = plans_from_manifest(frame, source)
     settings_audio = manifest_audio_settings(frame, source)
     _refuse_foreign_clips(output_dir, frame, plans)
-    audio_config = _audio_config(settings_audio, source)
+    config = config.model_copy(update={"audio": _audio_config(settings_audio, source)})
     ffmpeg = find_ffmpeg(config.download.ffmpeg_path)
-    settings = FetchSettings.from_config(config.model_copy(update={"audio": audio_config}), ffmpeg)
     # The manifest names exactly the clips wanted: a row listed in this folder's quarantine is fetched too.
     options = replace(RunOptions.from_config(config, retry_failed=retry_failed, progress=progress),
                       skip_quarantined=False, command="rebuild")
     if unavailable is not None:
         read_unavailable(unavailable)  # a bad list fails here, before anything is written
-    if fetch is fetch_clip:  # the real network: offline fails here at once (exit 4), not clip by clip
-        require_source(config.download.url_template, config.download.proxies)
 
-    output_dir.mkdir(parents=True, exist_ok=True)
-    with dataset_lock(output_dir, "rebuild"):
-        # Checked again under the lock: another command may have written here meanwhile.
-        _refuse_foreign_clips(output_dir, frame, plans)
-        return _rebuild_locked(
-            frame, output_dir, plans, settings, options, settings_audio, source=source,
-            unavailable=unavailable, progress=progress, fetch=fetch, refetch=refetch, checked=checked,
-        )
+    sources = open_sources(config, ffmpeg, output_dir, fetch=fetch, progress=progress)
+    try:
+        # A source that does not answer is found here at once (exit 4), not clip by clip.
+        usable = usable_sources(sources)
+        output_dir.mkdir(parents=True, exist_ok=True)
+        with dataset_lock(output_dir, "rebuild"):
+            # Checked again under the lock: another command may have written here meanwhile.
+            _refuse_foreign_clips(output_dir, frame, plans)
+            return _rebuild_locked(
+                frame, output_dir, plans, usable, output_spec(config), options, settings_audio, source=source,
+                unavailable=unavailable, progress=progress, refetch=refetch, checked=checked,
+            )
+    finally:
+        close_sources(sources)
 
 
 def _rebuild_locked(
     frame: pd.DataFrame,
     output_dir: Path,
     plans: list[ClassPlan],
-    settings: FetchSettings,
+    sources: list[Source],
+    spec: OutputSpec,
     options: RunOptions,
     settings_audio: AudioSettings,
     *,
     source: str,
     unavailable: Path | None,
     progress: bool,
-    fetch: Fetch,
     refetch: Iterable[str],
     checked: dict[str, list[Finding]] | None,
 ) -> RebuildResult:
@@ -362,7 +373,7 @@ def _rebuild_locked(
         "rebuilding %d clip(s) of %d class(es) from %s into %s (%s); %d already present",
         len(rows), len(plans), source, output_dir, settings_audio.describe(), len(kept),
     )
-    summary = run_download(plans, settings, output_dir, options, fetch=fetch)
+    summary = run_download(plans, sources, output_dir, spec, options)
     result = RebuildResult(_row_results(output_dir, rows, before, kept, options.workers, progress),
                            summary)
     write_rebuild_report(output_dir / REBUILD_REPORT_NAME, result)
@@ -513,13 +524,14 @@ def _row_results(
                 file=file, class_index=int(row["class_index"]), class_name=row["class_name"], ytid=row["ytid"],
                 start_seconds=float(row["start_seconds"]), end_seconds=float(row["end_seconds"]),
                 status=status, reason=reason, check=check, sha256_expected=row["sha256"], sha256_actual=actual,
+                source=recorded.source if findings is not None and (recorded := ledger.clip(file)) else "",
             ))
     return results
 
 
 def _why_missing(ledger: Ledger, outcome_of: dict, row: dict) -> tuple[Status, str]:
     begin, end = start_ms(row["start_seconds"]), start_ms(row["end_seconds"])
-    known = ledger.known_failure(row["ytid"], begin, end)
+    known = ledger.known_failure(row["ytid"], begin, end, source=None)
     latest = outcome_of.get((int(row["class_index"]), row["ytid"], begin, end))
     if latest is not None and latest[0] != "ok":
         outcome, message = latest
@@ -538,7 +550,7 @@ def write_rebuild_report(path: Path, result: RebuildResult) -> None:
         writer.writerow([
             row.file, row.class_index, spreadsheet_safe(row.class_name), row.ytid, f"{row.start_seconds:.3f}",
             f"{row.end_seconds:.3f}", row.status.value, spreadsheet_safe(" ".join(row.reason.split())), row.check,
-            row.sha256_expected, row.sha256_actual,
+            row.sha256_expected, row.sha256_actual, row.source,
         ])
     atomic_write_text(Path(path), buffer.getvalue())
 

@@ -1,10 +1,16 @@
-"""Run a download plan: schedule candidates over workers, record everything, keep manifests true.
+"""Run a download plan: schedule candidates over workers and sources, record everything, keep manifests true.
 
 :func:`run_download` takes any list of :class:`ClassPlan` (from the selection or from a
 manifest) and fills each class with its first ``target`` successful candidates in rank
 order. The result does not depend on ``workers``: a class never has more candidates in
 flight than it still needs, and candidates are submitted in rank order, so the clips it
 ends with are exactly those a single worker would have kept.
+
+Clips come from the configured :class:`~audioset_tools.sources.base.Source` list, asked
+in order for each candidate: a source whose index lacks the clip is passed over, one
+that failed it permanently before is skipped (until ``retry_failed`` names it), and the
+first that produces it wins. Every answer is recorded per (source, clip). The scheduler
+knows nothing else about a source: pacing, credentials and retries are the source's.
 
 Side effects, all inside ``output_dir``: clip files, the ledger, the manifests, a lock
 file. Leftover partial files of a killed run are swept at start, and again at the end
@@ -18,18 +24,16 @@ in rank order takes their place.
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import itertools
 import logging
 import signal
 import sqlite3
 import threading
 from collections import Counter
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 from tqdm import tqdm
 
@@ -47,21 +51,10 @@ from ..dataset.lock import LOCK_NAME, dataset_lock  # noqa: F401  (LOCK_NAME: re
 from ..dataset.manifest import write_dataset_manifests
 from ..dataset.quarantine import quarantined_segments
 from ..errors import Terminated, UserError, disk_full_error, is_disk_full
-from ..sources.abort import abort_fetches, allow_fetches
-from ..sources.outcomes import PERMANENT_FAILURES, THROTTLING, Outcome
-from ..sources.youtube.clip import (
-    ClipJob,
-    ClipResult,
-    FetchSettings,
-    fetch_clip,
-    is_partial_file,
-)
-from ..sources.youtube.cookies import (
-    private_cookie_copy,
-    remove_stale_cookie_copies,
-    validate_cookies_file,
-)
-from ..sources.youtube.ytdlp_tooling import tooling_versions
+from ..sources.abort import abort_fetches, aborting, allow_fetches
+from ..sources.base import ClipJob, ClipResult, Source, is_partial_file
+from ..sources.outcomes import PERMANENT_FAILURES, Outcome
+from ..sources.output_spec import OutputSpec
 from .ledger import (
     DISCARDED,
     LEDGER_NAME,
@@ -74,7 +67,6 @@ from .ledger import (
     ledger_damaged_message,
     utc_now,
 )
-from .pacing import Pacer, PacingSettings
 from .plan import Candidate, ClassIdentity, ClassPlan
 from .reconcile import reconcile_with_plans
 from .run_record import write_run_record
@@ -83,23 +75,19 @@ from .summary import ClassSummary, RunSummary
 log = logging.getLogger(__name__)
 
 _POLL_SECONDS = 0.5
-# A proxy failing this many times in a row is reported (never silently dropped).
-PROXY_FAILURE_REPORT = 3
-
-Fetch = Callable[[ClipJob, FetchSettings], ClipResult]
+# A network identity (a proxy) failing this many times in a row is reported (never silently dropped).
+IDENTITY_FAILURE_REPORT = 3
 
 
 @dataclass(frozen=True)
 class RunOptions:
-    """How to run, apart from what each clip fetch needs (that is :class:`FetchSettings`)."""
+    """How to run, apart from what each source needs (the sources hold that)."""
 
     workers: int = 1
-    retry_failed: bool = False
+    # True: try every source's known failures again; a source's name: that source's only.
+    retry_failed: bool | str = False
     progress: bool = True
-    cookies_file: Path | None = None
-    proxies: tuple[str, ...] = ()
-    pacing: PacingSettings = field(default_factory=PacingSettings)
-    # This many transient failures in a row (no answer from any server) means the network is down.
+    # This many transient failures in a row from one source (no answer from any server) means its network is down.
     max_consecutive_transient: int = DownloadConfig().max_consecutive_transient
     # This many tooling errors in a row (yt-dlp out of date or incomplete) stop the run.
     max_consecutive_tooling_errors: int = DownloadConfig().max_consecutive_tooling_errors
@@ -109,28 +97,19 @@ class RunOptions:
     command: str = "download"
 
     @classmethod
-    def from_config(cls, config: Config, *, retry_failed: bool = False, progress: bool = True) -> RunOptions:
+    def from_config(cls, config: Config, *, retry_failed: bool | str = False, progress: bool = True) -> RunOptions:
         d = config.download
         return cls(
             workers=d.workers,
             retry_failed=retry_failed,
             progress=progress,
-            cookies_file=d.cookies_file,
-            proxies=tuple(d.proxies),
             max_consecutive_transient=d.max_consecutive_transient,
             max_consecutive_tooling_errors=d.max_consecutive_tooling_errors,
-            pacing=PacingSettings.from_config(d),
         )
 
-
-def redact_proxy(proxy: str) -> str:
-    """A proxy URL without its user:password part, for messages."""
-    parts = urlsplit(proxy)
-    if parts.username is None and parts.password is None:
-        return proxy
-    host = parts.hostname or ""
-    netloc = f"***@{host}" + (f":{parts.port}" if parts.port else "")
-    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
+    def retries(self, source: Source) -> bool:
+        """Whether ``source``'s recorded permanent failures are tried again in this run."""
+        return self.retry_failed is True or self.retry_failed == source.name
 
 
 def _locked(output_dir: Path) -> contextlib.AbstractContextManager[None]:
@@ -233,46 +212,57 @@ class _ClassState:
         return not self.in_flight and (len(self.ok) >= self.plan.target or not self.has_untried())
 
 
-@dataclass
-class _Worker:
-    settings: FetchSettings
-    proxy_label: str | None
+@dataclass(frozen=True)
+class _Answer:
+    """One source's answer for one clip, as a worker saw it."""
+
+    source: Source
+    started: str
+    result: ClipResult
+
+
+@dataclass(frozen=True)
+class _Work:
+    """What a worker did with one clip: each source's answer, in order, and whether the chain ended.
+
+    ``finished`` is False when the run stopped before every source in the chain had its turn
+    (the clip is then tried again on the next run, from the sources that did not answer).
+    """
+
+    answers: tuple[_Answer, ...]
+    finished: bool
 
 
 class _Run:
     def __init__(
         self,
         plans: list[ClassPlan],
-        settings: FetchSettings,
+        sources: Sequence[Source],
+        spec: OutputSpec,
         output_dir: Path,
         options: RunOptions,
         ledger: Ledger,
-        worker_settings: list[FetchSettings],
-        fetch: Fetch,
     ) -> None:
         self.output_dir = output_dir
-        self.settings = settings
+        self.sources = list(sources)
+        self.spec = spec
         self.options = options
         self.ledger = ledger
-        self.fetch = fetch
-        self.pacer = Pacer(options.pacing)
         self.quarantined = quarantined_segments(output_dir) if options.skip_quarantined else frozenset()
         self.states = [_ClassState(plan) for plan in plans]
         self.summary = RunSummary(
             classes=[ClassSummary(p.class_index, p.mid, p.class_name, p.folder, p.target) for p in plans]
         )
-        self.workers = [
-            _Worker(s, redact_proxy(s.proxy) if s.proxy else None) for s in worker_settings
-        ]
         self._worker_ids = itertools.count()
         self._local = threading.local()
-        self._proxy_failures: Counter = Counter()
-        self._reported_proxies: set[str] = set()
+        self._identity_failures: Counter = Counter()
+        self._reported_identities: set[str] = set()
         self._stopping = False
         self._interrupted = False
         self._terminated = False
-        self._transient_streak = 0
-        self._tooling_streak = 0
+        # Per source: a network outage or broken tooling shows up as a run of these from one source.
+        self._transient_streak: Counter = Counter()
+        self._tooling_streak: Counter = Counter()
         disabled = not options.progress
         total = sum(p.target for p in plans)
         self.overall = tqdm(total=total, desc="clips", unit="clip", disable=disabled, position=0, dynamic_ncols=True)
@@ -285,14 +275,22 @@ class _Run:
     # -- worker side ---------------------------------------------------------------------
 
     def _init_worker(self) -> None:
-        self._local.worker = self.workers[next(self._worker_ids) % len(self.workers)]
+        self._local.worker = next(self._worker_ids) % self.options.workers
 
-    def _work(self, job: ClipJob) -> tuple[str, ClipResult | None, str | None]:
-        worker: _Worker = self._local.worker
-        if not self.pacer.acquire():
-            return utc_now(), None, worker.proxy_label
-        started = utc_now()
-        return started, self.fetch(job, worker.settings), worker.proxy_label
+    def _work(self, job: ClipJob, chain: tuple[Source, ...]) -> _Work:
+        """Ask the sources of ``chain`` in order until one produces the clip (worker thread)."""
+        answers = []
+        for source in chain:
+            started = utc_now()
+            result = source.produce(job, self._local.worker)
+            if result is None:  # the run is stopping: this source never started
+                return _Work(tuple(answers), finished=False)
+            answers.append(_Answer(source, started, result))
+            if result.ok or result.outcome is Outcome.RATE_LIMITED:
+                break
+            if aborting() or self._stopping:
+                return _Work(tuple(answers), finished=source is chain[-1])
+        return _Work(tuple(answers), finished=True)
 
     # -- main thread ---------------------------------------------------------------------
 
@@ -320,9 +318,9 @@ class _Run:
                 signal.signal(number, handler)
 
     def run(self) -> RunSummary:
-        futures: dict[Future, tuple[_ClassState, int]] = {}
+        futures: dict[Future, tuple[_ClassState, int, tuple[Source, ...]]] = {}
         with ThreadPoolExecutor(
-            max_workers=len(self.workers), initializer=self._init_worker, thread_name_prefix="fetch"
+            max_workers=self.options.workers, initializer=self._init_worker, thread_name_prefix="fetch"
         ) as pool:
             try:
                 while True:
@@ -333,35 +331,21 @@ class _Run:
                     # A timeout, so a Ctrl-C is noticed even while every worker sits in a long pause.
                     done, _ = wait(futures, timeout=_POLL_SECONDS, return_when=FIRST_COMPLETED)
                     for future in sorted(done, key=lambda f: futures[f][1]):
-                        state, position = futures.pop(future)
-                        self._handle(state, position, *future.result())
-                    if self._stopping:
-                        continue
-                    if self._interrupted:
-                        self.summary.interrupted = True
-                        self.summary.terminated = self._terminated
-                        self._stop("terminated by SIGTERM (send it again to abort at once)" if self._terminated
-                                   else "interrupted (Ctrl-C again to abort at once)")
-                    elif self.pacer.exhausted:
-                        self.summary.stopped_by_throttling = True
-                        self._stop(f"{self.pacer.consecutive_throttles} rate limits / sign-in walls in a row")
-                    elif self._transient_streak >= self.options.max_consecutive_transient:
-                        self.summary.stopped_by_network = True
-                        self._stop(f"{self._transient_streak} network failures in a row")
-                    elif self._tooling_streak >= self.options.max_consecutive_tooling_errors:
-                        self.summary.stopped_by_tooling = True
-                        self._stop(f"{self._tooling_streak} yt-dlp tooling errors in a row")
+                        state, position, chain = futures.pop(future)
+                        self._handle(state, position, chain, future.result())
+                    if not self._stopping:
+                        self._check_stop()
             except BaseException:
                 # Interrupted (Ctrl-C) or a bug: let in-flight fetches end, keep what they finished.
                 self._stopping = True
-                self.pacer.cancel()
+                self._cancel_sources()
                 # Aborting (a second Ctrl-C / SIGTERM) or a bug: stuck resolves and ffmpeg runs end now.
                 abort_fetches()
                 for future in futures:
                     future.cancel()
-                for future, (state, position) in futures.items():
+                for future, (state, position, chain) in futures.items():
                     if not future.cancelled() and future.exception() is None:
-                        self._handle(state, position, *future.result())
+                        self._handle(state, position, chain, future.result())
                 raise
             finally:
                 self.overall.close()
@@ -370,13 +354,38 @@ class _Run:
                     summary.ok = min(len(state.ok), state.plan.target)
         return self.summary
 
+    def _check_stop(self) -> None:
+        """Stop (after the clips in flight) on a signal, a throttled-out source, or a streak of failures."""
+        worst_transient = max(self._transient_streak.items(), key=lambda item: item[1], default=("", 0))
+        worst_tooling = max(self._tooling_streak.items(), key=lambda item: item[1], default=("", 0))
+        throttled = next((s.stop_reason for s in self.sources if s.stop_reason), None)
+        if self._interrupted:
+            self.summary.interrupted = True
+            self.summary.terminated = self._terminated
+            self._stop("terminated by SIGTERM (send it again to abort at once)" if self._terminated
+                       else "interrupted (Ctrl-C again to abort at once)")
+        elif throttled is not None:
+            self.summary.stopped_by_throttling = True
+            self._stop(throttled)
+        elif worst_transient[1] >= self.options.max_consecutive_transient:
+            self.summary.stopped_by_network = True
+            self._stop(f"{worst_transient[1]} network failures in a row from {worst_transient[0]}")
+        elif worst_tooling[1] >= self.options.max_consecutive_tooling_errors:
+            self.summary.stopped_by_tooling = True
+            self._stop(f"{worst_tooling[1]} yt-dlp tooling errors in a row from {worst_tooling[0]}")
+
     def _stop(self, reason: str) -> None:
         log.error("%s: stopping after the downloads in flight", reason)
         self._stopping = True
-        self.pacer.cancel()
+        self._cancel_sources()
 
-    def _fill(self, pool: ThreadPoolExecutor, futures: dict[Future, tuple[_ClassState, int]]) -> None:
-        while not self._stopping and len(futures) < len(self.workers):
+    def _cancel_sources(self) -> None:
+        for source in self.sources:
+            source.cancel()
+
+    def _fill(self, pool: ThreadPoolExecutor,
+              futures: dict[Future, tuple[_ClassState, int, tuple[Source, ...]]]) -> None:
+        while not self._stopping and len(futures) < self.options.workers:
             state = next((s for s in self.states if not s.finished and s.needs_more()), None)
             if state is None:
                 return
@@ -389,9 +398,40 @@ class _Run:
                 start_seconds=candidate.start_seconds,
                 end_seconds=candidate.end_seconds,
                 target=inside(self.output_dir, candidate.file),
+                spec=self.spec,
             )
+            chain = self._chain(state, job)
+            if not chain:
+                continue
             state.in_flight.add(position)
-            futures[pool.submit(self._work, job)] = (state, position)
+            futures[pool.submit(self._work, job, chain)] = (state, position, chain)
+
+    def _chain(self, state: _ClassState, job: ClipJob) -> tuple[Source, ...]:
+        """The sources to ask for ``job``, in order; () when none can (the candidate is then settled).
+
+        A source is passed over when it certainly lacks the clip (an archive's index), or when
+        it failed the clip permanently before (unless this run retries that source's failures).
+        """
+        chain: list[Source] = []
+        known_failed = False
+        for source in self.sources:
+            if not source.holds(job):
+                continue
+            if not self.options.retries(source) and self.ledger.known_failure(
+                job.ytid, start_ms(job.start_seconds), start_ms(job.end_seconds), source.name,
+                imported=source.trusts_youtube_unavailable_lists,
+            ) is not None:
+                known_failed = True
+                continue
+            chain.append(source)
+        if not chain:
+            state.skipped += 1
+            if known_failed:
+                self.summary.known_failed += 1
+            else:
+                self.summary.not_in_sources += 1
+            self._bump("skipped")
+        return tuple(chain)
 
     def _resolve_from_disk(self, state: _ClassState, position: int, candidate: Candidate) -> bool:
         """Settle a candidate from the ledger and disk without fetching, when possible."""
@@ -407,7 +447,7 @@ class _Run:
         if record is not None:
             if not _usable_file(path):
                 self.ledger.forget_clip(_event(record, VANISHED, "recorded clip missing on resume; fetching again"))
-            elif (record.sample_rate, record.channels) != (self.settings.sample_rate, self.settings.channels):
+            elif (record.sample_rate, record.channels) != (self.spec.sample_rate, self.spec.channels):
                 path.unlink(missing_ok=True)
                 self.ledger.forget_clip(_event(record, DISCARDED, "audio settings changed; fetching again"))
                 self.summary.discarded += 1
@@ -415,31 +455,27 @@ class _Run:
                 self._count_ok(state, position, record)
                 self.summary.already_done += 1
                 return True
-        if not self.options.retry_failed:
-            known = self.ledger.known_failure(
-                candidate.ytid, start_ms(candidate.start_seconds), start_ms(candidate.end_seconds)
-            )
-            if known is not None:
-                state.skipped += 1
-                self.summary.known_failed += 1
-                self._bump("skipped")
-                return True
         if path.exists():
             return self._adopt(state, position, candidate, path)
         return False
 
     def _adopt(self, state: _ClassState, position: int, candidate: Candidate, path: Path) -> bool:
-        """Keep a complete clip written by a run killed before recording it, if it checks out."""
-        expected = segment_frames(candidate.start_seconds, candidate.end_seconds, self.settings.sample_rate)
+        """Keep a complete clip written by a run killed before recording it, if it checks out.
+
+        Only with one source: with several, the file does not say which one made it (an earlier
+        source's failure may have gone unrecorded too), so it is produced again, which gives the
+        same dataset as a run that was never killed.
+        """
+        expected = segment_frames(candidate.start_seconds, candidate.end_seconds, self.spec.sample_rate)
         try:
-            info = probe_audio(path)
+            info = probe_audio(path) if len(self.sources) == 1 else None
         except AudioReadError:
             info = None
         if (
             info is None
             or info.frames != expected
-            or info.sample_rate != self.settings.sample_rate
-            or info.channels != self.settings.channels
+            or info.sample_rate != self.spec.sample_rate
+            or info.channels != self.spec.channels
         ):
             path.unlink(missing_ok=True)
             return False
@@ -450,7 +486,7 @@ class _Run:
             split=plan.split, ytid=candidate.ytid, start_seconds=candidate.start_seconds,
             end_seconds=candidate.end_seconds, rank=candidate.rank, sample_rate=info.sample_rate,
             channels=info.channels, duration=info.duration, sha256=sha256_file(path), labels=candidate.labels,
-            samples_sha256=_samples_digest(path),
+            samples_sha256=_samples_digest(path), source=self.sources[0].name,
         )
         self.ledger.record_attempt(
             Attempt(
@@ -460,20 +496,33 @@ class _Run:
                 message="adopted a complete file left unrecorded by an interrupted run", attempts=0,
                 started_at=now, finished_at=now, file=candidate.file, sha256=record.sha256,
                 duration=record.duration, sample_rate=record.sample_rate, channels=record.channels,
+                source=record.source,
             ),
             record,
+            from_youtube=self.sources[0].trusts_youtube_unavailable_lists,
         )
         self.summary.adopted += 1
         self._count_ok(state, position, record)
         return True
 
-    def _handle(self, state: _ClassState, position: int, started: str, result: ClipResult | None,
-                proxy: str | None) -> None:
+    def _handle(self, state: _ClassState, position: int, chain: tuple[Source, ...], work: _Work) -> None:
         state.in_flight.discard(position)
         candidate = state.plan.candidates[position]
-        if result is None:  # never started: the run is stopping
+        for answer in work.answers:
+            self._record(state, position, candidate, answer)
+        last = work.answers[-1].result if work.answers else None
+        if last is not None and last.ok:
+            return
+        if last is None or not work.finished or last.outcome is Outcome.RATE_LIMITED:
+            # Not the clip's fault (the run is stopping, or a source asked to slow down): try it again.
             state.retry_positions.append(position)
             return
+        state.failed += 1
+        self._bump("failed")
+
+    def _record(self, state: _ClassState, position: int, candidate: Candidate, answer: _Answer) -> None:
+        """Log one source's answer, learn from it, and count the clip when it is the one that worked."""
+        source, result = answer.source, answer.result
         outcome = Outcome(result.outcome)
         plan = state.plan
         self.summary.outcomes[outcome.value] += 1
@@ -484,60 +533,59 @@ class _Run:
                 split=plan.split, ytid=candidate.ytid, start_seconds=candidate.start_seconds,
                 end_seconds=candidate.end_seconds, rank=candidate.rank, sample_rate=result.sample_rate,
                 channels=result.channels, duration=result.duration, sha256=result.sha256, labels=candidate.labels,
-                samples_sha256=_samples_digest(inside(self.output_dir, candidate.file)),
+                samples_sha256=_samples_digest(inside(self.output_dir, candidate.file)), source=source.name,
             )
         self.ledger.record_attempt(
             Attempt(
                 ytid=candidate.ytid, start_ms=start_ms(candidate.start_seconds),
                 end_ms=start_ms(candidate.end_seconds), class_index=plan.class_index, mid=plan.mid,
                 folder=plan.folder, rank=candidate.rank, outcome=outcome.value, message=result.message,
-                attempts=result.attempts, started_at=started, finished_at=utc_now(),
+                attempts=result.attempts, started_at=answer.started, finished_at=utc_now(),
                 file=candidate.file if record else None, sha256=result.sha256 if record else None,
                 duration=result.duration if record else None, sample_rate=result.sample_rate if record else None,
                 channels=result.channels if record else None, bytes_read=result.bytes_read,
-                history="\n".join(result.history),
+                history="\n".join(result.history), source=source.name,
             ),
             record,
+            from_youtube=source.trusts_youtube_unavailable_lists,
         )
-        self._track_proxy(proxy, outcome)
+        source.observe(result)
+        self.summary.by_source[source.name][outcome.value] += 1
+        self._track_identity(result.identity, outcome)
         # Any answer from a server, even "gone", shows the network works.
-        self._transient_streak = self._transient_streak + 1 if outcome is Outcome.TRANSIENT else 0
+        self._transient_streak[source.name] = (
+            self._transient_streak[source.name] + 1 if outcome is Outcome.TRANSIENT else 0
+        )
         # Any other answer (even "gone") shows that extraction itself works.
-        self._tooling_streak = self._tooling_streak + 1 if outcome is Outcome.TOOLING_ERROR else 0
+        self._tooling_streak[source.name] = (
+            self._tooling_streak[source.name] + 1 if outcome is Outcome.TOOLING_ERROR else 0
+        )
         if outcome is Outcome.TOOLING_ERROR:
             self.summary.last_tooling_error = result.message
         if record is not None:
-            self.pacer.succeeded()
             self._count_ok(state, position, record)
-            log.debug("%s: ok", candidate.file)
+            log.debug("%s: ok from %s", candidate.file, source.name)
             return
-        if outcome in THROTTLING:
-            pause = self.pacer.throttled(result.retry_after)
-            log.warning("%s for %s; all workers pause %.0f s", outcome.value, candidate.ytid, pause)
-        if outcome is Outcome.RATE_LIMITED:
-            # Not the clip's fault: try it again after the pause.
-            state.retry_positions.append(position)
-            return
-        state.failed += 1
-        self._bump("failed")
         level = logging.DEBUG if outcome in PERMANENT_FAILURES else logging.INFO
-        log.log(level, "%s %s: %s (%s)", candidate.ytid, plan.folder, outcome.value, result.message)
+        log.log(level, "%s %s: %s from %s (%s)", candidate.ytid, plan.folder, outcome.value, source.name,
+                result.message)
 
-    def _track_proxy(self, proxy: str | None, outcome: Outcome) -> None:
-        if proxy is None:
+    def _track_identity(self, identity: str | None, outcome: Outcome) -> None:
+        """Report a network identity (a proxy) that keeps failing; it stays in use."""
+        if identity is None:
             return
         if outcome in (Outcome.OK, Outcome.UNAVAILABLE, Outcome.TOO_SHORT):
-            self._proxy_failures[proxy] = 0
+            self._identity_failures[identity] = 0
             return
         if outcome in (Outcome.TRANSIENT, Outcome.FORBIDDEN, Outcome.RATE_LIMITED, Outcome.SIGN_IN_REQUIRED):
-            self._proxy_failures[proxy] += 1
-            count = self._proxy_failures[proxy]
-            if count >= PROXY_FAILURE_REPORT:
-                self.summary.failing_proxies[proxy] = max(count, self.summary.failing_proxies.get(proxy, 0))
-                if proxy not in self._reported_proxies:
-                    self._reported_proxies.add(proxy)
-                    log.warning("proxy %s failed %d times in a row (%s); it stays in use", proxy, count,
-                                outcome.value)
+            self._identity_failures[identity] += 1
+            count = self._identity_failures[identity]
+            if count >= IDENTITY_FAILURE_REPORT:
+                failing = self.summary.failing_identities
+                failing[identity] = max(count, failing.get(identity, 0))
+                if identity not in self._reported_identities:
+                    self._reported_identities.add(identity)
+                    log.warning("%s failed %d times in a row (%s); it stays in use", identity, count, outcome.value)
 
     def _count_ok(self, state: _ClassState, position: int, record: ClipRecord) -> None:
         state.ok[position] = record
@@ -621,57 +669,54 @@ def _check_plans(plans: list[ClassPlan]) -> None:
             )
 
 
-@contextlib.contextmanager
-def _worker_settings(settings: FetchSettings, options: RunOptions) -> Iterator[list[FetchSettings]]:
-    """One FetchSettings per worker: its own private cookie copy and its own proxy."""
-    with contextlib.ExitStack() as stack:
-        if options.cookies_file is not None:
-            remove_stale_cookie_copies()
-        per_worker = []
-        for index in range(options.workers):
-            update = {}
-            if options.cookies_file is not None:
-                update["cookies_file"] = stack.enter_context(private_cookie_copy(options.cookies_file))
-            if options.proxies:
-                update["proxy"] = options.proxies[index % len(options.proxies)]
-            per_worker.append(dataclasses.replace(settings, **update))
-        yield per_worker
+def _check_sources(sources: Sequence[Source], options: RunOptions) -> None:
+    names = [source.name for source in sources]
+    if not names:
+        raise UserError("no source configured: download.sources needs at least one entry")
+    repeated = sorted({name for name in names if names.count(name) > 1})
+    if repeated:
+        raise UserError(f"download.sources: the name {repeated[0]!r} is used twice; give each source its own name")
+    if isinstance(options.retry_failed, str) and options.retry_failed not in names:
+        raise UserError(
+            f"--retry-failed {options.retry_failed}: no source of that name; the configured sources are "
+            f"{', '.join(names)}"
+        )
 
 
 def run_download(
     plans: list[ClassPlan],
-    settings: FetchSettings,
+    sources: Sequence[Source],
     output_dir: Path,
+    spec: OutputSpec,
     options: RunOptions,
     *,
-    fetch: Fetch = fetch_clip,
     selection: Sequence[ClassIdentity] = (),
 ) -> RunSummary:
     """Fill every class of ``plans`` in ``output_dir``; resumable, crash-safe, worker-count independent.
 
-    ``selection`` names every class of the current selection (``plans`` may be one slice
-    of it): finished clips of any of them take its current class index, name and split.
-
-    ``settings`` describes one clip fetch (ffmpeg, audio format, retries...) without
-    cookies or proxy; ``options`` gives the workers, pacing, the user's cookie file (each
-    worker gets a private 0600 copy; the file itself is never modified) and proxies (one
-    per worker, round robin). Manifests are rewritten from the ledger after each class
-    and at exit, including after an interruption. ``fetch`` is the per-clip function
-    (:func:`fetch_clip`); it runs in worker threads and must not raise for a clip's failure.
+    ``sources`` are asked in order for each clip (see the module docstring); each must
+    produce files in ``spec``. ``selection`` names every class of the current selection
+    (``plans`` may be one slice of it): finished clips of any of them take its current
+    class index, name and split. Manifests are rewritten from the ledger after each class
+    and at exit, including after an interruption.
     """
+    _check_sources(sources, options)
     _check_plans(plans)
     output_dir = Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
-    if options.cookies_file is not None:
-        validate_cookies_file(options.cookies_file)
     try:
         with _locked(output_dir):
             sweep_partial_files(output_dir)
             try:
-                with Ledger(output_dir / LEDGER_NAME) as ledger, _worker_settings(settings, options) as per_worker:
+                with Ledger(output_dir / LEDGER_NAME) as ledger, contextlib.ExitStack() as prepared:
+                    for source in sources:
+                        prepared.enter_context(source.prepare(options.workers))
                     reconcile_with_plans(ledger, plans, output_dir, selection)
-                    run = _Run(plans, settings, output_dir, options, ledger, per_worker, fetch)
-                    ledger.begin_run(options.command, tooling_versions())
+                    run = _Run(plans, sources, spec, output_dir, options, ledger)
+                    identities = [source.identity() for source in sources]
+                    # Each source names the versions of the tools it fetches with (yt-dlp, ...).
+                    tooling = {k: v for identity in identities for k, v in identity.get("tooling", {}).items()}
+                    ledger.begin_run(options.command, tooling, identities)
                     allow_fetches()
                     finished = False
                     with run.graceful_ctrl_c():

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections import Counter
+from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 
 from ..errors import (
@@ -39,6 +39,8 @@ class RunSummary:
     outcomes: Counter = field(default_factory=Counter)
     already_done: int = 0
     known_failed: int = 0
+    # Candidates no configured source could be asked for (archives only, none holding them).
+    not_in_sources: int = 0
     adopted: int = 0
     discarded: int = 0
     quarantined: int = 0
@@ -50,7 +52,10 @@ class RunSummary:
     interrupted: bool = False
     # The interruption was a SIGTERM (exit 143) rather than a Ctrl-C (exit 130).
     terminated: bool = False
-    failing_proxies: dict[str, int] = field(default_factory=dict)
+    # Network identities (proxies) that failed several times in a row: identity -> longest streak.
+    failing_identities: dict[str, int] = field(default_factory=dict)
+    # This run's answers per source: source name -> outcome -> count.
+    by_source: defaultdict[str, Counter] = field(default_factory=lambda: defaultdict(Counter))
 
     @property
     def exit_code(self) -> int:
@@ -69,6 +74,13 @@ class RunSummary:
                 lines.append(f"  {outcome.value:<17} {self.outcomes[outcome.value]}")
         lines.append(f"  {'already done':<17} {self.already_done}")
         lines.append(f"  {'known failed':<17} {self.known_failed} (skipped; --retry-failed tries them again)")
+        if self.not_in_sources:
+            lines.append(f"  {'not in sources':<17} {self.not_in_sources} (no configured source holds them;"
+                         f" the next candidates took their place)")
+        if len(self.by_source) > 1 or any(name != "youtube" for name in self.by_source):
+            for name, counts in sorted(self.by_source.items()):
+                shown = ", ".join(f"{outcome} {count}" for outcome, count in sorted(counts.items()))
+                lines.append(f"  from {name}: {shown}")
         if self.quarantined:
             lines.append(f"  {'quarantined':<17} {self.quarantined} (set aside by clean; never fetched again,"
                          f" not even with --retry-failed)")
@@ -82,8 +94,8 @@ class RunSummary:
         lines.append(f"  classes: {complete} complete, {len(short)} short of candidates, {len(unfinished)} unfinished")
         for c in short:
             lines.append(f"    {c.folder}: {c.ok}/{c.target} (candidates ran out)")
-        for proxy, count in sorted(self.failing_proxies.items()):
-            lines.append(f"  proxy {proxy} failed {count} times in a row; check it or remove it from download.proxies")
+        for identity, count in sorted(self.failing_identities.items()):
+            lines.append(f"  {identity} failed {count} times in a row; check it or remove it from download.proxies")
         if self.stopped_by_throttling:
             lines.append(
                 "  STOPPED: YouTube kept refusing requests (rate limit / sign-in wall). Finished clips are kept.\n"

@@ -1,9 +1,9 @@
 """The per-clip pipeline: one candidate in, one classified outcome out.
 
 :func:`fetch_clip` is a plain module-level function of picklable arguments
-(:class:`ClipJob`, :class:`FetchSettings`), so any executor (threads, processes, a later
-run) can call it. It never raises for a clip's own failure: every failure comes back as a
-:class:`ClipResult` with its outcome and message.
+(:class:`~..base.ClipJob`, :class:`~.settings.FetchSettings`), so any executor (threads,
+processes, a later run) can call it. It never raises for a clip's own failure: every
+failure comes back as a :class:`~..base.ClipResult` with its outcome and message.
 
 One attempt = resolve with yt-dlp, then one ffmpeg call reading only the segment (or, with
 ``fetch_strategy = whole_file``, download the whole stream then trim it) into exactly
@@ -18,8 +18,6 @@ from __future__ import annotations
 import dataclasses
 import logging
 import os
-import re
-import secrets
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -31,15 +29,13 @@ from ...dataset.audio_info import (
     segment_frames,
     sha256_file,
 )
-from ...dataset.ids import is_valid_ytid
-from ...errors import UserError
 from ..abort import aborting, pause
+from ..base import ClipJob, ClipResult, partial_path
 from ..outcomes import Outcome
 from .classify import Failure, FetchFailure
-from .js_runtime import JsRuntime, resolve_js_runtime
+from .settings import FetchSettings
 
 if TYPE_CHECKING:
-    from ...config import Config
     from .resolve import Resolved
     from .segment import FfmpegRun
 
@@ -51,160 +47,8 @@ _FINAL = frozenset(
     {Outcome.UNAVAILABLE, Outcome.SIGN_IN_REQUIRED, Outcome.RATE_LIMITED, Outcome.TOO_SHORT, Outcome.DECODE_ERROR,
      Outcome.TOOLING_ERROR}
 )
-# Proxies ffmpeg's http protocol can tunnel through (it has no SOCKS support).
-_FFMPEG_PROXY_SCHEMES = ("http://",)
 # A whole second of grace for sites that round the length down (YouTube's lengthSeconds).
 _LENGTH_ROUNDING = 1.0
-# Beyond what ffmpeg's own timeouts bound: a trickling server could still take forever.
-DEFAULT_PROCESS_TIMEOUT = 600.0
-
-
-@dataclasses.dataclass(frozen=True)
-class ClipJob:
-    ytid: str
-    start_seconds: float
-    end_seconds: float
-    # Absolute final path, extension included.
-    target: Path
-
-    def __post_init__(self) -> None:
-        # The planner validates too; this guards the one place an ID turns into a URL and a file.
-        if not is_valid_ytid(self.ytid):
-            raise ValueError(f"invalid YouTube ID {self.ytid!r}")
-        if not 0 <= self.start_seconds < self.end_seconds:
-            raise ValueError(f"{self.ytid}: need 0 <= start < end, got [{self.start_seconds}, {self.end_seconds}]")
-        if not Path(self.target).is_absolute():
-            raise ValueError(f"{self.ytid}: target must be an absolute path, got {self.target}")
-
-    @property
-    def duration(self) -> float:
-        return self.end_seconds - self.start_seconds
-
-
-@dataclasses.dataclass(frozen=True)
-class FetchSettings:
-    """Everything one clip fetch needs; plain values only, so it pickles."""
-
-    url_template: str
-    ffmpeg: str
-    audio_format: str = "wav"
-    sample_rate: int = 16000
-    channels: int = 1
-    fetch_strategy: str = "range"
-    max_retries: int = 3
-    socket_timeout: float = 30.0
-    # Wall-clock bound of one resolve (see fetch.resolve).
-    resolve_timeout: float = 120.0
-    # How much earlier than the segment's end the source may run out (codec delay); that
-    # gap is padded. Clips always hold exactly round(duration * sample_rate) samples.
-    duration_tolerance: float = 0.05
-    # Transient failures wait retry_backoff * 2**n seconds (n = retries so far), capped.
-    retry_backoff: float = 2.0
-    retry_backoff_max: float = 60.0
-    # A PRIVATE copy of the user's cookies (see cookies.private_cookie_copy), never the original.
-    cookies_file: Path | None = None
-    proxy: str | None = None
-    js_runtime: JsRuntime = JsRuntime("deno")
-    process_timeout: float = DEFAULT_PROCESS_TIMEOUT
-    # yt-dlp's extractor_args (download.youtube.extractor_args), frozen as nested tuples:
-    # ((extractor, ((argument, (value, ...)), ...)), ...).
-    extractor_args: tuple[tuple[str, tuple[tuple[str, tuple[str, ...]], ...]], ...] = ()
-    # Longest wait for a format's available_at before reading it (download.youtube.max_wait_for_format_seconds).
-    max_wait_for_format: float = 120.0
-
-    def __post_init__(self) -> None:
-        if "{ytid}" not in self.url_template:
-            raise ValueError("url_template must contain {ytid}")
-        if self.audio_format not in ("wav", "flac"):
-            raise ValueError(f"audio_format must be wav or flac, got {self.audio_format!r}")
-        if self.fetch_strategy not in ("range", "whole_file"):
-            raise ValueError(f"fetch_strategy must be range or whole_file, got {self.fetch_strategy!r}")
-        if self.proxy is not None and not self.proxy.lower().startswith(_FFMPEG_PROXY_SCHEMES):
-            raise ValueError(
-                "only http:// proxies are supported: ffmpeg, which reads the audio, cannot tunnel through "
-                "socks or https proxies, and sending its requests direct would bypass the proxy"
-            )
-
-    @classmethod
-    def from_config(
-        cls, config: Config, ffmpeg: str, cookies_copy: Path | None = None, proxy: str | None = None
-    ) -> FetchSettings:
-        download = config.download
-        runtime = resolve_js_runtime(download.js_runtime)
-        try:
-            return cls(
-                url_template=download.url_template,
-                ffmpeg=ffmpeg,
-                audio_format=config.audio.format,
-                sample_rate=config.audio.sample_rate,
-                channels=config.audio.channels,
-                fetch_strategy=download.fetch_strategy,
-                max_retries=download.max_retries,
-                socket_timeout=download.socket_timeout,
-                resolve_timeout=download.resolve_timeout,
-                duration_tolerance=download.duration_tolerance,
-                retry_backoff=download.retry_backoff_seconds,
-                retry_backoff_max=download.backoff_max_seconds,
-                cookies_file=cookies_copy,
-                proxy=proxy,
-                js_runtime=runtime,
-                extractor_args=freeze_extractor_args(download.youtube.extractor_args),
-                max_wait_for_format=download.youtube.max_wait_for_format_seconds,
-            )
-        except ValueError as exc:
-            # The config model checks these too; this catches values passed in directly (proxy).
-            raise UserError(f"download settings: {exc}") from None
-
-    def url_for(self, ytid: str) -> str:
-        return self.url_template.replace("{ytid}", ytid)
-
-    def extractor_args_mapping(self) -> dict[str, dict[str, list[str]]]:
-        """:attr:`extractor_args` in the shape yt-dlp's ``extractor_args`` parameter takes."""
-        return {name: {arg: list(values) for arg, values in args} for name, args in self.extractor_args}
-
-
-def freeze_extractor_args(
-    mapping: dict[str, dict[str, list[str]]],
-) -> tuple[tuple[str, tuple[tuple[str, tuple[str, ...]], ...]], ...]:
-    """An immutable, comparable form of ``download.youtube.extractor_args`` (settings stay hashable)."""
-    return tuple(
-        (name, tuple((arg, tuple(values)) for arg, values in sorted(args.items())))
-        for name, args in sorted(mapping.items())
-    )
-
-
-@dataclasses.dataclass(frozen=True)
-class ClipResult:
-    outcome: Outcome
-    message: str
-    attempts: int
-    retry_after: float | None = None
-    file: Path | None = None
-    sha256: str | None = None
-    duration: float | None = None
-    sample_rate: int | None = None
-    channels: int | None = None
-    bytes_read: int | None = None
-    # "outcome: message" of every attempt, in order (the last one is this result's).
-    history: tuple[str, ...] = ()
-
-    @property
-    def ok(self) -> bool:
-        return self.outcome is Outcome.OK
-
-
-_PARTIAL_RE = re.compile(r"\A\..+\.[0-9a-f]{8}\.part\.[A-Za-z0-9]+\Z")
-
-
-def partial_path(target: Path, suffix: str | None = None) -> Path:
-    """A fresh temporary name beside ``target``; the suffix lets ffmpeg pick the muxer."""
-    extension = suffix if suffix is not None else target.suffix
-    return target.with_name(f".{target.name}.{secrets.token_hex(4)}.part{extension}")
-
-
-def is_partial_file(path: Path) -> bool:
-    """True for the temporaries :func:`fetch_clip` writes (only kill -9 leaves them behind)."""
-    return _PARTIAL_RE.match(Path(path).name) is not None
 
 
 def fetch_clip(job: ClipJob, settings: FetchSettings) -> ClipResult:
@@ -336,11 +180,11 @@ def _write_segment(job: ClipJob, settings: FetchSettings, resolved: Resolved, te
 
     network = network_input_options(settings, resolved.http_headers)
     if settings.fetch_strategy == "range":
-        return transcode_segment(resolved.url, temporary, job.start_seconds, job.duration, settings, network)
+        return transcode_segment(resolved.url, temporary, job.start_seconds, job.duration, job.spec, settings, network)
     whole = partial_path(Path(job.target), ".mka")
     try:
         download = copy_whole_stream(resolved.url, whole, settings, network)
-        trim = transcode_segment(str(whole), temporary, job.start_seconds, job.duration, settings)
+        trim = transcode_segment(str(whole), temporary, job.start_seconds, job.duration, job.spec, settings)
     finally:
         whole.unlink(missing_ok=True)
     return dataclasses.replace(
@@ -365,18 +209,19 @@ def _verify(job: ClipJob, settings: FetchSettings, path: Path, run: FfmpegRun) -
         info = probe_audio(path)
     except AudioReadError as exc:
         raise FetchFailure(Failure(Outcome.DECODE_ERROR, f"ffmpeg wrote unreadable audio: {exc}")) from None
-    if info.sample_rate != settings.sample_rate or info.channels != settings.channels:
+    spec = job.spec
+    if info.sample_rate != spec.sample_rate or info.channels != spec.channels:
         raise FetchFailure(
             Failure(
                 Outcome.DECODE_ERROR,
                 f"got {info.sample_rate} Hz x {info.channels} channels, "
-                f"expected {settings.sample_rate} Hz x {settings.channels}",
+                f"expected {spec.sample_rate} Hz x {spec.channels}",
             )
         )
-    expected = segment_frames(job.start_seconds, job.end_seconds, settings.sample_rate)
+    expected = segment_frames(job.start_seconds, job.end_seconds, spec.sample_rate)
     # No report means no sample ever reached the filters: coverage is never assumed.
     delivered = run.decoded_frames or 0
-    allowed_gap = round(settings.duration_tolerance * settings.sample_rate)
+    allowed_gap = round(settings.duration_tolerance * spec.sample_rate)
     if info.frames == expected and delivered >= expected - allowed_gap:
         return info
     source_duration, tolerance = run.source_duration, settings.duration_tolerance
@@ -396,6 +241,6 @@ def _verify(job: ClipJob, settings: FetchSettings, path: Path, run: FfmpegRun) -
     raise FetchFailure(
         Failure(
             Outcome.TRUNCATED,
-            f"the source delivered {delivered / settings.sample_rate:.3f} s of the {job.duration:.3f} s segment",
+            f"the source delivered {delivered / spec.sample_rate:.3f} s of the {job.duration:.3f} s segment",
         )
     )

@@ -39,7 +39,7 @@ from .classify import (
 )
 
 if TYPE_CHECKING:
-    from .clip import FetchSettings
+    from .settings import FetchSettings
 
 log = logging.getLogger(__name__)
 

@@ -17,12 +17,13 @@ import os
 import re
 import subprocess
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import ffmpeg
 
 from ..abort import aborting, tracked
 from ..outcomes import Outcome
+from ..output_spec import OutputSpec, frames_for
 from .classify import (
     Failure,
     FetchFailure,
@@ -30,9 +31,7 @@ from .classify import (
     classify_ffmpeg_failure,
     input_duration,
 )
-
-if TYPE_CHECKING:
-    from .clip import FetchSettings
+from .settings import FetchSettings
 
 log = logging.getLogger(__name__)
 
@@ -106,6 +105,7 @@ def transcode_segment(
     output: Path,
     start: float,
     duration: float,
+    spec: OutputSpec,
     settings: FetchSettings,
     input_options: dict[str, Any] | None = None,
 ) -> FfmpegRun:
@@ -118,7 +118,7 @@ def transcode_segment(
     needed byte ranges are read). Output is bit-exact, so the same input always gives
     the same bytes (and checksum).
     """
-    frames = round(duration * settings.sample_rate)
+    frames = frames_for(duration, spec.sample_rate)
     pre_roll = min(start, PRE_ROLL_SECONDS)
     seek = start - pre_roll
     options = dict(input_options or {})
@@ -129,11 +129,11 @@ def transcode_segment(
     stream = stream.output(
         str(output),
         map="0:a:0",
-        af=segment_filter(pre_roll, settings.sample_rate, frames),
-        acodec=_CODECS[settings.audio_format],
-        ar=settings.sample_rate,
-        ac=settings.channels,
-        format=settings.audio_format,
+        af=segment_filter(pre_roll, spec.sample_rate, frames),
+        acodec=_CODECS[spec.audio_format],
+        ar=spec.sample_rate,
+        ac=spec.channels,
+        format=spec.audio_format,
         map_metadata=-1,
         fflags="+bitexact",
         flags="+bitexact",
