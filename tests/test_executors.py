@@ -160,12 +160,17 @@ def _dask_cli(command: str) -> list[str]:
 
 
 @pytest.fixture
-def separate_cluster(tmp_path: Path) -> Iterator[tuple[str, list[subprocess.Popen]]]:
-    """A scheduler and two nanny-less workers (one thread each), all on 127.0.0.1; yields (address, workers)."""
+def separate_cluster(request, tmp_path: Path) -> Iterator[tuple[str, list[subprocess.Popen]]]:
+    """A scheduler and two nanny-less workers (one thread each), all on 127.0.0.1; yields (address, workers).
+
+    Parametrised indirectly with extra environment variables for the processes (Dask reads
+    its config from DASK_* variables), e.g. the scheduler's allowed failures.
+    """
     if dask_missing():
         pytest.skip(dask_missing())
     scheduler_file = tmp_path / "scheduler.json"
     environment = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(TESTS), os.environ.get("PYTHONPATH")])))
+    environment.update(getattr(request, "param", {}))
     log = (tmp_path / "dask.log").open("w")
     processes: list[subprocess.Popen] = []
     try:
@@ -221,6 +226,24 @@ def test_a_user_started_scheduler_reruns_a_killed_workers_task_on_another(separa
         (tmp_path / "survivor.go").touch()
         assert survivor.result(timeout=RESULT_BOUND) == ("survivor", survivor_pid)
         assert victim.result(timeout=RESULT_BOUND) == ("victim", survivor_pid)
+
+
+@requires_dask
+@pytest.mark.parametrize("separate_cluster", [{"DASK_DISTRIBUTED__SCHEDULER__ALLOWED_FAILURES": "0"}], indirect=True)
+def test_a_user_started_scheduler_with_no_allowed_failures_gives_worker_lost(separate_cluster, tmp_path: Path) -> None:
+    # What docs/download.md recommends for `dask scheduler`: the runner, not Dask, retries (and paces) the clip.
+    address, workers = separate_cluster
+    with open_executor("dask", workers=1, scheduler=address) as executor:
+        _wait_until(lambda: executor.slots == 2, "both workers to join")
+        victim = executor.submit(executor_tasks.hold, str(tmp_path), "victim")
+        survivor = executor.submit(executor_tasks.hold, str(tmp_path), "survivor")
+        victim_pid, survivor_pid = _pid(tmp_path, "victim"), _pid(tmp_path, "survivor")
+        os.kill(victim_pid, signal.SIGKILL)
+        with pytest.raises(WorkerLost, match="died"):
+            victim.result(timeout=RESULT_BOUND)
+        (tmp_path / "survivor.go").touch()
+        assert survivor.result(timeout=RESULT_BOUND) == ("survivor", survivor_pid)
+        assert executor.slots == 1
 
 
 @requires_dask
