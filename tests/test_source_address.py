@@ -115,3 +115,17 @@ def test_ffmpeg_reports_an_unbindable_address_as_transient(server, settings, tmp
     assert failure.outcome is Outcome.TRANSIENT and not failure.worth_retrying
     assert FOREIGN in failure.message and "cannot assign requested address" in failure.message.lower()
     assert server.addresses() == []
+
+
+def test_through_a_proxy_both_tools_reach_it_from_the_source_address(server, settings, tmp_path) -> None:
+    # The host does not exist: only the proxy (the server itself) can answer.
+    settings = dataclasses.replace(
+        settings, url_template="http://media.invalid/media/{ytid}.webm", proxy=server.base_url,
+        source_address="127.0.0.2",
+    )
+    result = fetch_clip(_job(tmp_path), settings)
+    assert result.outcome is Outcome.OK, result.message
+    assert server.addresses() == ["127.0.0.2"]
+    assert all(record.via_proxy for record in server.stats(YTIDS[0]).log)
+    counts = server.counts("127.0.0.2")
+    assert counts.extractions == 1 and counts.media_reads >= 1
