@@ -21,7 +21,7 @@ from pathlib import Path
 import executor_tasks
 import pytest
 
-from audioset_tools.download.executors import LOCAL_IDENTITY, WorkerLost, open_executor
+from audioset_tools.download.executors import LOCAL_IDENTITY, SchedulerLost, WorkerLost, open_executor
 from audioset_tools.errors import UserError
 
 TESTS = Path(__file__).resolve().parent
@@ -161,7 +161,9 @@ def _dask_cli(command: str) -> list[str]:
 
 @pytest.fixture
 def separate_cluster(request, tmp_path: Path) -> Iterator[tuple[str, list[subprocess.Popen]]]:
-    """A scheduler and two nanny-less workers (one thread each), all on 127.0.0.1; yields (address, workers).
+    """A scheduler and two nanny-less workers (one thread each), all on 127.0.0.1.
+
+    Yields the scheduler's address and the processes: the scheduler, then the workers.
 
     Parametrised indirectly with extra environment variables for the processes (Dask reads
     its config from DASK_* variables), e.g. the scheduler's allowed failures.
@@ -190,7 +192,7 @@ def separate_cluster(request, tmp_path: Path) -> Iterator[tuple[str, list[subpro
             for _ in range(2)
         ]
         processes.extend(workers)
-        yield address, workers
+        yield address, processes
     finally:
         for process in processes:
             process.kill()
@@ -214,13 +216,13 @@ def test_a_coordinator_connects_to_a_separate_scheduler_by_address(separate_clus
 def test_a_user_started_scheduler_reruns_a_killed_workers_task_on_another(separate_cluster, tmp_path: Path) -> None:
     # Measured behaviour of Dask itself: its scheduler (allowed-failures 3 by default) moves a
     # task whose worker died to another worker; the future just completes.
-    address, workers = separate_cluster
+    address, processes = separate_cluster
     with open_executor("dask", workers=1, scheduler=address) as executor:
         _wait_until(lambda: executor.slots == 2, "both workers to join")
         victim = executor.submit(executor_tasks.hold, str(tmp_path), "victim")
         survivor = executor.submit(executor_tasks.hold, str(tmp_path), "survivor")
         victim_pid, survivor_pid = _pid(tmp_path, "victim"), _pid(tmp_path, "survivor")
-        assert {victim_pid, survivor_pid} == {worker.pid for worker in workers}
+        assert {victim_pid, survivor_pid} == {worker.pid for worker in processes[1:]}
         os.kill(victim_pid, signal.SIGKILL)
         (tmp_path / "victim.go").touch()
         (tmp_path / "survivor.go").touch()
@@ -232,7 +234,7 @@ def test_a_user_started_scheduler_reruns_a_killed_workers_task_on_another(separa
 @pytest.mark.parametrize("separate_cluster", [{"DASK_DISTRIBUTED__SCHEDULER__ALLOWED_FAILURES": "0"}], indirect=True)
 def test_a_user_started_scheduler_with_no_allowed_failures_gives_worker_lost(separate_cluster, tmp_path: Path) -> None:
     # What docs/download.md recommends for `dask scheduler`: the runner, not Dask, retries (and paces) the clip.
-    address, workers = separate_cluster
+    address, _ = separate_cluster
     with open_executor("dask", workers=1, scheduler=address) as executor:
         _wait_until(lambda: executor.slots == 2, "both workers to join")
         victim = executor.submit(executor_tasks.hold, str(tmp_path), "victim")
@@ -244,6 +246,26 @@ def test_a_user_started_scheduler_with_no_allowed_failures_gives_worker_lost(sep
         (tmp_path / "survivor.go").touch()
         assert survivor.result(timeout=RESULT_BOUND) == ("survivor", survivor_pid)
         assert executor.slots == 1
+
+
+@requires_dask
+def test_losing_the_scheduler_ends_in_scheduler_lost(separate_cluster, tmp_path: Path) -> None:
+    address, processes = separate_cluster
+    # connect_timeout also bounds how long the client tries to reconnect.
+    with open_executor("dask", workers=1, scheduler=address, connect_timeout=3) as executor:
+        _wait_until(lambda: executor.slots == 2, "both workers to join")
+        running = executor.submit(executor_tasks.hold, str(tmp_path), "running")
+        _pid(tmp_path, "running")
+        processes[0].kill()
+        processes[0].wait()
+        # The task in flight is dropped at once: the runner may try it again...
+        with pytest.raises(WorkerLost, match="dropped"):
+            running.result(timeout=RESULT_BOUND)
+        # ...but once the client gives up reconnecting, the run cannot go on.
+        with pytest.raises(SchedulerLost, match="download.dask.scheduler"):
+            executor.submit(executor_tasks.square, 2).result(timeout=RESULT_BOUND)
+        with pytest.raises(SchedulerLost, match=address):
+            executor.submit(executor_tasks.square, 3)
 
 
 @requires_dask

@@ -20,6 +20,11 @@ runner alone decides about retries; a scheduler started by the user retries a ta
 other workers by itself up to its ``distributed.scheduler.allowed-failures`` (Dask's
 default: 3) before giving up, and only then does :class:`WorkerLost` arrive.
 
+When the scheduler itself goes away, the tasks in flight fail with :class:`WorkerLost`
+while the client tries to reconnect (for ``connect_timeout`` seconds); once it gives
+up, every task and every later :meth:`~DaskExecutor.submit` fails with
+:class:`SchedulerLost`: the run must stop (and resume on a rerun).
+
 A task restricted to an identity (``submit(..., identity=host)``) must not run from any
 other address; when that identity has had no worker for ``identity_grace`` seconds, its
 waiting tasks fail with :class:`WorkerLost` instead of waiting forever.
@@ -55,6 +60,10 @@ _INSTALL_HINT = "pip install 'audioset-tools[dask]'"
 
 class WorkerLost(Exception):
     """The worker running (or meant to run) a task is gone; the task did not complete: run it again elsewhere."""
+
+
+class SchedulerLost(Exception):
+    """The Dask scheduler is gone for good (the client gave up reconnecting): the run cannot go on here."""
 
 
 class Executor(Protocol):
@@ -135,12 +144,14 @@ class DaskExecutor:
 
     # -- running tasks ------------------------------------------------------------------
     def submit(self, fn: Callable[..., Any], *args: Any, identity: str | None = None) -> concurrent.futures.Future:
+        if self._client.status in _CLIENT_GONE:
+            raise SchedulerLost(self._gone_message())
         # pure=False: a clip submitted again (after WorkerLost) must run again, not reuse a key.
         restriction = {"workers": [identity], "allow_other_workers": False} if identity is not None else {}
         task = self._client.submit(fn, *args, pure=False, **restriction)
         outer: concurrent.futures.Future = concurrent.futures.Future()
         outer.add_done_callback(lambda done: task.cancel() if done.cancelled() else None)
-        task.add_done_callback(lambda finished: _settle(finished, outer))
+        task.add_done_callback(lambda finished: self._settle(finished, outer))
         if identity is not None:
             with self._lock:
                 self._restricted.append((task, outer, identity))
@@ -184,16 +195,31 @@ class DaskExecutor:
     def close(self) -> None:
         self._closed.set()
 
+    def _gone_message(self) -> str:
+        address = getattr(self._client.scheduler, "address", None) or "the scheduler"
+        return (
+            f"lost the Dask scheduler at {address} (download.dask.scheduler) and could not reconnect; "
+            "rerun when it is back to resume"
+        )
 
-def _settle(task: Any, outer: concurrent.futures.Future) -> None:
-    """Hand a finished Dask future's outcome to ``outer`` (runs in a thread of Dask's client)."""
+    def _settle(self, task: Any, outer: concurrent.futures.Future) -> None:
+        """Hand a finished Dask future's outcome to ``outer`` (runs in a thread of Dask's client)."""
+        _settle(task, outer, lambda: SchedulerLost(self._gone_message()) if self._client.status in _CLIENT_GONE
+                else WorkerLost("the Dask scheduler dropped the task (the connection to it was lost)"))
+
+
+# Client states after it gave up on the scheduler (or was closed).
+_CLIENT_GONE = frozenset({"closing", "closed"})
+
+
+def _settle(task: Any, outer: concurrent.futures.Future, dropped: Callable[[], Exception]) -> None:
     try:
         if outer.done():
             return
         if task.status == "finished":
             value = task.result()
         elif task.status == "cancelled":
-            raise WorkerLost("the Dask scheduler dropped the task (the connection to it was lost)")
+            raise dropped()
         else:
             error = task.exception()
             raise _as_worker_lost(error) or error
