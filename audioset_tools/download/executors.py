@@ -204,8 +204,13 @@ class DaskExecutor:
 
     def _settle(self, task: Any, outer: concurrent.futures.Future) -> None:
         """Hand a finished Dask future's outcome to ``outer`` (runs in a thread of Dask's client)."""
-        _settle(task, outer, lambda: SchedulerLost(self._gone_message()) if self._client.status in _CLIENT_GONE
-                else WorkerLost("the Dask scheduler dropped the task (the connection to it was lost)"))
+        _settle(task, outer, self._dropped)
+
+    def _dropped(self) -> Exception:
+        """Why the scheduler cancelled a task we did not cancel: for now, or for good."""
+        if self._client.status in _CLIENT_GONE:
+            return SchedulerLost(self._gone_message())
+        return WorkerLost("the Dask scheduler dropped the task (the connection to it was lost)")
 
 
 # Client states after it gave up on the scheduler (or was closed).
