@@ -129,3 +129,21 @@ def test_through_a_proxy_both_tools_reach_it_from_the_source_address(server, set
     assert all(record.via_proxy for record in server.stats(YTIDS[0]).log)
     counts = server.counts("127.0.0.2")
     assert counts.extractions == 1 and counts.media_reads >= 1
+
+
+def test_each_source_address_has_its_own_budget_at_the_server(tone_sources, tmp_path) -> None:
+    # One extraction per address per minute: a second clip from 127.0.0.2 is throttled, 127.0.0.3 is not.
+    with AddressServer(limit=1, window=60) as server:
+        for ytid in YTIDS:
+            server.add(ytid, tone_sources.webm)
+        settings = FetchSettings(
+            url_template=server.url_template("webm"), ffmpeg=find_ffmpeg(), max_retries=1, socket_timeout=5.0,
+            retry_backoff=0.0, source_address="127.0.0.2",
+        )
+        assert fetch_clip(_job(tmp_path / "a", YTIDS[0]), settings).outcome is Outcome.OK
+        throttled = fetch_clip(_job(tmp_path / "b", YTIDS[1]), settings)
+        assert throttled.outcome is Outcome.RATE_LIMITED
+        assert throttled.retry_after is not None and 0 < throttled.retry_after <= 60
+        other = fetch_clip(_job(tmp_path / "c", YTIDS[1]), dataclasses.replace(settings, source_address="127.0.0.3"))
+        assert other.outcome is Outcome.OK, other.message
+        assert (server.counts("127.0.0.2").throttled, server.counts("127.0.0.3").throttled) == (1, 0)
