@@ -21,7 +21,13 @@ from pathlib import Path
 import executor_tasks
 import pytest
 
-from audioset_tools.download.executors import LOCAL_IDENTITY, SchedulerLost, WorkerLost, open_executor
+from audioset_tools.download.executors import (
+    LOCAL_IDENTITY,
+    SchedulerLost,
+    WorkerLost,
+    open_executor,
+    tooling_versions,
+)
 from audioset_tools.errors import UserError
 
 TESTS = Path(__file__).resolve().parent
@@ -77,6 +83,15 @@ def test_threads_run_tasks_and_have_one_identity(tmp_path: Path) -> None:
         assert sorted(f.result()[0] for f in done) == ["a", "b"]
         with pytest.raises(ValueError, match="identity"):
             executor.submit(executor_tasks.square, 2, identity="127.0.0.2")
+        [worker] = executor.describe_workers()
+        assert (worker.identity, worker.threads, worker.tooling) == (LOCAL_IDENTITY, 2, tooling_versions())
+
+
+def test_tooling_versions_name_the_installed_versions() -> None:
+    import yt_dlp
+
+    assert f"yt-dlp {yt_dlp.version.__version__}" in tooling_versions()
+    assert tooling_versions().startswith("audioset-tools ")
 
 
 def test_an_unknown_executor_kind_is_refused() -> None:
@@ -115,6 +130,15 @@ def test_local_cluster_runs_module_level_functions_in_two_processes(local_cluste
     names_and_pids = sorted(future.result() for future in done)
     assert [name for name, _ in names_and_pids] == ["a", "b"]
     assert len({pid for _, pid in names_and_pids}) == 2
+
+
+@requires_dask
+def test_local_cluster_workers_are_described_for_doctor(local_cluster) -> None:
+    workers = local_cluster.describe_workers()
+    assert len(workers) == 2
+    for worker in workers:
+        assert worker.address.startswith("tcp://127.0.0.1:")
+        assert (worker.identity, worker.threads, worker.tooling) == ("127.0.0.1", 1, tooling_versions())
 
 
 @requires_dask
@@ -286,3 +310,29 @@ def test_a_scheduler_without_workers_is_one_message(tmp_path: Path) -> None:
             with open_executor("dask", workers=1, scheduler=empty.scheduler_address, worker_wait=1):
                 pass
     assert "dask worker" in str(raised.value)
+
+
+@requires_dask
+def test_a_worker_that_cannot_load_audioset_tools_says_so(tmp_path: Path) -> None:
+    from distributed import LocalCluster
+
+    # A package of the same name that fails to import, ahead of the real one on the worker's path.
+    shadow = tmp_path / "shadow" / "audioset_tools"
+    shadow.mkdir(parents=True)
+    (shadow / "__init__.py").write_text("raise ImportError('this worker has a broken audioset-tools')\n")
+    environment = dict(os.environ, PYTHONPATH=str(shadow.parent))
+    with LocalCluster(n_workers=0, host="127.0.0.1", dashboard_address="127.0.0.1:0") as cluster:
+        worker = subprocess.Popen(
+            [*_dask_cli("worker"), cluster.scheduler_address, "--host", "127.0.0.1", "--nthreads", "1", "--no-nanny",
+             "--no-dashboard"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=environment,
+        )
+        try:
+            with open_executor("dask", workers=1, scheduler=cluster.scheduler_address, worker_wait=STARTUP_BOUND) as executor:
+                [described] = executor.describe_workers()
+                assert described.identity == "127.0.0.1" and described.threads == 1
+                assert described.tooling.startswith("cannot run audioset-tools")
+                assert "broken audioset-tools" in described.tooling
+        finally:
+            worker.kill()
+            worker.wait()

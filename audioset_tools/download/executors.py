@@ -35,6 +35,8 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextlib
+import dataclasses
+import importlib.metadata
 import logging
 import threading
 import time
@@ -62,6 +64,29 @@ class WorkerLost(Exception):
     """The worker running (or meant to run) a task is gone; the task did not complete: run it again elsewhere."""
 
 
+@dataclasses.dataclass(frozen=True)
+class WorkerInfo:
+    """One worker as ``doctor`` lists it."""
+
+    # The worker's address (tcp://host:port), or "this process" for threads.
+    address: str
+    identity: str
+    threads: int
+    # The versions of audioset-tools and yt-dlp the worker runs, or why it cannot run ours.
+    tooling: str
+
+
+def tooling_versions() -> str:
+    """``audioset-tools X, yt-dlp Y`` as installed in this process (runs on workers too)."""
+    versions = []
+    for distribution in ("audioset-tools", "yt-dlp"):
+        try:
+            versions.append(f"{distribution} {importlib.metadata.version(distribution)}")
+        except importlib.metadata.PackageNotFoundError:
+            versions.append(f"{distribution} not installed")
+    return ", ".join(versions)
+
+
 class SchedulerLost(Exception):
     """The Dask scheduler is gone for good (the client gave up reconnecting): the run cannot go on here."""
 
@@ -79,6 +104,9 @@ class Executor(Protocol):
 
     def slots_by_identity(self) -> dict[str, int]:
         """How many tasks can run at once from each identity."""
+
+    def describe_workers(self) -> list[WorkerInfo]:
+        """Every worker, for ``doctor``."""
 
 
 class ThreadExecutor:
@@ -104,6 +132,9 @@ class ThreadExecutor:
 
     def slots_by_identity(self) -> dict[str, int]:
         return {LOCAL_IDENTITY: self._workers}
+
+    def describe_workers(self) -> list[WorkerInfo]:
+        return [WorkerInfo("this process", LOCAL_IDENTITY, self._workers, tooling_versions())]
 
     def close(self) -> None:
         self._pool.shutdown(wait=True, cancel_futures=True)
@@ -141,6 +172,21 @@ class DaskExecutor:
 
     def identities(self) -> list[str]:
         return list(self.slots_by_identity())
+
+    def describe_workers(self) -> list[WorkerInfo]:
+        """Every worker with its identity, threads and tooling (a worker that cannot load ours says why)."""
+        from distributed.comm import get_address_host
+
+        workers = self._workers()
+        # on_error="return": a worker without audioset-tools cannot even unpickle the function.
+        tooling = self._client.run(tooling_versions, workers=list(workers), on_error="return") if workers else {}
+        described = []
+        for address, info in sorted(workers.items()):
+            answer = tooling.get(address, "no answer")
+            if isinstance(answer, BaseException):
+                answer = f"cannot run audioset-tools ({type(answer).__name__}: {answer})"
+            described.append(WorkerInfo(address, get_address_host(address), int(info.get("nthreads", 1)), str(answer)))
+        return described
 
     # -- running tasks ------------------------------------------------------------------
     def submit(self, fn: Callable[..., Any], *args: Any, identity: str | None = None) -> concurrent.futures.Future:
