@@ -302,12 +302,13 @@ def test_an_unreachable_scheduler_is_one_message_naming_the_key() -> None:
 
 
 @requires_dask
-def test_a_scheduler_without_workers_is_one_message(tmp_path: Path) -> None:
+@pytest.mark.parametrize("worker_wait", [1, 0])
+def test_a_scheduler_without_workers_is_one_message(tmp_path: Path, worker_wait: float) -> None:
     from distributed import LocalCluster
 
     with LocalCluster(n_workers=0, host="127.0.0.1", dashboard_address="127.0.0.1:0") as empty:
         with pytest.raises(UserError, match="no worker") as raised:
-            with open_executor("dask", workers=1, scheduler=empty.scheduler_address, worker_wait=1):
+            with open_executor("dask", workers=1, scheduler=empty.scheduler_address, worker_wait=worker_wait):
                 pass
     assert "dask worker" in str(raised.value)
 

@@ -370,10 +370,19 @@ def _dask_client(workers: int, scheduler: str | None, connect_timeout: float, wo
         ) from None
     with client:
         try:
-            client.wait_for_workers(1, timeout=worker_wait)
+            _wait_for_a_worker(client, worker_wait)
         except (TimeoutError, asyncio.TimeoutError):
             raise UserError(
                 f"download.dask.scheduler: the Dask scheduler at {scheduler} has no worker after {worker_wait:g} s. "
                 f"Start some with `dask worker {scheduler}`."
             ) from None
         yield client
+
+
+def _wait_for_a_worker(client: Any, seconds: float) -> None:
+    """Return once the cluster has a worker; TimeoutError after ``seconds`` (0: look once, do not wait)."""
+    if seconds > 0:
+        client.wait_for_workers(1, timeout=seconds)
+    elif not client.scheduler_info(n_workers=-1).get("workers"):
+        # Dask's wait_for_workers takes a timeout of 0 as "wait forever".
+        raise TimeoutError("no worker")
