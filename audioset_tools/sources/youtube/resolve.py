@@ -37,6 +37,7 @@ from .classify import (
     exception_chain,
     tooling_warning,
 )
+from .source_address import bind_failure, ytdlp_bind_failure
 
 if TYPE_CHECKING:
     from .settings import FetchSettings
@@ -97,6 +98,9 @@ def ytdlp_params(settings: FetchSettings) -> dict[str, Any]:
         params["cookiefile"] = str(settings.cookies_file)
     if settings.proxy is not None:
         params["proxy"] = settings.proxy
+    if settings.source_address is not None:
+        # ffmpeg binds the same address (segment.network_input_options).
+        params["source_address"] = settings.source_address
     if settings.extractor_args:
         params["extractor_args"] = settings.extractor_args_mapping()
     return params
@@ -291,6 +295,9 @@ def _resolve_here(url: str, settings: FetchSettings) -> Resolved:
     except PROGRAMMING_ERRORS:
         raise
     except Exception as exc:
+        unbound = ytdlp_bind_failure(exc) if settings.source_address is not None else None
+        if unbound is not None:
+            raise FetchFailure(bind_failure(settings.source_address, unbound)) from exc
         raise FetchFailure(_classify_resolve_error(exc, tuple(warnings))) from exc
     if info is None or not info.get("url"):
         tooling = tooling_warning(warnings)

@@ -32,6 +32,7 @@ from .classify import (
     input_duration,
 )
 from .settings import FetchSettings
+from .source_address import bind_failure, ffmpeg_bind_failure
 
 log = logging.getLogger(__name__)
 
@@ -78,6 +79,9 @@ def network_input_options(settings: FetchSettings, headers: tuple[tuple[str, str
         "reconnect_max_retries": _RECONNECT_RETRIES,
         "reconnect_delay_max": _RECONNECT_DELAY_MAX,
     }
+    if settings.source_address is not None:
+        # The address yt-dlp resolved from (resolve.ytdlp_params): the media URL is bound to it.
+        options["local_addr"] = settings.source_address
     if headers:
         options["headers"] = "".join(f"{key}: {value}\r\n" for key, value in headers)
     # The proxy is not an option here: its URL may carry a password, and a command line is
@@ -219,6 +223,9 @@ def _run(stream: Any, settings: FetchSettings, timeout_factor: float = 1) -> Ffm
     if process.returncode != 0 and _DISK_FULL in stderr.lower():
         # Not the clip's fault and not the network's: the run must stop (see runner.run_download).
         raise OSError(errno.ENOSPC, "ffmpeg could not write its output: no space left on device")
+    unbound = ffmpeg_bind_failure(stderr) if process.returncode != 0 and settings.source_address else None
+    if unbound is not None:
+        raise FetchFailure(bind_failure(settings.source_address, unbound))
     if process.returncode != 0:
         log.debug("ffmpeg exited %s; stderr tail:\n%s", process.returncode, stderr[-2000:])
         raise FetchFailure(classify_ffmpeg_failure(process.returncode, stderr))

@@ -38,6 +38,9 @@ class FetchSettings:
     # A PRIVATE copy of the user's cookies (see cookies.private_cookie_copy), never the original.
     cookies_file: Path | None = None
     proxy: str | None = None
+    # Local address both tools send from (yt-dlp source_address, ffmpeg local_addr), always
+    # together: a media URL is valid only from the address that resolved it. None = the default route.
+    source_address: str | None = None
     js_runtime: JsRuntime = JsRuntime("deno")
     process_timeout: float = DEFAULT_PROCESS_TIMEOUT
     # yt-dlp's extractor_args (download.youtube.extractor_args), frozen as nested tuples:
