@@ -16,7 +16,14 @@ from types import ModuleType
 from . import __version__
 from .commands import COMMAND_MODULES
 from .config import DEFAULT_CONFIG_NAME, load_config
-from .errors import EXIT_TERMINATED, Terminated, UserError, describe_os_error, disk_full_error, is_disk_full
+from .errors import (
+    EXIT_TERMINATED,
+    Terminated,
+    UserError,
+    describe_os_error,
+    disk_full_error,
+    is_disk_full,
+)
 from .logs import configure_logging
 
 log = logging.getLogger(__name__)

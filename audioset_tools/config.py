@@ -307,6 +307,24 @@ class SourceConfig(_Section):
         return self
 
 
+class DaskConfig(_Section):
+    scheduler: str | None = Field(
+        None,
+        description=(
+            "Address of a running Dask scheduler (tcp://host:8786 or tls://...), started with "
+            "'dask scheduler'; null = a LocalCluster of download.workers processes on this "
+            "machine. Used when download.executor is dask."
+        ),
+    )
+
+    @field_validator("scheduler")
+    @classmethod
+    def _scheduler_address(cls, value: str | None) -> str | None:
+        if value is not None and not re.match(r"\A(tcp|tls|inproc|ucx)://\S+\Z", value.strip()):
+            raise ValueError(f"{value!r}: expected an address such as tcp://10.0.0.5:8786")
+        return value.strip() if value is not None else None
+
+
 class DownloadConfig(_Section):
     samples_per_class: PositiveInt = Field(
         10,
@@ -465,6 +483,26 @@ class DownloadConfig(_Section):
             "exceeds the budget."
         ),
     )
+    executor: Literal["threads", "dask"] = Field(
+        "threads",
+        description=(
+            "Where the per-clip work runs: threads in this process, or the workers of a Dask "
+            "cluster (extra [dask]; see download.dask). This process alone writes the ledger, "
+            "the manifests and the clips either way, and the dataset is the same."
+        ),
+    )
+    dask: DaskConfig = Field(
+        default_factory=DaskConfig,
+        description="The Dask cluster used when download.executor is dask.",
+    )
+    source_addresses: list[str] = Field(
+        default_factory=list,
+        description=(
+            "Local IP addresses of this machine to spread requests over (yt-dlp's "
+            "source_address and ffmpeg's local_addr, always together); each is paced on its "
+            "own. [] = the default route, one address."
+        ),
+    )
     proxies: list[str] = Field(
         default_factory=list,
         description=(
@@ -552,6 +590,34 @@ class DownloadConfig(_Section):
         if "{ytid}" not in value:
             raise ValueError("must contain the placeholder {ytid}")
         return value
+
+    @field_validator("source_addresses")
+    @classmethod
+    def _ip_addresses(cls, value: list[str]) -> list[str]:
+        import ipaddress
+
+        for address in value:
+            try:
+                ipaddress.ip_address(address)
+            except ValueError:
+                raise ValueError(f"{address!r} is not an IP address (e.g. 203.0.113.10 or 2001:db8::10)") from None
+        if len(set(value)) != len(value):
+            raise ValueError("an address is listed twice")
+        return value
+
+    @model_validator(mode="after")
+    def _dask_combinations(self) -> DownloadConfig:
+        if self.executor == "dask" and self.source_addresses:
+            raise ValueError(
+                "executor dask spreads requests over the workers' own addresses; source_addresses "
+                "applies to executor threads only (list one or the other)"
+            )
+        if self.executor == "dask" and self.cookies_file is not None:
+            raise ValueError(
+                "cookies_file with executor dask is not supported: the cookies would travel to the "
+                "workers over the cluster's network; use executor threads (with source_addresses)"
+            )
+        return self
 
     @field_validator("proxies")
     @classmethod

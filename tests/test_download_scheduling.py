@@ -280,12 +280,13 @@ def test_a_second_run_in_the_same_folder_is_refused(tmp_path, settings):
 
 
 def test_each_worker_gets_its_own_proxy_and_private_cookie_copy(tmp_path, settings):
+    from audioset_tools.sources.base import Slot
     from audioset_tools.sources.youtube.source import YoutubeSource, redact_proxy
 
     cookies = tmp_path / "cookies.txt"
     cookies.write_text("# Netscape HTTP Cookie File\n.example.com\tTRUE\t/\tTRUE\t0\tSID\tvalue\n")
     source = YoutubeSource(settings, cookies_file=cookies, proxies=("http://a:1", "http://b:2"))
-    with source.prepare(3) as per_worker:
+    with source.prepare([Slot(0), Slot(1), Slot(2)]) as per_worker:
         assert [s.proxy for s in per_worker] == ["http://a:1", "http://b:2", "http://a:1"]
         copies = [s.cookies_file for s in per_worker]
         assert len(set(copies)) == 3 and cookies not in copies

@@ -273,7 +273,8 @@ def check_archives(config: Config, output_dir: Path, plans: Sequence[ClassPlan] 
             continue
         name = f"source {entry.name}"
         try:
-            source = ArchiveClipSource.open(entry.path, Path(output_dir) / INDEX_CACHE_DIR, entry.format, name=entry.name)
+            source = ArchiveClipSource.open(entry.path, Path(output_dir) / INDEX_CACHE_DIR, entry.format,
+                                            name=entry.name)
         except UserError as exc:
             checks.append(Check(name, Status.FAIL, exc.message))
             continue

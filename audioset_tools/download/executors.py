@@ -44,12 +44,13 @@ from collections.abc import Callable, Iterator
 from typing import Any, Literal, Protocol
 
 from ..errors import UserError
+from ..sources.base import DEFAULT_IDENTITY
 
 log = logging.getLogger(__name__)
 
 ExecutorKind = Literal["threads", "dask"]
 # The identity of work done in this process: requests leave from this machine's default route.
-LOCAL_IDENTITY = "local"
+LOCAL_IDENTITY = DEFAULT_IDENTITY
 # Seconds to reach a scheduler, and to wait for its first worker, before telling the user.
 DEFAULT_CONNECT_TIMEOUT = 30.0
 DEFAULT_WORKER_WAIT = 60.0

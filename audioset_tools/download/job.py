@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import logging
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 from ..config import Config
@@ -13,6 +15,7 @@ from ..errors import UserError
 from ..sources.configured import close_sources, open_sources, usable_sources
 from ..sources.ffmpeg_bin import find_ffmpeg
 from ..sources.output_spec import OutputSpec
+from .executors import Executor, open_executor
 from .ledger import LEDGER_NAME, Ledger
 from .plan import ClassPlan, plan_download, selection_identities
 from .preview import ClassPreview, SourceName, preview_download
@@ -66,6 +69,18 @@ def output_spec(config: Config) -> OutputSpec:
     return OutputSpec(sample_rate=audio.sample_rate, channels=audio.channels, audio_format=audio.format)
 
 
+@contextlib.contextmanager
+def configured_executor(config: Config) -> Iterator[Executor | None]:
+    """Dask's executor for ``download.executor: dask`` (the cluster stopped on exit); None for threads."""
+    download = config.download
+    if download.executor == "threads":
+        yield None
+        return
+    with open_executor("dask", download.workers, download.dask.scheduler) as executor:
+        log.info("Dask: %d worker thread(s) on %s", executor.slots, ", ".join(executor.identities()))
+        yield executor
+
+
 def download_slice(
     config: Config,
     *,
@@ -95,7 +110,9 @@ def download_slice(
         from ..select.outputs import read_suitable_classes
 
         selection = selection_identities(read_suitable_classes(config.paths.meta_dir))
-        return run_download(plans, usable, output_dir, output_spec(config), options, selection=selection)
+        with configured_executor(config) as executor:
+            return run_download(plans, usable, output_dir, output_spec(config), options, selection=selection,
+                                executor=executor)
     finally:
         close_sources(sources)
 

@@ -49,7 +49,8 @@ from ..sources.youtube.clip import fetch_clip
 from ..sources.youtube.source import Fetch
 from ..sources.youtube.ytdlp_tooling import TOOLING_FIX
 from ..tables import spreadsheet_safe
-from .job import import_unavailable_list, output_spec
+from .executors import Executor
+from .job import configured_executor, import_unavailable_list, output_spec
 from .ledger import LEDGER_NAME, PERMANENT_OUTCOMES, Ledger
 from .plan import Candidate, ClassPlan
 from .runner import RunOptions, RunSummary, run_download
@@ -329,10 +330,11 @@ def rebuild_frame(
         with dataset_lock(output_dir, "rebuild"):
             # Checked again under the lock: another command may have written here meanwhile.
             _refuse_foreign_clips(output_dir, frame, plans)
-            return _rebuild_locked(
-                frame, output_dir, plans, usable, output_spec(config), options, settings_audio, source=source,
-                unavailable=unavailable, progress=progress, refetch=refetch, checked=checked,
-            )
+            with configured_executor(config) as executor:
+                return _rebuild_locked(
+                    frame, output_dir, plans, usable, output_spec(config), options, settings_audio, source=source,
+                    unavailable=unavailable, progress=progress, refetch=refetch, checked=checked, executor=executor,
+                )
     finally:
         close_sources(sources)
 
@@ -351,6 +353,7 @@ def _rebuild_locked(
     progress: bool,
     refetch: Iterable[str],
     checked: dict[str, list[Finding]] | None,
+    executor: Executor | None,
 ) -> RebuildResult:
     rows = frame.to_dict("records")
     before = checked if checked is not None else _check_existing(output_dir, rows, options.workers, progress)
@@ -373,7 +376,7 @@ def _rebuild_locked(
         "rebuilding %d clip(s) of %d class(es) from %s into %s (%s); %d already present",
         len(rows), len(plans), source, output_dir, settings_audio.describe(), len(kept),
     )
-    summary = run_download(plans, sources, output_dir, spec, options)
+    summary = run_download(plans, sources, output_dir, spec, options, executor=executor)
     result = RebuildResult(_row_results(output_dir, rows, before, kept, options.workers, progress),
                            summary)
     write_rebuild_report(output_dir / REBUILD_REPORT_NAME, result)

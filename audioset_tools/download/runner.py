@@ -52,9 +52,17 @@ from ..dataset.manifest import write_dataset_manifests
 from ..dataset.quarantine import quarantined_segments
 from ..errors import Terminated, UserError, disk_full_error, is_disk_full
 from ..sources.abort import abort_fetches, aborting, allow_fetches
-from ..sources.base import ClipJob, ClipResult, Source, is_partial_file
+from ..sources.base import (
+    DEFAULT_IDENTITY,
+    ClipJob,
+    ClipResult,
+    Slot,
+    Source,
+    is_partial_file,
+)
 from ..sources.outcomes import PERMANENT_FAILURES, Outcome
 from ..sources.output_spec import OutputSpec
+from .executors import Executor
 from .ledger import (
     DISCARDED,
     LEDGER_NAME,
@@ -70,6 +78,7 @@ from .ledger import (
 from .plan import Candidate, ClassIdentity, ClassPlan
 from .reconcile import reconcile_with_plans
 from .run_record import write_run_record
+from .slots import plan_slots
 from .summary import ClassSummary, RunSummary
 
 log = logging.getLogger(__name__)
@@ -95,6 +104,8 @@ class RunOptions:
     skip_quarantined: bool = True
     # What the ledger's runs table and _reports/run.json call this run.
     command: str = "download"
+    # Local addresses to spread requests over (threads executor): one identity each.
+    source_addresses: tuple[str, ...] = ()
 
     @classmethod
     def from_config(cls, config: Config, *, retry_failed: bool | str = False, progress: bool = True) -> RunOptions:
@@ -105,6 +116,7 @@ class RunOptions:
             progress=progress,
             max_consecutive_transient=d.max_consecutive_transient,
             max_consecutive_tooling_errors=d.max_consecutive_tooling_errors,
+            source_addresses=tuple(d.source_addresses),
         )
 
     def retries(self, source: Source) -> bool:
@@ -242,8 +254,10 @@ class _Run:
         output_dir: Path,
         options: RunOptions,
         ledger: Ledger,
+        slots: Sequence[Slot],
     ) -> None:
         self.output_dir = output_dir
+        self.slots = list(slots)
         self.sources = list(sources)
         self.spec = spec
         self.options = options
@@ -275,14 +289,14 @@ class _Run:
     # -- worker side ---------------------------------------------------------------------
 
     def _init_worker(self) -> None:
-        self._local.worker = next(self._worker_ids) % self.options.workers
+        self._local.slot = self.slots[next(self._worker_ids) % len(self.slots)]
 
     def _work(self, job: ClipJob, chain: tuple[Source, ...]) -> _Work:
         """Ask the sources of ``chain`` in order until one produces the clip (worker thread)."""
         answers = []
         for source in chain:
             started = utc_now()
-            result = source.produce(job, self._local.worker)
+            result = source.produce(job, self._local.slot)
             if result is None:  # the run is stopping: this source never started
                 return _Work(tuple(answers), finished=False)
             answers.append(_Answer(source, started, result))
@@ -320,7 +334,7 @@ class _Run:
     def run(self) -> RunSummary:
         futures: dict[Future, tuple[_ClassState, int, tuple[Source, ...]]] = {}
         with ThreadPoolExecutor(
-            max_workers=self.options.workers, initializer=self._init_worker, thread_name_prefix="fetch"
+            max_workers=len(self.slots), initializer=self._init_worker, thread_name_prefix="fetch"
         ) as pool:
             try:
                 while True:
@@ -356,8 +370,8 @@ class _Run:
 
     def _check_stop(self) -> None:
         """Stop (after the clips in flight) on a signal, a throttled-out source, or a streak of failures."""
-        worst_transient = max(self._transient_streak.items(), key=lambda item: item[1], default=("", 0))
-        worst_tooling = max(self._tooling_streak.items(), key=lambda item: item[1], default=("", 0))
+        worst_transient = _worst_source(self._transient_streak)
+        worst_tooling = _worst_source(self._tooling_streak)
         throttled = next((s.stop_reason for s in self.sources if s.stop_reason), None)
         if self._interrupted:
             self.summary.interrupted = True
@@ -385,7 +399,7 @@ class _Run:
 
     def _fill(self, pool: ThreadPoolExecutor,
               futures: dict[Future, tuple[_ClassState, int, tuple[Source, ...]]]) -> None:
-        while not self._stopping and len(futures) < self.options.workers:
+        while not self._stopping and len(futures) < len(self.slots):
             state = next((s for s in self.states if not s.finished and s.needs_more()), None)
             if state is None:
                 return
@@ -553,12 +567,15 @@ class _Run:
         self.summary.by_source[source.name][outcome.value] += 1
         self._track_identity(result.identity, outcome)
         # Any answer from a server, even "gone", shows the network works.
-        self._transient_streak[source.name] = (
-            self._transient_streak[source.name] + 1 if outcome is Outcome.TRANSIENT else 0
+        # Per (source, identity): one address losing its network must not stop the others.
+        streak_key = (source.name, result.identity)
+        self.summary.by_identity[result.identity or source.name][outcome.value] += 1
+        self._transient_streak[streak_key] = (
+            self._transient_streak[streak_key] + 1 if outcome is Outcome.TRANSIENT else 0
         )
         # Any other answer (even "gone") shows that extraction itself works.
-        self._tooling_streak[source.name] = (
-            self._tooling_streak[source.name] + 1 if outcome is Outcome.TOOLING_ERROR else 0
+        self._tooling_streak[streak_key] = (
+            self._tooling_streak[streak_key] + 1 if outcome is Outcome.TOOLING_ERROR else 0
         )
         if outcome is Outcome.TOOLING_ERROR:
             self.summary.last_tooling_error = result.message
@@ -571,9 +588,10 @@ class _Run:
                 result.message)
 
     def _track_identity(self, identity: str | None, outcome: Outcome) -> None:
-        """Report a network identity (a proxy) that keeps failing; it stays in use."""
-        if identity is None:
-            return
+        """Report a network identity (a proxy, an address, a worker) that keeps failing; it stays in use."""
+        if identity is None or (identity == DEFAULT_IDENTITY and len(self.slots) == len(
+                [s for s in self.slots if s.identity == DEFAULT_IDENTITY])):
+            return  # one route only: the network streak already says it
         if outcome in (Outcome.OK, Outcome.UNAVAILABLE, Outcome.TOO_SHORT):
             self._identity_failures[identity] = 0
             return
@@ -657,6 +675,15 @@ class _Run:
                     self.summary.discarded += 1
 
 
+def _worst_source(streaks: Counter) -> tuple[str, int]:
+    """The source whose every identity has failed the most times in a row: (name, the smallest streak)."""
+    by_source: dict[str, list[int]] = {}
+    for (name, _identity), count in streaks.items():
+        by_source.setdefault(name, []).append(count)
+    return max(((name, min(counts)) for name, counts in by_source.items()), key=lambda item: item[1],
+               default=("", 0))
+
+
 def _check_plans(plans: list[ClassPlan]) -> None:
     """Two classes sharing a folder would delete each other's clips as extras."""
     owners: dict[str, int] = {}
@@ -691,6 +718,7 @@ def run_download(
     options: RunOptions,
     *,
     selection: Sequence[ClassIdentity] = (),
+    executor: Executor | None = None,
 ) -> RunSummary:
     """Fill every class of ``plans`` in ``output_dir``; resumable, crash-safe, worker-count independent.
 
@@ -698,7 +726,8 @@ def run_download(
     produce files in ``spec``. ``selection`` names every class of the current selection
     (``plans`` may be one slice of it): finished clips of any of them take its current
     class index, name and split. Manifests are rewritten from the ledger after each class
-    and at exit, including after an interruption.
+    and at exit, including after an interruption. ``executor`` is where the clips' work runs
+    (None: ``options.workers`` threads here); this process alone writes ``output_dir``.
     """
     _check_sources(sources, options)
     _check_plans(plans)
@@ -709,10 +738,11 @@ def run_download(
             sweep_partial_files(output_dir)
             try:
                 with Ledger(output_dir / LEDGER_NAME) as ledger, contextlib.ExitStack() as prepared:
+                    slots = plan_slots(executor, options.workers, options.source_addresses)
                     for source in sources:
-                        prepared.enter_context(source.prepare(options.workers))
+                        prepared.enter_context(source.prepare(slots))
                     reconcile_with_plans(ledger, plans, output_dir, selection)
-                    run = _Run(plans, sources, spec, output_dir, options, ledger)
+                    run = _Run(plans, sources, spec, output_dir, options, ledger, slots)
                     identities = [source.identity() for source in sources]
                     # Each source names the versions of the tools it fetches with (yt-dlp, ...).
                     tooling = {k: v for identity in identities for k, v in identity.get("tooling", {}).items()}

@@ -56,6 +56,8 @@ class RunSummary:
     failing_identities: dict[str, int] = field(default_factory=dict)
     # This run's answers per source: source name -> outcome -> count.
     by_source: defaultdict[str, Counter] = field(default_factory=lambda: defaultdict(Counter))
+    # ... and per network identity (proxy, source address, Dask worker host; a local source's name).
+    by_identity: defaultdict[str, Counter] = field(default_factory=lambda: defaultdict(Counter))
 
     @property
     def exit_code(self) -> int:
@@ -94,8 +96,15 @@ class RunSummary:
         lines.append(f"  classes: {complete} complete, {len(short)} short of candidates, {len(unfinished)} unfinished")
         for c in short:
             lines.append(f"    {c.folder}: {c.ok}/{c.target} (candidates ran out)")
+        addresses = {name: counts for name, counts in self.by_identity.items() if name not in self.by_source}
+        if len(addresses) > 1:
+            for name, counts in sorted(addresses.items()):
+                throttled = counts["rate_limited"] + counts["sign_in_required"]
+                note = f", throttled {throttled} time(s)" if throttled else ""
+                lines.append(f"  via {name}: {counts['ok']} ok{note}")
         for identity, count in sorted(self.failing_identities.items()):
-            lines.append(f"  {identity} failed {count} times in a row; check it or remove it from download.proxies")
+            lines.append(f"  {identity} failed {count} times in a row; check it or remove it from download.proxies"
+                         " / download.source_addresses")
         if self.stopped_by_throttling:
             lines.append(
                 "  STOPPED: YouTube kept refusing requests (rate limit / sign-in wall). Finished clips are kept.\n"

@@ -25,6 +25,7 @@ import contextlib
 import dataclasses
 import re
 import secrets
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -89,6 +90,33 @@ class ClipResult:
         return self.outcome is Outcome.OK
 
 
+# The identity of requests sent from this machine's default route.
+DEFAULT_IDENTITY = "local"
+
+
+def run_here(fn: Callable[..., ClipResult], job: ClipJob, *args: Any) -> ClipResult:
+    """A :attr:`Slot.run` that runs the work in the calling thread."""
+    return fn(job, *args)
+
+
+@dataclasses.dataclass(frozen=True)
+class Slot:
+    """One place a clip can be worked on at a time, as the scheduler hands it to a source.
+
+    ``identity`` is the network address requests from this slot leave from ("local" for the
+    default route, one of ``download.source_addresses``, a Dask worker's host); each is paced
+    on its own. ``bind`` is the local address to send from, if any. ``run(fn, job, *args)``
+    runs ``fn(job, *args)`` where this slot's work happens (here, or on a Dask worker whose
+    clip comes back to ``job.target``) and returns its :class:`ClipResult`; ``fn`` must be a
+    module-level function of picklable arguments that writes ``job.target``.
+    """
+
+    index: int
+    identity: str = DEFAULT_IDENTITY
+    bind: str | None = None
+    run: Callable[..., ClipResult] = run_here
+
+
 class Source(abc.ABC):
     """One configured place clips come from (see the module docstring for the contract)."""
 
@@ -114,13 +142,13 @@ class Source(abc.ABC):
         """False only when the source certainly lacks the clip (an archive's index says so)."""
         return True
 
-    def prepare(self, workers: int) -> contextlib.AbstractContextManager[Any]:
-        """Resources for a run with ``workers`` workers (private cookie copies, ...), released on exit."""
+    def prepare(self, slots: Sequence[Slot]) -> contextlib.AbstractContextManager[Any]:
+        """Resources for a run over ``slots`` (private cookie copies, pacers per identity, ...), released on exit."""
         return contextlib.nullcontext()
 
     @abc.abstractmethod
-    def produce(self, job: ClipJob, worker: int) -> ClipResult | None:
-        """Write ``job`` or say why not; None when the run stopped before this job started."""
+    def produce(self, job: ClipJob, slot: Slot) -> ClipResult | None:
+        """Write ``job`` or say why not, working in ``slot``; None when the run stopped before this job started."""
 
     def observe(self, result: ClipResult) -> None:
         """Learn from one of this source's results (coordinating thread)."""

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from ...dataset.audio_info import sha256_file
-from ..base import ClipJob, ClipResult, Source
+from ..base import ClipJob, ClipResult, Slot, Source
 from ..outcomes import Outcome
 from .source import ArchiveOutcome, ArchiveSource
 
@@ -45,7 +45,9 @@ class ArchiveClipSource(Source):
     def holds(self, job: ClipJob) -> bool:
         return self.archive.has(job.ytid, job.start_seconds, job.end_seconds)
 
-    def produce(self, job: ClipJob, worker: int) -> ClipResult | None:
+    def produce(self, job: ClipJob, slot: Slot) -> ClipResult | None:
+        # Archives are local data: read here, whichever slot asks (a Dask worker elsewhere
+        # could not see the archive).
         produced = self.archive.produce(job.ytid, job.start_seconds, job.end_seconds, job.spec, Path(job.target))
         outcome = _OUTCOMES[produced.outcome]
         message = produced.message or f"{job.frames} samples from {produced.origin}"

@@ -1,10 +1,14 @@
-"""YouTube behind the :class:`~..base.Source` seam: pacing, cookies and proxies stay in here.
+"""YouTube behind the :class:`~..base.Source` seam: pacing, cookies, proxies and addresses stay in here.
 
-Each worker gets its own :class:`FetchSettings`: a private 0600 copy of the user's
-cookie file (yt-dlp rewrites the file it is given; the original is never touched) and,
-when ``download.proxies`` lists several, its own proxy (round robin). One
-:class:`~..pacing.Pacer` spaces every request and pauses them all after a rate limit or a
-sign-in wall; when throttling persists the source says so through :attr:`stop_reason`.
+Each slot gets its own :class:`FetchSettings`: a private 0600 copy of the user's cookie
+file (yt-dlp rewrites the file it is given; the original is never touched), its own proxy
+when ``download.proxies`` lists several (round robin), and the local address the slot
+sends from (yt-dlp and ffmpeg bound to it together). Requests are paced per **identity**,
+the address YouTube sees: a proxy when there are proxies, else the slot's identity (one of
+``download.source_addresses``, a Dask worker's host, or the default route). Each identity
+has its own :class:`~..pacing.Pacer` (budget, backoff, learned rate): a rate limit or a
+sign-in wall pauses that identity only, and :attr:`stop_reason` speaks only when every
+identity is throttled out.
 """
 
 from __future__ import annotations
@@ -17,7 +21,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-from ..base import ClipJob, ClipResult, Source
+from ..base import DEFAULT_IDENTITY, ClipJob, ClipResult, Slot, Source
 from ..outcomes import THROTTLING
 from ..pacing import Pacer, PacingSettings
 from .clip import fetch_clip
@@ -65,9 +69,18 @@ class YoutubeSource(Source):
         self.settings = settings
         self.cookies_file = cookies_file
         self.proxies = tuple(proxies)
-        self.pacer = Pacer(pacing)
+        self.pacing = pacing
         self.fetch = fetch
-        self._per_worker: list[FetchSettings] = [settings]
+        # Per slot index: its settings and its identity; per identity: its pacer.
+        self._per_slot: dict[int, tuple[FetchSettings, str]] = {}
+        self.pacers: dict[str, Pacer] = {}
+
+    @property
+    def pacer(self) -> Pacer:
+        """The one pacer of a run with a single identity (or the first identity's)."""
+        if not self.pacers:
+            self.pacers[DEFAULT_IDENTITY] = Pacer(self.pacing, identity=DEFAULT_IDENTITY)
+        return next(iter(self.pacers.values()))
 
     def preflight(self) -> str:
         if self.fetch is not fetch_clip:
@@ -75,50 +88,64 @@ class YoutubeSource(Source):
         return require_source(self.settings.url_template, self.proxies).detail
 
     @contextlib.contextmanager
-    def prepare(self, workers: int) -> Iterator[list[FetchSettings]]:
-        """One :class:`FetchSettings` per worker: its own private cookie copy and its own proxy."""
+    def prepare(self, slots: Sequence[Slot]) -> Iterator[list[FetchSettings]]:
+        """Per slot: its own private cookie copy, proxy and bound address, and its identity's pacer."""
         with contextlib.ExitStack() as stack:
             if self.cookies_file is not None:
                 remove_stale_cookie_copies()
-            per_worker = []
-            for index in range(workers):
-                update: dict[str, Any] = {}
+            per_slot: dict[int, tuple[FetchSettings, str]] = {}
+            for slot in slots:
+                update: dict[str, Any] = {"source_address": slot.bind}
                 if self.cookies_file is not None:
                     update["cookies_file"] = stack.enter_context(private_cookie_copy(self.cookies_file))
+                identity = slot.identity
                 if self.proxies:
-                    update["proxy"] = self.proxies[index % len(self.proxies)]
-                per_worker.append(dataclasses.replace(self.settings, **update))
-            self._per_worker = per_worker
+                    update["proxy"] = self.proxies[slot.index % len(self.proxies)]
+                    identity = f"proxy {redact_proxy(update['proxy'])}"
+                per_slot[slot.index] = (dataclasses.replace(self.settings, **update), identity)
+            self._per_slot = per_slot
+            self.pacers = {identity: Pacer(self.pacing, identity=identity)
+                           for identity in sorted({identity for _, identity in per_slot.values()})}
             try:
-                yield per_worker
+                yield [settings for settings, _ in per_slot.values()]
             finally:
-                self._per_worker = [self.settings]
+                self._per_slot = {}
 
-    def produce(self, job: ClipJob, worker: int) -> ClipResult | None:
-        settings = self._per_worker[worker % len(self._per_worker)]
-        if not self.pacer.acquire():
+    def produce(self, job: ClipJob, slot: Slot) -> ClipResult | None:
+        settings, identity = self._per_slot.get(slot.index, (self.settings, DEFAULT_IDENTITY))
+        pacer = self.pacers.get(identity) or self.pacer
+        if not pacer.acquire():
             return None
-        result = self.fetch(job, settings)
-        if settings.proxy:
-            result = dataclasses.replace(result, identity=f"proxy {redact_proxy(settings.proxy)}")
-        return result
+        result = slot.run(self.fetch, job, settings)
+        if result is None:
+            return None
+        return dataclasses.replace(result, identity=identity)
 
     def observe(self, result: ClipResult) -> None:
+        pacer = self.pacers.get(result.identity or "") or self.pacer
         if result.ok:
-            self.pacer.succeeded()
+            pacer.succeeded()
         elif result.outcome in THROTTLING:
-            pause = self.pacer.throttled(result.retry_after)
-            log.warning("%s from %s; every %s request pauses %.0f s", result.outcome.value, self.name,
-                        self.name, pause)
+            pause = pacer.throttled(result.retry_after)
+            log.warning("%s from %s via %s; that address pauses %.0f s", result.outcome.value, self.name,
+                        result.identity, pause)
 
     @property
     def stop_reason(self) -> str | None:
-        if self.pacer.exhausted:
-            return f"{self.pacer.consecutive_throttles} rate limits / sign-in walls in a row from {self.name}"
+        pacers = list(self.pacers.values()) or [self.pacer]
+        if all(pacer.exhausted for pacer in pacers):
+            worst = max(pacer.consecutive_throttles for pacer in pacers)
+            where = "every address" if len(pacers) > 1 else self.name
+            return f"{worst} rate limits / sign-in walls in a row from {where}"
         return None
 
+    def throttled_identities(self) -> list[str]:
+        """Identities that were paused by a rate limit or a sign-in wall during the run."""
+        return [identity for identity, pacer in self.pacers.items() if pacer.throttle_count]
+
     def cancel(self) -> None:
-        self.pacer.cancel()
+        for pacer in list(self.pacers.values()) or [self.pacer]:
+            pacer.cancel()
 
     def identity(self) -> dict[str, Any]:
         return {"name": self.name, "kind": self.kind, "url_template": self.settings.url_template,

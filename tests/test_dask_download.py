@@ -1,0 +1,131 @@
+"""download_data.py on Dask workers (extra [dask]) against the local media server.
+
+The dataset must be the threads executor's (workers: 1) byte for byte, whatever happens to
+the workers or the coordinator; only the coordinator writes the output folder.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+from test_executors import dask_missing, separate_cluster  # noqa: F401  (a fixture)
+from test_sources_e2e import _config, _dataset_digest, _download, _world, video  # noqa: F401  (video: a fixture)
+
+pytestmark = pytest.mark.skipif(dask_missing() is not None, reason=str(dask_missing()))
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(autouse=True)
+def _script_on_path(monkeypatch):
+    monkeypatch.syspath_prepend(str(REPO))
+
+
+def _youtube_only(folder: Path, server, **download) -> Path:
+    return _config(folder, server, [{"kind": "youtube"}], **download)
+
+
+def _reference(tmp_path: Path, server, video: Path) -> dict[str, str]:  # noqa: F811
+    folder = tmp_path / "threads"
+    folder.mkdir()
+    _world(folder, server, video)
+    assert _download(_youtube_only(folder, server, workers=1)) == 0
+    return _dataset_digest(folder / "out")
+
+
+def test_a_local_cluster_builds_the_threads_dataset(tmp_path, media_server, video):  # noqa: F811
+    reference = _reference(tmp_path, media_server, video)
+    folder = tmp_path / "dask"
+    folder.mkdir()
+    _world(folder, media_server, video)
+    assert _download(_youtube_only(folder, media_server, workers=2, executor="dask")) == 0
+    assert _dataset_digest(folder / "out") == reference
+    runs = json.loads((folder / "out" / "_reports" / "run.json").read_text())["runs"]
+    assert runs[-1]["exit_code"] == 0
+
+
+def test_a_separate_scheduler_and_workers_build_the_same_dataset(tmp_path, media_server, video,  # noqa: F811
+                                                                 separate_cluster):  # noqa: F811
+    address, _ = separate_cluster
+    reference = _reference(tmp_path, media_server, video)
+    folder = tmp_path / "cluster"
+    folder.mkdir()
+    _world(folder, media_server, video)
+    config = _youtube_only(folder, media_server, executor="dask", dask={"scheduler": address})
+    assert _download(config) == 0
+    assert _dataset_digest(folder / "out") == reference
+
+
+def test_a_worker_killed_mid_run_changes_nothing(tmp_path, video):  # noqa: F811
+    """The killed worker's clip is tried again (the nanny restarts the process); nothing it half-made remains."""
+    from media_server import MediaServer
+
+    from audioset_tools.download import slots
+
+    with MediaServer(latency=0.05) as server:
+        reference = _reference(tmp_path, server, video)
+        folder = tmp_path / "killed-worker"
+        folder.mkdir()
+        _world(folder, server, video)
+        config = _youtube_only(folder, server, workers=2, executor="dask")
+        killed = []
+        real_run = slots._run_on_worker
+
+        # Once, as the first clip goes to a worker: kill -9 one of the worker processes.
+        lock = threading.Lock()
+
+        def run_and_kill(executor, identity, fn, job, *args):
+            with lock:
+                if not killed:
+                    pids = executor._client.run(os.getpid)
+                    killed.append(next(iter(pids.values())))
+                    os.kill(killed[0], signal.SIGKILL)
+            return real_run(executor, identity, fn, job, *args)
+
+        slots._run_on_worker = run_and_kill
+        try:
+            assert _download(config) == 0
+        finally:
+            slots._run_on_worker = real_run
+        assert killed
+        assert _dataset_digest(folder / "out") == reference
+
+
+def test_kill_9_of_the_coordinator_then_a_rerun_with_threads(tmp_path, video):  # noqa: F811
+    from media_server import MediaServer
+
+    with MediaServer(latency=0.05) as server:
+        reference = _reference(tmp_path, server, video)
+        folder = tmp_path / "killed"
+        folder.mkdir()
+        _world(folder, server, video)
+        config = _youtube_only(folder, server, workers=2, executor="dask")
+        process = subprocess.Popen([sys.executable, str(REPO / "download_data.py"), "--config", str(config), "-q"],
+                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+        out = folder / "out"
+        deadline = time.monotonic() + 120
+        try:
+            while process.poll() is None and time.monotonic() < deadline:
+                if out.exists() and sum(1 for _ in out.rglob("*.wav")) >= 2:
+                    os.kill(process.pid, signal.SIGKILL)
+                    break
+                time.sleep(0.01)
+            process.wait(timeout=120)
+            assert process.returncode == -signal.SIGKILL, process.communicate()
+        finally:
+            # The LocalCluster's processes lose their parent with it; end them as the user's shell would.
+            os.killpg(process.pid, signal.SIGKILL)
+        threads = yaml.safe_load(config.read_text())
+        threads["download"]["executor"] = "threads"
+        config.write_text(yaml.safe_dump(threads))
+        assert _download(config) == 0
+        assert _dataset_digest(out) == reference
