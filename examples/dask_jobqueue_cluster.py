@@ -23,6 +23,8 @@ import subprocess
 import sys
 from typing import Any
 
+INSTALL = "pip install 'audioset-tools[jobqueue]'"
+
 
 def make_cluster(
     system: str,
@@ -35,7 +37,10 @@ def make_cluster(
     interface: str | None = None,
 ) -> Any:
     """A dask-jobqueue cluster whose jobs each start one single-threaded Dask worker. Submits nothing yet."""
-    from dask_jobqueue import PBSCluster, SLURMCluster
+    try:
+        from dask_jobqueue import PBSCluster, SLURMCluster
+    except ImportError:
+        raise SystemExit(f"error: this example needs dask-jobqueue; install the extra: {INSTALL}") from None
 
     kinds = {"slurm": SLURMCluster, "pbs": PBSCluster}
     if system not in kinds:

@@ -31,7 +31,10 @@ def meet(folder: str, name: str, others: list[str]) -> tuple[str, int]:
 
 def hold(folder: str, name: str) -> tuple[str, int]:
     """Write this process's pid to ``<name>.pid``, then wait for ``<name>.go`` (the test's signal)."""
-    Path(folder, f"{name}.pid").write_text(str(os.getpid()))
+    # Written under another name, then renamed: a reader that sees the file sees the whole pid.
+    partial = Path(folder, f".{name}.pid.{os.getpid()}")
+    partial.write_text(str(os.getpid()))
+    os.replace(partial, Path(folder, f"{name}.pid"))
     _wait_for(Path(folder, f"{name}.go"))
     return name, os.getpid()
 

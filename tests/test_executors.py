@@ -275,8 +275,9 @@ def test_a_user_started_scheduler_with_no_allowed_failures_gives_worker_lost(sep
 @requires_dask
 def test_losing_the_scheduler_ends_in_scheduler_lost(separate_cluster, tmp_path: Path) -> None:
     address, processes = separate_cluster
-    # connect_timeout also bounds how long the client tries to reconnect.
-    with open_executor("dask", workers=1, scheduler=address, connect_timeout=3) as executor:
+    # connect_timeout also bounds how long the client tries to reconnect: long enough that the
+    # in-flight task is reported before the client gives up, even on a loaded machine.
+    with open_executor("dask", workers=1, scheduler=address, connect_timeout=8) as executor:
         _wait_until(lambda: executor.slots == 2, "both workers to join")
         running = executor.submit(executor_tasks.hold, str(tmp_path), "running")
         _pid(tmp_path, "running")

@@ -19,8 +19,6 @@ import pytest
 
 from audioset_tools.download.executors import open_executor
 
-pytest.importorskip("dask_jobqueue", reason="dask-jobqueue is not installed (the optional extra: pip install -e '.[jobqueue]')")
-
 REPO = Path(__file__).resolve().parents[1]
 TESTS = REPO / "tests"
 
@@ -38,6 +36,15 @@ def _worker_command(job_script: str) -> list[str]:
     return shlex.split(lines[-1])
 
 
+def _jobqueue_missing() -> str | None:
+    try:
+        import dask_jobqueue  # noqa: F401
+    except ImportError:
+        return "dask-jobqueue is not installed (the optional extra: pip install -e '.[jobqueue]')"
+    return None
+
+
+@pytest.mark.skipif(_jobqueue_missing() is not None, reason=str(_jobqueue_missing()))
 @pytest.mark.parametrize(
     ("system", "directives"),
     [("slurm", ["#SBATCH -p normal", "#SBATCH -A myproject", "#SBATCH -t 01:00:00"]),
@@ -97,6 +104,13 @@ def test_the_recipe_points_the_download_at_the_scheduler(monkeypatch) -> None:
     assert "download.dask.scheduler=tcp://10.1.2.3:8786" in command
 
 
+def test_without_dask_jobqueue_the_recipe_says_what_to_install(monkeypatch) -> None:
+    monkeypatch.setitem(sys.modules, "dask_jobqueue", None)
+    with pytest.raises(SystemExit, match=r"audioset-tools\[jobqueue\]"):
+        _example().main(["--", "--config", "control.yaml"])
+
+
+@pytest.mark.skipif(_jobqueue_missing() is not None, reason=str(_jobqueue_missing()))
 def test_an_unknown_system_is_refused() -> None:
     with pytest.raises(ValueError, match="pbs"):
         _example().make_cluster("lsf-typo")

@@ -273,7 +273,10 @@ def _settle(task: Any, outer: concurrent.futures.Future, dropped: Callable[[], E
         elif task.status == "cancelled":
             raise dropped()
         else:
-            error = task.exception()
+            error = task.exception() if task.status == "error" else None
+            if error is None:
+                # "lost" (its result vanished with its worker) or a state newer Dask versions add.
+                raise WorkerLost(f"the Dask task ended as {task.status!r}")
             raise _as_worker_lost(error) or error
     except BaseException as exc:  # handed to whoever waits on outer
         _finish(outer, error=exc)

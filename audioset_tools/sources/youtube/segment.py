@@ -223,7 +223,7 @@ def _run(stream: Any, settings: FetchSettings, timeout_factor: float = 1) -> Ffm
     if process.returncode != 0 and _DISK_FULL in stderr.lower():
         # Not the clip's fault and not the network's: the run must stop (see runner.run_download).
         raise OSError(errno.ENOSPC, "ffmpeg could not write its output: no space left on device")
-    unbound = ffmpeg_bind_failure(stderr) if process.returncode != 0 and settings.source_address else None
+    unbound = ffmpeg_bind_failure(stderr) if process.returncode != 0 and settings.source_address is not None else None
     if unbound is not None:
         raise FetchFailure(bind_failure(settings.source_address, unbound))
     if process.returncode != 0:

@@ -39,11 +39,10 @@ def ffmpeg_bind_failure(stderr: str) -> str | None:
 
 
 def bind_failure(address: str, reason: str) -> Failure:
+    # EADDRNOTAVAIL is by far the common case; ffmpeg also reports rarer ones (no free port) here.
+    meaning = "it is not an address of this machine" if "assign requested address" in reason.lower() else "binding it failed"
     return Failure(
         Outcome.TRANSIENT,
-        clean_message(
-            f"cannot send from source address {address} ({reason}): it is not an address of this machine; "
-            "check download.source_addresses"
-        ),
+        clean_message(f"cannot send from source address {address} ({reason}): {meaning}; check download.source_addresses"),
         worth_retrying=False,
     )
