@@ -129,3 +129,26 @@ def test_kill_9_of_the_coordinator_then_a_rerun_with_threads(tmp_path, video):  
         config.write_text(yaml.safe_dump(threads))
         assert _download(config) == 0
         assert _dataset_digest(out) == reference
+
+
+def test_doctor_lists_the_dask_workers_and_their_addresses(tmp_path, media_server, separate_cluster,  # noqa: F811
+                                                           capsys):
+    from audioset_tools.cli import main
+
+    address, _ = separate_cluster
+    config = _youtube_only(tmp_path, media_server, executor="dask", dask={"scheduler": address})
+    deadline = time.monotonic() + 60
+    while True:
+        capsys.readouterr()
+        code = main(["doctor", "--config", str(config)])
+        shown = capsys.readouterr().out
+        if shown.count("Dask worker tcp://127.0.0.1:") == 2 or time.monotonic() > deadline:
+            break
+        time.sleep(0.5)
+    assert code == 0, shown
+    assert f"{address}: 2 worker(s) on 1 address(es)" in shown
+    assert shown.count("address 127.0.0.1, 1 thread(s); audioset-tools") == 2
+
+    unreachable = _youtube_only(tmp_path, media_server, executor="dask", dask={"scheduler": "tcp://127.0.0.1:9"})
+    assert main(["doctor", "--config", str(unreachable)]) == 1
+    assert "download.dask.scheduler" in capsys.readouterr().out

@@ -13,7 +13,7 @@ from audioset_tools.config import Config
 REPO = Path(__file__).resolve().parent.parent
 README = REPO / "README.md"
 DOCS = REPO / "docs"
-TEST_COMMAND = "python3 -m venv .venv && .venv/bin/pip install -e '.[test,torch,hf,lhotse]' && .venv/bin/python -m pytest"
+TEST_COMMAND = "python3 -m venv .venv && .venv/bin/pip install -e '.[test,torch,hf,lhotse,dask,jobqueue]' && .venv/bin/python -m pytest"
 DEMO_COMMAND = "python3 -m venv .venv && .venv/bin/pip install . && .venv/bin/audioset-tools demo"
 REAL_RUN = ".venv/bin/python get_relevant_meta_data.py && .venv/bin/python download_data.py"
 

@@ -78,3 +78,14 @@ def test_an_address_not_on_this_machine_fails_its_clips_as_transient_and_the_oth
     assert messages and all("192.0.2.1" in message for message in messages)
     assert blamed == 0
     assert "via 127.0.0.2: " in shown and "via 192.0.2.1: 0 ok" in shown
+
+
+def test_doctor_checks_each_source_address(tmp_path, capsys):
+    from audioset_tools.cli import main
+
+    config = tmp_path / "control.yaml"
+    config.write_text(yaml.safe_dump({"download": {"source_addresses": ["127.0.0.2", "192.0.2.1"]}}))
+    assert main(["doctor", "--config", str(config), "--offline"]) == 1
+    shown = capsys.readouterr().out
+    assert "source address 127.0.0.2: an address of this machine" in shown
+    assert "source address 192.0.2.1: not an address of this machine" in shown

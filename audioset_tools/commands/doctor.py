@@ -10,6 +10,8 @@ from ..download.doctor import (
     SpaceNeed,
     Status,
     check_archives,
+    check_executor,
+    check_source_addresses,
     format_checks,
     run_checks,
     space_needed,
@@ -30,7 +32,10 @@ Lists download.sources in the order they are asked, then checks:
   (never printing its values), and that the host of download.url_template answers (one
   request, through download.proxies when set; --offline skips it);
 - for each archive: that it can be read and indexed (the index is cached in the output
-  folder's _cache/ and reused by the download) and how many planned candidates it holds.
+  folder's _cache/ and reused by the download) and how many planned candidates it holds;
+- with download.executor dask: that the scheduler (download.dask.scheduler, or a local
+  cluster) answers, and each worker with its address, threads and the audioset-tools and
+  yt-dlp versions it runs (--offline skips a remote scheduler).
 Reads control.yaml when present, else checks the defaults.
 
 Exit code: 0 all usable (warnings allowed), 1 a check failed, 2 bad configuration."""
@@ -63,6 +68,9 @@ def run(args: argparse.Namespace, config: Config) -> int:
         youtube=any(s.kind == "youtube" for s in sources),
     )
     checks += check_archives(loaded, output_dir, _planned(loaded))
+    d = loaded.download
+    checks += check_source_addresses(d.source_addresses)
+    checks += check_executor(d.executor, d.workers, d.dask.scheduler, args.offline)
     print(format_checks(checks))
     return 1 if any(c.status is Status.FAIL for c in checks) else 0
 

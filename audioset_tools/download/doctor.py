@@ -292,5 +292,47 @@ def check_archives(config: Config, output_dir: Path, plans: Sequence[ClassPlan] 
     return checks
 
 
+def check_source_addresses(addresses: Sequence[str]) -> list[Check]:
+    """Each of ``download.source_addresses`` must be an address of this machine (binding to it works)."""
+    import ipaddress
+    import socket
+
+    checks = []
+    for address in addresses:
+        family = socket.AF_INET6 if ipaddress.ip_address(address).version == 6 else socket.AF_INET
+        try:
+            with socket.socket(family, socket.SOCK_DGRAM) as probe:
+                probe.bind((address, 0))
+        except OSError as exc:
+            checks.append(Check(f"source address {address}", Status.FAIL,
+                                f"not an address of this machine ({exc.strerror}); fix download.source_addresses"))
+        else:
+            checks.append(Check(f"source address {address}", Status.OK, "an address of this machine"))
+    return checks
+
+
+def check_executor(executor: str, workers: int, scheduler: str | None, offline: bool = False) -> list[Check]:
+    """For ``download.executor: dask``: the scheduler answers, and each worker with its address and tooling."""
+    if executor != "dask":
+        return []
+    from .executors import open_executor
+
+    where = scheduler or f"a LocalCluster of {workers} process(es) on this machine"
+    if offline and scheduler is not None:
+        return [Check("Dask", Status.SKIP, f"--offline: {scheduler} not contacted")]
+    try:
+        with open_executor("dask", workers, scheduler, connect_timeout=10.0, worker_wait=10.0) as pool:
+            described = pool.describe_workers()
+    except UserError as exc:
+        return [Check("Dask", Status.FAIL, exc.message)]
+    checks = [Check("Dask", Status.OK, f"{where}: {len(described)} worker(s) on "
+                                       f"{len({w.identity for w in described})} address(es)")]
+    for worker in described:
+        usable = worker.tooling.startswith("audioset-tools")
+        checks.append(Check(f"Dask worker {worker.address}", Status.OK if usable else Status.FAIL,
+                            f"address {worker.identity}, {worker.threads} thread(s); {worker.tooling}"))
+    return checks
+
+
 def format_checks(checks: list[Check]) -> str:
     return "\n".join(f"[{c.status.value:>4}] {c.name}: {c.detail}" for c in checks)

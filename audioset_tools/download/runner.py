@@ -611,8 +611,12 @@ class _Run:
 
     def _bump(self, key: str) -> None:
         self.counts[key] += 1
+        via = {}
+        if len({slot.identity for slot in self.slots}) > 1:
+            # Several addresses: how many clips each has given so far.
+            via["via"] = " ".join(f"{name}:{counts['ok']}" for name, counts in sorted(self.summary.by_identity.items()))
         self.overall.set_postfix(ok=self.counts["ok"], failed=self.counts["failed"],
-                                 skipped=self.counts["skipped"], refresh=False)
+                                 skipped=self.counts["skipped"], refresh=False, **via)
         if key == "ok":
             self.overall.update(1)
         else:

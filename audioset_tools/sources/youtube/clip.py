@@ -59,6 +59,11 @@ def fetch_clip(job: ClipJob, settings: FetchSettings) -> ClipResult:
     media URLs expire); rate limits and sign-in walls return at once with ``retry_after``
     so the scheduler can pause every worker.
     """
+    if not os.path.isfile(settings.ffmpeg):
+        # On a Dask worker of another machine the coordinator's ffmpeg path means nothing: use this machine's.
+        from ..ffmpeg_bin import find_ffmpeg
+
+        settings = dataclasses.replace(settings, ffmpeg=find_ffmpeg())
     history: list[str] = []
     retries = 0
     forbidden_retried = False
