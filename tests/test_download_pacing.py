@@ -312,3 +312,37 @@ def test_the_download_run_takes_every_pacing_key_from_the_config():
     assert pacing == PacingSettings.from_config(config.download)
     assert (pacing.rate_safety_margin, pacing.learned_rate_fraction, pacing.max_requests_per_hour) == (0.2, 0.5, 300)
     assert (pacing.sleep_between_requests, pacing.backoff_base_seconds) == (0.25, 7.0)
+
+
+def test_a_throttle_pauses_only_the_address_that_got_it():
+    """One pacer per identity: a 429 on 127.0.0.2 leaves 127.0.0.3 running; the run stops only when both are walled."""
+    import dataclasses
+
+    from audioset_tools.sources.base import ClipResult, Slot
+    from audioset_tools.sources.outcomes import Outcome
+    from audioset_tools.sources.youtube.settings import FetchSettings
+    from audioset_tools.sources.youtube.source import YoutubeSource
+
+    settings = FetchSettings(url_template="http://h/{ytid}", ffmpeg="ffmpeg")
+    pacing = PacingSettings(sleep_between_requests=0.0, sleep_jitter=0.0, backoff_base_seconds=30.0,
+                            max_consecutive_rate_limits=2)
+    source = YoutubeSource(settings, pacing=pacing)
+    slots = [Slot(0, "127.0.0.2", bind="127.0.0.2"), Slot(1, "127.0.0.3", bind="127.0.0.3")]
+    with source.prepare(slots) as per_slot:
+        assert [s.source_address for s in per_slot] == ["127.0.0.2", "127.0.0.3"]
+        assert sorted(source.pacers) == ["127.0.0.2", "127.0.0.3"]
+        limited = ClipResult(Outcome.RATE_LIMITED, "429", 1, retry_after=30.0, identity="127.0.0.2")
+        source.observe(limited)
+        assert source.pacers["127.0.0.2"].paused_for() > 20
+        assert source.pacers["127.0.0.3"].paused_for() == 0 and source.pacers["127.0.0.3"].try_acquire() == 0.0
+        assert source.throttled_identities() == ["127.0.0.2"]
+        # A wall on one address is not a reason to stop; on every address it is.
+        source.observe(dataclasses.replace(limited, retry_after=None))
+        source.pacers["127.0.0.2"]._pause_until = 0  # the pause is over; the next throttle starts a new episode
+        source.observe(dataclasses.replace(limited, retry_after=None))
+        assert source.pacers["127.0.0.2"].exhausted and source.stop_reason is None
+        other = dataclasses.replace(limited, identity="127.0.0.3")
+        source.observe(other)
+        source.pacers["127.0.0.3"]._pause_until = 0
+        source.observe(other)
+        assert source.stop_reason is not None and "every address" in source.stop_reason
