@@ -40,6 +40,8 @@ sys.path.insert(0, str(REPO / "tests"))
 from media import make_tone_source  # noqa: E402
 from rate_limit_server import RateLimitedMediaServer  # noqa: E402
 
+from targets import target_line  # noqa: E402
+
 from audioset_tools.config import Config  # noqa: E402
 from audioset_tools.dataset.layout import clip_file_name  # noqa: E402
 from audioset_tools.download.plan import Candidate, ClassPlan  # noqa: E402
@@ -126,12 +128,6 @@ def run_case(name: str, source: Path, work: Path, args: argparse.Namespace, paci
     return measure
 
 
-def line(what: str, value: float | int, op: str, goal: float, unit: str = "") -> None:
-    met = value <= goal if op == "<=" else value >= goal
-    shown = f"{value:8d}" if isinstance(value, int) else f"{value:8.1f}"
-    print(f"{what:<52} {shown}{unit}  target {op} {goal:g}{unit}  {'met' if met else 'MISSED'}")
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--clips", type=int, default=60, help="clips per run (default 60)")
@@ -165,10 +161,10 @@ def main(argv: list[str] | None = None) -> int:
                    run_case("old pacer, nothing configured", source, work, args, old_nothing, old_pacing.Pacer))
 
     print()
-    line("budget configured: rate, % of allowed", new_budget.share, ">=", 90, " %")
-    line("budget configured: throttled answers", new_budget.throttled, "<=", 1)
-    line("nothing configured: rate, % of allowed", new_nothing.share, ">=", 70, " %")
-    line("nothing configured: throttled answers", new_nothing.throttled, "<=", 5)
+    target_line("budget configured: rate, % of allowed", new_budget.share, ">=", 90, " %")
+    target_line("budget configured: throttled answers", new_budget.throttled, "<=", 1)
+    target_line("nothing configured: rate, % of allowed", new_nothing.share, ">=", 70, " %")
+    target_line("nothing configured: throttled answers", new_nothing.throttled, "<=", 5)
     if old is not None:
         print(f"\n{'baseline (old pacer)':<52} {'rate':>8}  {'throttled':>9}")
         print(f"{'budget configured':<52} {old[0].share:7.1f}%  {old[0].throttled:>9}")

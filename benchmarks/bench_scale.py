@@ -41,6 +41,8 @@ sys.path.insert(0, str(REPO / "tests"))
 from address_server import AddressServer  # noqa: E402
 from archive_media import tone, to_int16  # noqa: E402
 
+from targets import target_line  # noqa: E402
+
 from audioset_tools.config import Config  # noqa: E402
 from audioset_tools.dataset.layout import clip_file_name  # noqa: E402
 from audioset_tools.download.plan import Candidate, ClassPlan  # noqa: E402
@@ -130,12 +132,6 @@ def dask_workers(work: Path, hosts: list[str]) -> Iterator[str]:
         log.close()
 
 
-def line(what: str, value: float | int, op: str, goal: float) -> None:
-    met = value <= goal if op == "<=" else value >= goal
-    shown = f"{value:8d}" if isinstance(value, int) else f"{value:8.2f}"
-    print(f"{what:<56} {shown}  target {op} {goal:g}  {'met' if met else 'MISSED'}")
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rate", type=float, default=1.0, help="extraction requests per second per address (1)")
@@ -172,12 +168,12 @@ def main(argv: list[str] | None = None) -> int:
                     run_case("Dask warm-up", video, work, args, FOUR, 2 * len(FOUR), executor)
                     dask = run_case("four Dask workers", video, work, args, FOUR, 4 * one_clips, executor)
     print()
-    line("four source addresses: clips/s vs one address", four.rate / one.rate, ">=", 3.6)
-    line("four source addresses: most throttled answers at one address", max(four.throttled.values(), default=0),
+    target_line("four source addresses: clips/s vs one address", four.rate / one.rate, ">=", 3.6, digits=2)
+    target_line("four source addresses: most throttled answers at one address", max(four.throttled.values(), default=0),
          "<=", 1)
     if dask is not None:
-        line("four Dask workers: clips/s vs one address", dask.rate / one.rate, ">=", 3.6)
-        line("four Dask workers: most throttled answers at one address", max(dask.throttled.values(), default=0),
+        target_line("four Dask workers: clips/s vs one address", dask.rate / one.rate, ">=", 3.6, digits=2)
+        target_line("four Dask workers: most throttled answers at one address", max(dask.throttled.values(), default=0),
              "<=", 1)
     return 0
 
