@@ -9,8 +9,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
@@ -18,7 +16,14 @@ from pathlib import Path
 import pytest
 import yaml
 from test_executors import dask_missing, separate_cluster  # noqa: F401  (a fixture)
-from test_sources_e2e import _config, _dataset_digest, _download, _world, video  # noqa: F401  (video: a fixture)
+from test_sources_e2e import (  # noqa: F401  (video: a fixture)
+    _config,
+    _dataset_digest,
+    _download,
+    _world,
+    kill_9_after_clips,
+    video,
+)
 
 pytestmark = pytest.mark.skipif(dask_missing() is not None, reason=str(dask_missing()))
 
@@ -109,21 +114,8 @@ def test_kill_9_of_the_coordinator_then_a_rerun_with_threads(tmp_path, video):  
         folder.mkdir()
         _world(folder, server, video)
         config = _youtube_only(folder, server, workers=2, executor="dask")
-        process = subprocess.Popen([sys.executable, str(REPO / "download_data.py"), "--config", str(config), "-q"],
-                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
         out = folder / "out"
-        deadline = time.monotonic() + 120
-        try:
-            while process.poll() is None and time.monotonic() < deadline:
-                if out.exists() and sum(1 for _ in out.rglob("*.wav")) >= 2:
-                    os.kill(process.pid, signal.SIGKILL)
-                    break
-                time.sleep(0.01)
-            process.wait(timeout=120)
-            assert process.returncode == -signal.SIGKILL, process.communicate()
-        finally:
-            # The LocalCluster's processes lose their parent with it; end them as the user's shell would.
-            os.killpg(process.pid, signal.SIGKILL)
+        kill_9_after_clips(config, out)
         threads = yaml.safe_load(config.read_text())
         threads["download"]["executor"] = "threads"
         config.write_text(yaml.safe_dump(threads))

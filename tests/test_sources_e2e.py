@@ -9,6 +9,7 @@ byte for byte the clip YouTube's path makes.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import signal
@@ -195,9 +196,23 @@ def test_one_worker_and_four_give_the_same_dataset(tmp_path, media_server, video
     assert sum(name.endswith(".wav") for name in digests[0]) == TARGET * len(CLASSES)
 
 
-def _start_script(config: Path) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, str(REPO / "download_data.py"), "--config", str(config), "-q"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+def kill_9_after_clips(config: Path, out: Path, clips: int = 2) -> None:
+    """Run download_data.py in its own session and kill -9 it once ``clips`` clips exist (then its whole group)."""
+    process = subprocess.Popen([sys.executable, str(REPO / "download_data.py"), "--config", str(config), "-q"],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    deadline = time.monotonic() + 120
+    try:
+        while process.poll() is None and time.monotonic() < deadline:
+            if out.exists() and sum(1 for _ in out.rglob("*.wav")) >= clips:
+                os.kill(process.pid, signal.SIGKILL)
+                break
+            time.sleep(0.005)
+        process.wait(timeout=120)
+        assert process.returncode == -signal.SIGKILL, "the run finished before it could be killed"
+    finally:
+        # Worker processes it started (a Dask LocalCluster) lose their parent with it; end them as a shell would.
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
 
 
 def test_kill_9_and_resume_gives_the_uninterrupted_dataset(tmp_path, video):
@@ -213,16 +228,8 @@ def test_kill_9_and_resume_gives_the_uninterrupted_dataset(tmp_path, video):
         folder.mkdir()
         _world(folder, server, video)
         config = _panns_first(folder, server, workers=2)
-        process = _start_script(config)
         out = folder / "out"
-        deadline = time.monotonic() + 120
-        while process.poll() is None and time.monotonic() < deadline:
-            if out.exists() and sum(1 for _ in out.rglob("*.wav")) >= 2:
-                os.kill(process.pid, signal.SIGKILL)
-                break
-            time.sleep(0.005)
-        process.wait(timeout=120)
-        assert process.returncode == -signal.SIGKILL, "the run finished before it could be killed"
+        kill_9_after_clips(config, out)
         assert _download(config) == 0
         assert _dataset_digest(out) == _dataset_digest(reference / "out")
         assert not [p for p in out.rglob("*") if p.name.startswith(".") and ".part" in p.name]
