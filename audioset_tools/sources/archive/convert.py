@@ -15,10 +15,11 @@ Rules (docs/sources.md explains them to users):
   same way, and the next source is tried, rather than passing padding off as audio.
 - Channels: equal counts are kept; down to mono is the mean of the channels; up from mono
   repeats it; any other change goes through mono.
-- Rate: ``scipy.signal.resample_poly`` with the reduced ratio of the two rates, fed a few
-  frames past the segment end when the clip has them (so the end of the clip is filtered
-  like its middle), then cut to exactly ``round(duration * output_rate)`` frames; the few
-  frames a codec allowance may leave missing are zeros.
+- Rate: ``scipy.signal.resample_poly``'s polyphase filter for the reduced ratio of the two
+  rates (:mod:`.resample`, which applies it faster for the common ratios), fed a few frames
+  past the segment end when the clip has them (so the end of the clip is filtered like its
+  middle), then cut to exactly ``round(duration * output_rate)`` frames; the few frames a
+  codec allowance may leave missing are zeros.
 - 16-bit output is ``round(x * 32768)`` clipped to int16, so an int16 archive at the
   output rate and channel count is copied bit for bit.
 """
@@ -32,6 +33,7 @@ import numpy as np
 
 from ..output_spec import OutputSpec, frames_for
 from .decode import Decoded
+from .resample import resample
 
 CODEC_ALLOWANCE_SECONDS = 0.05
 # Source frames past the segment fed to the resampler (its filter reaches ~10 input frames per side).
@@ -53,7 +55,7 @@ def fit_to_segment(decoded: Decoded, duration: float, spec: OutputSpec) -> np.nd
     if rate <= 0 or samples.ndim != 2 or samples.shape[1] == 0:
         return Shortfall("decode_error", f"no usable audio (rate {rate}, shape {samples.shape})")
     samples = np.ascontiguousarray(samples)
-    if not _all_finite(samples):
+    if not decoded.integer_source and not _all_finite(samples):
         return Shortfall("decode_error", "the archive clip holds NaN or infinite samples")
     needed = frames_for(duration, rate)
     allowance = int(math.ceil(CODEC_ALLOWANCE_SECONDS * rate))
@@ -72,7 +74,7 @@ def fit_to_segment(decoded: Decoded, duration: float, spec: OutputSpec) -> np.nd
         )
     segment = _map_channels(samples[: needed + _CONTEXT_FRAMES], spec.channels)
     output_frames = frames_for(duration, spec.sample_rate)
-    resampled = _resample(segment, rate, spec.sample_rate)[:output_frames]
+    resampled = resample(segment, rate, spec.sample_rate)[:output_frames]
     if len(resampled) < output_frames:
         resampled = np.concatenate(
             [resampled, np.zeros((output_frames - len(resampled), resampled.shape[1]), resampled.dtype)]
@@ -101,27 +103,21 @@ def _map_channels(samples: np.ndarray, channels: int) -> np.ndarray:
     if have == channels:
         return samples
     if have > 1:
-        # Column by column: numpy's mean over a short last axis is several times slower.
-        total = samples[:, 0].copy()
-        for column in range(1, have):
+        # Column by column into one new array: numpy's mean over a short last axis is several
+        # times slower. The same additions in the same order as a plain sum, so it is exact too.
+        total = np.add(samples[:, 0], samples[:, 1])
+        for column in range(2, have):
             total += samples[:, column]
-        mono = (total * np.float32(1.0 / have))[:, None]
+        total *= np.float32(1.0 / have)
+        mono = total[:, None]
     else:
         mono = samples
     return mono if channels == 1 else np.repeat(mono, channels, axis=1)
 
 
-def _resample(samples: np.ndarray, source_rate: int, target_rate: int) -> np.ndarray:
-    if source_rate == target_rate:
-        return samples
-    # Imported here: scipy.signal is slow to import and only clips that change rate need it.
-    from scipy.signal import resample_poly
-
-    divisor = math.gcd(source_rate, target_rate)
-    return resample_poly(samples, target_rate // divisor, source_rate // divisor, axis=0)
-
-
 def to_int16(samples: np.ndarray) -> np.ndarray:
     # Scaling by a power of two is exact in float32, so float32 gives the float64 result.
-    scaled = np.rint(np.asarray(samples, dtype=np.float32) * np.float32(32768.0))
-    return np.clip(scaled, -32768, 32767).astype(np.int16)
+    scaled = np.multiply(samples, np.float32(32768.0), dtype=np.float32)
+    np.rint(scaled, out=scaled)
+    np.clip(scaled, -32768, 32767, out=scaled)
+    return scaled.astype(np.int16)

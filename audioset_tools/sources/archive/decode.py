@@ -29,6 +29,9 @@ class Decoded:
     # (frames, channels) float32 in [-1, 1] (int16 sources are divided by 32768, exactly).
     samples: np.ndarray
     sample_rate: int
+    # Decoded from integer samples (PCM, FLAC, an int16 HDF5 row): every value is finite, so
+    # the NaN/inf check can be skipped.
+    integer_source: bool = False
 
 
 def default_ffmpeg() -> str:
@@ -39,12 +42,11 @@ def default_ffmpeg() -> str:
 
 def decode_file(path: Path, ffmpeg: str | None = None) -> Decoded:
     try:
-        samples, rate = soundfile.read(str(path), dtype="float32", always_2d=True)
+        return _decode_with_soundfile(str(path))
     except (soundfile.LibsndfileError, RuntimeError, TypeError):
         return _decode_with_ffmpeg(["-i", f"file:{path}"], ffmpeg, str(path))
     except OSError as exc:
         raise ArchiveDecodeError(f"{path}: cannot read ({exc})") from None
-    return Decoded(samples, int(rate))
 
 
 def decode_bytes(data: bytes, what: str, ffmpeg: str | None = None) -> Decoded:
@@ -52,14 +54,26 @@ def decode_bytes(data: bytes, what: str, ffmpeg: str | None = None) -> Decoded:
     if not data:
         raise ArchiveDecodeError(f"{what}: the archive holds no bytes for this clip")
     try:
-        samples, rate = soundfile.read(io.BytesIO(data), dtype="float32", always_2d=True)
+        return _decode_with_soundfile(io.BytesIO(data))
     except (soundfile.LibsndfileError, RuntimeError, TypeError):
         # Through a file, not a pipe: containers such as mp4 with the index at the end need to seek.
         with tempfile.TemporaryDirectory(prefix="audioset-tools-decode-") as folder:
             spilled = Path(folder) / "clip"
             spilled.write_bytes(data)
             return _decode_with_ffmpeg(["-i", f"file:{spilled}"], ffmpeg, what)
-    return Decoded(samples, int(rate))
+
+
+def _decode_with_soundfile(file: str | io.BytesIO) -> Decoded:
+    with soundfile.SoundFile(file) as opened:
+        subtype = opened.subtype
+        samples = opened.read(dtype="float32", always_2d=True)
+        rate = opened.samplerate
+    return Decoded(samples, int(rate), integer_source=_is_integer_subtype(subtype))
+
+
+def _is_integer_subtype(subtype: str) -> bool:
+    # Integer PCM, also as FLAC's subtypes (PCM_16, PCM_24); floats and lossy codecs are not.
+    return subtype.startswith("PCM_") or subtype in ("ALAW", "ULAW")
 
 
 def _decode_with_ffmpeg(input_arguments: list[str], ffmpeg: str | None, what: str) -> Decoded:

@@ -58,7 +58,8 @@ class ArchiveReader:
         if layout == PANNS_WAVEFORM:
             with self._lock:
                 row = self._hdf5(location.file)["waveform"][location.row]
-            return Decoded(_as_float(row, what), self.index.sample_rates[location.file])
+            return Decoded(_as_float(row, what), self.index.sample_rates[location.file],
+                           integer_source=np.asarray(row).dtype.kind in "iu")
         if layout == MP3_BYTES:
             with self._lock:
                 cell = self._hdf5(location.file)["mp3"][location.row]
@@ -106,8 +107,11 @@ class ArchiveReader:
             self._groups.move_to_end(key)
             return self._groups[key]
         if file not in self._handles:
-            self._handles[file] = pq.ParquetFile(self.index.files.path(file))
-        table = self._handles[file].read_row_group(group, columns=["audio.bytes"])
+            # No pre-buffering and no reader threads: a row group is read whole and at once, and
+            # the worker threads calling this are the parallelism (pyarrow's pools only add
+            # start-up time and contention on a small machine).
+            self._handles[file] = pq.ParquetFile(self.index.files.path(file), pre_buffer=False)
+        table = self._handles[file].read_row_group(group, columns=["audio.bytes"], use_threads=False)
         cells = table.column(0).combine_chunks().field("bytes")
         self._groups[key] = cells
         while len(self._groups) > _GROUPS_KEPT:
@@ -120,7 +124,8 @@ def _as_float(row: np.ndarray, what: str) -> np.ndarray:
     if row.ndim == 1:
         row = row[:, None]
     if row.dtype == np.int16:
-        return row.astype(np.float32) / np.float32(32768.0)
+        # One pass; multiplying by 2**-15 is exact, the same as dividing by 32768.
+        return np.multiply(row, np.float32(1.0 / 32768.0), dtype=np.float32)
     if row.dtype.kind == "f":
         return row.astype(np.float32)
     raise ArchiveDecodeError(f"{what}: waveform has dtype {row.dtype}; expected int16 or float")
