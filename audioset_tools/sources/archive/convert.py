@@ -34,6 +34,7 @@ import numpy as np
 from ..output_spec import OutputSpec, frames_for
 from .decode import Decoded
 from .resample import resample
+from .scratch import Scratch, empty
 
 CODEC_ALLOWANCE_SECONDS = 0.05
 # Source frames past the segment fed to the resampler (its filter reaches ~10 input frames per side).
@@ -49,8 +50,13 @@ class Shortfall:
     padded: bool = False
 
 
-def fit_to_segment(decoded: Decoded, duration: float, spec: OutputSpec) -> np.ndarray | Shortfall:
-    """The segment as int16 ``(frames, spec.channels)``, exactly ``round(duration * rate)`` frames."""
+def fit_to_segment(decoded: Decoded, duration: float, spec: OutputSpec,
+                   scratch: Scratch | None = None) -> np.ndarray | Shortfall:
+    """The segment as int16 ``(frames, spec.channels)``, exactly ``round(duration * rate)`` frames.
+
+    With a ``scratch``, the result and the intermediates are its buffers (valid until the
+    scratch's next clip); without one, the result is a new array.
+    """
     samples, rate = decoded.samples, decoded.sample_rate
     if rate <= 0 or samples.ndim != 2 or samples.shape[1] == 0:
         return Shortfall("decode_error", f"no usable audio (rate {rate}, shape {samples.shape})")
@@ -72,14 +78,14 @@ def fit_to_segment(decoded: Decoded, duration: float, spec: OutputSpec) -> np.nd
             f"({len(samples) / rate:.3f} s): zero-padded; the segment lasts {duration:.3f} s",
             padded=True,
         )
-    segment = _map_channels(samples[: needed + _CONTEXT_FRAMES], spec.channels)
+    segment = _map_channels(samples[: needed + _CONTEXT_FRAMES], spec.channels, scratch)
     output_frames = frames_for(duration, spec.sample_rate)
-    resampled = resample(segment, rate, spec.sample_rate)[:output_frames]
+    resampled = resample(segment, rate, spec.sample_rate, scratch)[:output_frames]
     if len(resampled) < output_frames:
         resampled = np.concatenate(
             [resampled, np.zeros((output_frames - len(resampled), resampled.shape[1]), resampled.dtype)]
         )
-    return to_int16(resampled)
+    return to_int16(resampled, scratch)
 
 
 def _all_finite(samples: np.ndarray) -> bool:
@@ -98,14 +104,13 @@ def last_sound_frame(samples: np.ndarray) -> int:
     return int(nonzero[-1]) // channels + 1 if len(nonzero) else 0
 
 
-def _map_channels(samples: np.ndarray, channels: int) -> np.ndarray:
+def _map_channels(samples: np.ndarray, channels: int, scratch: Scratch | None = None) -> np.ndarray:
     have = samples.shape[1]
     if have == channels:
         return samples
     if have > 1:
-        # Column by column into one new array: numpy's mean over a short last axis is several
-        # times slower. The same additions in the same order as a plain sum, so it is exact too.
-        total = np.add(samples[:, 0], samples[:, 1])
+        # Column by column into one array: numpy's mean over a short last axis is several times slower.
+        total = np.add(samples[:, 0], samples[:, 1], out=empty(scratch, "mixed", (len(samples),), np.float32))
         for column in range(2, have):
             total += samples[:, column]
         total *= np.float32(1.0 / have)
@@ -115,9 +120,12 @@ def _map_channels(samples: np.ndarray, channels: int) -> np.ndarray:
     return mono if channels == 1 else np.repeat(mono, channels, axis=1)
 
 
-def to_int16(samples: np.ndarray) -> np.ndarray:
+def to_int16(samples: np.ndarray, scratch: Scratch | None = None) -> np.ndarray:
     # Scaling by a power of two is exact in float32, so float32 gives the float64 result.
-    scaled = np.multiply(samples, np.float32(32768.0), dtype=np.float32)
+    scaled = np.multiply(samples, np.float32(32768.0), dtype=np.float32,
+                         out=empty(scratch, "scaled", samples.shape, np.float32))
     np.rint(scaled, out=scaled)
     np.clip(scaled, -32768, 32767, out=scaled)
-    return scaled.astype(np.int16)
+    result = empty(scratch, "int16", samples.shape, np.int16)
+    result[...] = scaled
+    return result

@@ -17,6 +17,8 @@ from pathlib import Path
 import numpy as np
 import soundfile
 
+from .scratch import Scratch, empty
+
 _DECODE_TIMEOUT = 300.0
 
 
@@ -40,21 +42,25 @@ def default_ffmpeg() -> str:
     return imageio_ffmpeg.get_ffmpeg_exe()
 
 
-def decode_file(path: Path, ffmpeg: str | None = None) -> Decoded:
+def decode_file(path: Path, ffmpeg: str | None = None, scratch: Scratch | None = None) -> Decoded:
+    """Decode a whole file; with a ``scratch``, the samples may be one of its buffers."""
     try:
-        return _decode_with_soundfile(str(path))
+        return _decode_with_soundfile(str(path), scratch)
     except (soundfile.LibsndfileError, RuntimeError, TypeError):
         return _decode_with_ffmpeg(["-i", f"file:{path}"], ffmpeg, str(path))
     except OSError as exc:
         raise ArchiveDecodeError(f"{path}: cannot read ({exc})") from None
 
 
-def decode_bytes(data: bytes, what: str, ffmpeg: str | None = None) -> Decoded:
-    """Decode one compressed clip held in memory (an MP3 or FLAC cell of an archive)."""
+def decode_bytes(data: bytes, what: str, ffmpeg: str | None = None, scratch: Scratch | None = None) -> Decoded:
+    """Decode one compressed clip held in memory (an MP3 or FLAC cell of an archive).
+
+    With a ``scratch``, the samples may be one of its buffers.
+    """
     if not data:
         raise ArchiveDecodeError(f"{what}: the archive holds no bytes for this clip")
     try:
-        return _decode_with_soundfile(io.BytesIO(data))
+        return _decode_with_soundfile(io.BytesIO(data), scratch)
     except (soundfile.LibsndfileError, RuntimeError, TypeError):
         # Through a file, not a pipe: containers such as mp4 with the index at the end need to seek.
         with tempfile.TemporaryDirectory(prefix="audioset-tools-decode-") as folder:
@@ -63,11 +69,13 @@ def decode_bytes(data: bytes, what: str, ffmpeg: str | None = None) -> Decoded:
             return _decode_with_ffmpeg(["-i", f"file:{spilled}"], ffmpeg, what)
 
 
-def _decode_with_soundfile(file: str | io.BytesIO) -> Decoded:
+def _decode_with_soundfile(file: str | io.BytesIO, scratch: Scratch | None) -> Decoded:
     with soundfile.SoundFile(file) as opened:
         subtype = opened.subtype
-        samples = opened.read(dtype="float32", always_2d=True)
         rate = opened.samplerate
+        # soundfile.read reads opened.frames frames too; into a kept buffer, no fresh pages.
+        out = empty(scratch, "decoded", (opened.frames, opened.channels), np.float32) if opened.frames > 0 else None
+        samples = opened.read(dtype="float32", always_2d=True, out=out)
     return Decoded(samples, int(rate), integer_source=_is_integer_subtype(subtype))
 
 

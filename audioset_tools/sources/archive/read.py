@@ -25,6 +25,7 @@ import numpy as np
 
 from .decode import ArchiveDecodeError, Decoded, decode_bytes, decode_file
 from .index import AUDIO_FILE, MP3_BYTES, PANNS_WAVEFORM, PARQUET_AUDIO, ArchiveIndex, Location, import_h5py
+from .scratch import Scratch, empty
 
 _GROUPS_KEPT = 2
 
@@ -48,29 +49,37 @@ class ArchiveReader:
         """Sort jobs by this to read each file, row group and chunk once."""
         return (location.file, location.group, location.row)
 
-    def read(self, location: Location) -> Decoded:
-        """The clip's audio at its own rate and channels; :class:`ArchiveDecodeError` when unreadable."""
+    def read(self, location: Location, scratch: Scratch | None = None) -> Decoded:
+        """The clip's audio at its own rate and channels; :class:`ArchiveDecodeError` when unreadable.
+
+        With a ``scratch``, the samples may be one of its buffers.
+        """
         layout = self.index.layouts[location.file]
         path = self.index.files.path(location.file)
         what = f"{self.index.describe(location)}"
         if layout == AUDIO_FILE:
-            return decode_file(path, self.ffmpeg)
+            return decode_file(path, self.ffmpeg, scratch)
         if layout == PANNS_WAVEFORM:
             with self._lock:
-                row = self._hdf5(location.file)["waveform"][location.row]
-            return Decoded(_as_float(row, what), self.index.sample_rates[location.file],
+                waveform = self._hdf5(location.file)["waveform"]
+                if waveform.dtype == np.int16:
+                    row = empty(scratch, "row", waveform.shape[1:], np.int16)
+                    waveform.read_direct(row, np.s_[location.row])
+                else:
+                    row = waveform[location.row]
+            return Decoded(_as_float(row, what, scratch), self.index.sample_rates[location.file],
                            integer_source=np.asarray(row).dtype.kind in "iu")
         if layout == MP3_BYTES:
             with self._lock:
                 cell = self._hdf5(location.file)["mp3"][location.row]
-            return decode_bytes(np.asarray(cell, dtype=np.uint8).tobytes(), what, self.ffmpeg)
+            return decode_bytes(np.asarray(cell, dtype=np.uint8).tobytes(), what, self.ffmpeg, scratch)
         if layout == PARQUET_AUDIO:
             with self._lock:
                 cells = self._row_group(location.file, location.group)
                 if location.row >= len(cells):
                     raise ArchiveDecodeError(f"{what}: the row group has only {len(cells)} rows")
                 data = cells[location.row].as_py() or b""
-            return decode_bytes(data, what, self.ffmpeg)
+            return decode_bytes(data, what, self.ffmpeg, scratch)
         raise ValueError(f"unknown archive layout {layout!r}")
 
     def close(self) -> None:
@@ -119,13 +128,14 @@ class ArchiveReader:
         return cells
 
 
-def _as_float(row: np.ndarray, what: str) -> np.ndarray:
+def _as_float(row: np.ndarray, what: str, scratch: Scratch | None = None) -> np.ndarray:
     row = np.asarray(row)
     if row.ndim == 1:
         row = row[:, None]
     if row.dtype == np.int16:
         # One pass; multiplying by 2**-15 is exact, the same as dividing by 32768.
-        return np.multiply(row, np.float32(1.0 / 32768.0), dtype=np.float32)
+        return np.multiply(row, np.float32(1.0 / 32768.0), dtype=np.float32,
+                           out=empty(scratch, "decoded", row.shape, np.float32))
     if row.dtype.kind == "f":
         return row.astype(np.float32)
     raise ArchiveDecodeError(f"{what}: waveform has dtype {row.dtype}; expected int16 or float")

@@ -28,6 +28,8 @@ import math
 
 import numpy as np
 
+from .scratch import Scratch, empty
+
 KAISER_BETA = 5.0
 # Taps per side of the filter, per unit of max(up, down) (resample_poly's choice).
 HALF_LENGTH_FACTOR = 10
@@ -55,8 +57,11 @@ class _Plan:
     phases: tuple[_Phase, ...]
 
 
-def resample(samples: np.ndarray, source_rate: int, target_rate: int) -> np.ndarray:
-    """``samples`` (frames, channels) at ``target_rate``: ``ceil(frames * target / source)`` frames, float32."""
+def resample(samples: np.ndarray, source_rate: int, target_rate: int, scratch: Scratch | None = None) -> np.ndarray:
+    """``samples`` (frames, channels) at ``target_rate``: ``ceil(frames * target / source)`` frames, float32.
+
+    With a ``scratch``, the result and the intermediates are its buffers.
+    """
     if source_rate == target_rate:
         return samples
     divisor = math.gcd(source_rate, target_rate)
@@ -69,9 +74,17 @@ def resample(samples: np.ndarray, source_rate: int, target_rate: int) -> np.ndar
 
         window = (plan.filter / up).astype(np.float32)
         return resample_poly(samples, up, down, axis=0, window=window).astype(np.float32, copy=False)
+    frames, channels = samples.shape
+    result = empty(scratch, "resampled", (-(-frames * up // down), channels), np.float32)
     # Channel by channel: numpy's loops over a (frames, 2) array's rows run two elements at a time.
-    columns = [_resample_tapwise(samples[:, c], plan) for c in range(samples.shape[1])]
-    return columns[0][:, None] if len(columns) == 1 else np.stack(columns, axis=1)
+    for channel in range(channels):
+        if channels == 1:
+            _resample_tapwise(samples[:, 0], plan, result[:, 0], scratch)
+        else:
+            column = empty(scratch, "column", (len(result),), np.float32)
+            _resample_tapwise(samples[:, channel], plan, column, scratch)
+            result[:, channel] = column
+    return result
 
 
 def lowpass_filter(up: int, down: int) -> np.ndarray:
@@ -104,11 +117,10 @@ def _plan(up: int, down: int) -> _Plan:
     return _Plan(up, down, h, tuple(phases))
 
 
-def _resample_tapwise(samples: np.ndarray, plan: _Plan) -> np.ndarray:
-    """One channel (a 1-D array) through the plan's taps."""
+def _resample_tapwise(samples: np.ndarray, plan: _Plan, result: np.ndarray, scratch: Scratch | None) -> None:
+    """One channel (a 1-D array) through the plan's taps, into ``result``."""
     up, down = plan.up, plan.down
-    frames = len(samples)
-    out_frames = -(-frames * up // down)
+    out_frames = len(result)
     outputs_per_phase = [len(range(r, out_frames, up)) for r in range(up)]
     offsets = [j for phase in plan.phases for j, _ in phase.taps]
     before = max(0, -min(offsets))  # zeros in front of the clip, so every offset is a valid index
@@ -121,25 +133,27 @@ def _resample_tapwise(samples: np.ndarray, plan: _Plan) -> np.ndarray:
     )
     input_phases = []
     for p in range(down):
-        phase = np.zeros(length, np.float32)
+        phase = empty(scratch, f"phase{p}", (length,), np.float32)
         first = (p - before) % down  # the first input index in this phase
         start = (before + first) // down
         values = samples[first::down][: length - start]
+        phase[:start] = 0.0
         phase[start : start + len(values)] = values
+        phase[start + len(values) :] = 0.0
         input_phases.append(phase)
 
-    result = np.empty(out_frames, np.float32)
+    term = empty(scratch, "term", (outputs_per_phase[0],), np.float32)
     for r, (phase, count) in enumerate(zip(plan.phases, outputs_per_phase)):
-        total = result if up == 1 else np.empty(count, np.float32)
-        term = np.empty(count, np.float32)
+        total = result if up == 1 else empty(scratch, "total", (count,), np.float32)
+        if not phase.taps:
+            total[...] = 0.0
         for number, (j, weight) in enumerate(phase.taps):
             index = before + j
             inputs = input_phases[index % down][index // down : index // down + count]
             if number == 0:
                 np.multiply(inputs, weight, out=total)
             else:
-                np.multiply(inputs, weight, out=term)
-                total += term
+                np.multiply(inputs, weight, out=term[:count])
+                total += term[:count]
         if up > 1:
             result[r::up] = total
-    return result
