@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 from scipy.signal import firwin, resample_poly
 
-from audioset_tools.sources.archive.resample import lowpass_filter, resample
+from audioset_tools.sources.archive.resample import lowpass_filter, mix_to_mono, resample
 
 # (source, target): the archive layouts' rates to 16 kHz, and ratios up, down and odd.
 RATE_PAIRS = [
@@ -85,3 +85,17 @@ def test_same_rate_is_untouched_and_results_do_not_depend_on_history():
     first = resample(clip, 32000, 16000).copy()
     resample(np.ones((99_999, 2), np.float32), 48000, 16000)  # something else in between
     assert np.array_equal(resample(clip, 32000, 16000), first)
+
+
+@pytest.mark.parametrize(("source", "target"), [(48000, 16000), (32000, 16000), (16000, 16000), (44100, 16000)])
+@pytest.mark.parametrize("channels", [2, 3])
+def test_mono_is_the_mean_of_the_channels_resampled(source, target, channels):
+    clip = (np.random.default_rng(channels).standard_normal((30_011, channels)) * 0.3).astype(np.float32)
+    mixed = resample(clip, source, target, mono=True)
+    up, down = _ratio(source, target)
+    reference = resample_poly(clip.astype(np.float64).mean(axis=1, keepdims=True), up, down, axis=0)
+    assert mixed.shape == reference.shape and np.abs(mixed - reference).max() < 1e-6
+    if channels == 2:
+        # Mixed while splitting into phases, with the halving moved into the weights: the same
+        # floats as mixing first (halving is exact), not merely close.
+        assert np.array_equal(mixed, resample(mix_to_mono(clip), source, target))

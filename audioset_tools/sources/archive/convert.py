@@ -33,7 +33,7 @@ import numpy as np
 
 from ..output_spec import OutputSpec, frames_for
 from .decode import Decoded
-from .resample import resample
+from .resample import mix_to_mono, resample
 from .scratch import Scratch, empty
 
 CODEC_ALLOWANCE_SECONDS = 0.05
@@ -78,9 +78,13 @@ def fit_to_segment(decoded: Decoded, duration: float, spec: OutputSpec,
             f"({len(samples) / rate:.3f} s): zero-padded; the segment lasts {duration:.3f} s",
             padded=True,
         )
-    segment = _map_channels(samples[: needed + _CONTEXT_FRAMES], spec.channels, scratch)
+    segment = samples[: needed + _CONTEXT_FRAMES]
     output_frames = frames_for(duration, spec.sample_rate)
-    resampled = resample(segment, rate, spec.sample_rate, scratch)[:output_frames]
+    if spec.channels == 1:
+        resampled = resample(segment, rate, spec.sample_rate, scratch, mono=True)[:output_frames]
+    else:
+        resampled = resample(_map_channels(segment, spec.channels, scratch), rate, spec.sample_rate,
+                             scratch)[:output_frames]
     if len(resampled) < output_frames:
         resampled = np.concatenate(
             [resampled, np.zeros((output_frames - len(resampled), resampled.shape[1]), resampled.dtype)]
@@ -108,15 +112,7 @@ def _map_channels(samples: np.ndarray, channels: int, scratch: Scratch | None = 
     have = samples.shape[1]
     if have == channels:
         return samples
-    if have > 1:
-        # Column by column into one array: numpy's mean over a short last axis is several times slower.
-        total = np.add(samples[:, 0], samples[:, 1], out=empty(scratch, "mixed", (len(samples),), np.float32))
-        for column in range(2, have):
-            total += samples[:, column]
-        total *= np.float32(1.0 / have)
-        mono = total[:, None]
-    else:
-        mono = samples
+    mono = mix_to_mono(samples, scratch)
     return mono if channels == 1 else np.repeat(mono, channels, axis=1)
 
 

@@ -44,9 +44,12 @@ class _Phase:
     """The taps of output phase ``r`` (outputs ``r, r + up, r + 2 up, ...``).
 
     Output ``r + q * up`` is ``sum(weight * x[offset + q * down] for offset, weight in taps)``.
+    Taps of equal weight (the filter is symmetric) are added before they are scaled, once.
     """
 
     taps: tuple[tuple[int, np.float32], ...]
+
+    groups: tuple[tuple[np.float32, tuple[int, ...]], ...]  # (weight, offsets), in first-tap order
 
 
 @dataclasses.dataclass(frozen=True)
@@ -57,34 +60,55 @@ class _Plan:
     phases: tuple[_Phase, ...]
 
 
-def resample(samples: np.ndarray, source_rate: int, target_rate: int, scratch: Scratch | None = None) -> np.ndarray:
+def resample(samples: np.ndarray, source_rate: int, target_rate: int, scratch: Scratch | None = None,
+             mono: bool = False) -> np.ndarray:
     """``samples`` (frames, channels) at ``target_rate``: ``ceil(frames * target / source)`` frames, float32.
 
-    With a ``scratch``, the result and the intermediates are its buffers.
+    ``mono``: the mean of the channels instead, one channel (mixed while the input is split
+    into phases, which saves a pass over the clip). With a ``scratch``, the result and the
+    intermediates are its buffers.
     """
+    samples = np.asarray(samples, dtype=np.float32)
     if source_rate == target_rate:
-        return samples
+        return mix_to_mono(samples, scratch) if mono else samples
     divisor = math.gcd(source_rate, target_rate)
     up, down = target_rate // divisor, source_rate // divisor
     plan = _plan(up, down)
-    samples = np.asarray(samples, dtype=np.float32)
     if max(up, down) > _MAX_TAPWISE_FACTOR:
         # Imported here: scipy.signal is slow to import and only these rate pairs need it.
         from scipy.signal import resample_poly
 
         window = (plan.filter / up).astype(np.float32)
+        samples = mix_to_mono(samples, scratch) if mono else samples
         return resample_poly(samples, up, down, axis=0, window=window).astype(np.float32, copy=False)
     frames, channels = samples.shape
-    result = empty(scratch, "resampled", (-(-frames * up // down), channels), np.float32)
+    out_frames = -(-frames * up // down)
+    if mono or channels == 1:
+        result = empty(scratch, "resampled", (out_frames, 1), np.float32)
+        # The channels' sum through the filter, scaled by 1 / channels with the weights
+        # (exactly the mean's result for two channels: halving is exact).
+        _resample_tapwise([samples[:, c] for c in range(channels)], plan, result[:, 0], scratch)
+        return result
+    result = empty(scratch, "resampled", (out_frames, channels), np.float32)
     # Channel by channel: numpy's loops over a (frames, 2) array's rows run two elements at a time.
+    column = empty(scratch, "column", (out_frames,), np.float32)
     for channel in range(channels):
-        if channels == 1:
-            _resample_tapwise(samples[:, 0], plan, result[:, 0], scratch)
-        else:
-            column = empty(scratch, "column", (len(result),), np.float32)
-            _resample_tapwise(samples[:, channel], plan, column, scratch)
-            result[:, channel] = column
+        _resample_tapwise([samples[:, channel]], plan, column, scratch)
+        result[:, channel] = column
     return result
+
+
+def mix_to_mono(samples: np.ndarray, scratch: Scratch | None = None) -> np.ndarray:
+    """The mean of the channels, (frames, 1) float32: the channels' sum times 1 / channels."""
+    channels = samples.shape[1]
+    if channels == 1:
+        return samples
+    # Column by column into one array: numpy's mean over a short last axis is several times slower.
+    total = np.add(samples[:, 0], samples[:, 1], out=empty(scratch, "mixed", (len(samples),), np.float32))
+    for column in range(2, channels):
+        total += samples[:, column]
+    total *= np.float32(1.0 / channels)
+    return total[:, None]
 
 
 def lowpass_filter(up: int, down: int) -> np.ndarray:
@@ -113,13 +137,18 @@ def _plan(up: int, down: int) -> _Plan:
             for j in range(first, last + 1)
             if abs(h[half + j * up - centre]) > threshold
         )
-        phases.append(_Phase(taps))
+        grouped: dict[float, list[int]] = {}
+        for offset, weight in taps:
+            grouped.setdefault(float(weight), []).append(offset)
+        groups = tuple((np.float32(weight), tuple(offsets)) for weight, offsets in grouped.items())
+        phases.append(_Phase(taps, groups))
     return _Plan(up, down, h, tuple(phases))
 
 
-def _resample_tapwise(samples: np.ndarray, plan: _Plan, result: np.ndarray, scratch: Scratch | None) -> None:
-    """One channel (a 1-D array) through the plan's taps, into ``result``."""
+def _resample_tapwise(columns: list[np.ndarray], plan: _Plan, result: np.ndarray, scratch: Scratch | None) -> None:
+    """The mean of ``columns`` (1-D arrays, usually one) through the plan's taps, into ``result``."""
     up, down = plan.up, plan.down
+    scale = np.float32(1.0 / len(columns))
     out_frames = len(result)
     outputs_per_phase = [len(range(r, out_frames, up)) for r in range(up)]
     offsets = [j for phase in plan.phases for j, _ in phase.taps]
@@ -136,24 +165,39 @@ def _resample_tapwise(samples: np.ndarray, plan: _Plan, result: np.ndarray, scra
         phase = empty(scratch, f"phase{p}", (length,), np.float32)
         first = (p - before) % down  # the first input index in this phase
         start = (before + first) // down
-        values = samples[first::down][: length - start]
+        count = max(0, min(len(range(first, len(columns[0]), down)), length - start))
+        stop = first + down * count
         phase[:start] = 0.0
-        phase[start : start + len(values)] = values
-        phase[start + len(values) :] = 0.0
+        if len(columns) == 1:
+            phase[start : start + count] = columns[0][first:stop:down]
+        else:
+            np.add(columns[0][first:stop:down], columns[1][first:stop:down], out=phase[start : start + count])
+            for column in columns[2:]:
+                phase[start : start + count] += column[first:stop:down]
+        phase[start + count :] = 0.0
         input_phases.append(phase)
+
+    def inputs(offset: int, count: int) -> np.ndarray:
+        index = before + offset
+        return input_phases[index % down][index // down : index // down + count]
 
     term = empty(scratch, "term", (outputs_per_phase[0],), np.float32)
     for r, (phase, count) in enumerate(zip(plan.phases, outputs_per_phase)):
         total = result if up == 1 else empty(scratch, "total", (count,), np.float32)
         if not phase.taps:
             total[...] = 0.0
-        for number, (j, weight) in enumerate(phase.taps):
-            index = before + j
-            inputs = input_phases[index % down][index // down : index // down + count]
-            if number == 0:
-                np.multiply(inputs, weight, out=total)
+        for number, (weight, offsets) in enumerate(phase.groups):
+            weight = weight * scale
+            # The first group is written straight into the total, the others added to it.
+            into = total if number == 0 else term[:count]
+            if len(offsets) == 1:
+                np.multiply(inputs(offsets[0], count), weight, out=into)
             else:
-                np.multiply(inputs, weight, out=term[:count])
-                total += term[:count]
+                np.add(inputs(offsets[0], count), inputs(offsets[1], count), out=into)
+                for offset in offsets[2:]:
+                    into += inputs(offset, count)
+                into *= weight
+            if number > 0:
+                total += into
         if up > 1:
             result[r::up] = total
