@@ -13,6 +13,7 @@ import io
 import subprocess
 import tempfile
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import soundfile
@@ -52,15 +53,16 @@ def decode_file(path: Path, ffmpeg: str | None = None, scratch: Scratch | None =
         raise ArchiveDecodeError(f"{path}: cannot read ({exc})") from None
 
 
-def decode_bytes(data: bytes, what: str, ffmpeg: str | None = None, scratch: Scratch | None = None) -> Decoded:
+def decode_bytes(data: bytes | Any, what: str, ffmpeg: str | None = None, scratch: Scratch | None = None) -> Decoded:
     """Decode one compressed clip held in memory (an MP3 or FLAC cell of an archive).
 
-    With a ``scratch``, the samples may be one of its buffers.
+    ``data`` is bytes or a pyarrow Buffer (read where it lies, not copied). With a
+    ``scratch``, the samples may be one of its buffers.
     """
-    if not data:
+    if not len(data):
         raise ArchiveDecodeError(f"{what}: the archive holds no bytes for this clip")
     try:
-        return _decode_with_soundfile(io.BytesIO(data), scratch)
+        return _decode_with_soundfile(_readable(data), scratch)
     except (soundfile.LibsndfileError, RuntimeError, TypeError):
         # Through a file, not a pipe: containers such as mp4 with the index at the end need to seek.
         with tempfile.TemporaryDirectory(prefix="audioset-tools-decode-") as folder:
@@ -69,7 +71,15 @@ def decode_bytes(data: bytes, what: str, ffmpeg: str | None = None, scratch: Scr
             return _decode_with_ffmpeg(["-i", f"file:{spilled}"], ffmpeg, what)
 
 
-def _decode_with_soundfile(file: str | io.BytesIO, scratch: Scratch | None) -> Decoded:
+def _readable(data: bytes | Any) -> Any:
+    if isinstance(data, (bytes, bytearray, memoryview)):
+        return io.BytesIO(data)
+    import pyarrow as pa
+
+    return pa.BufferReader(data)
+
+
+def _decode_with_soundfile(file: str | Any, scratch: Scratch | None) -> Decoded:
     with soundfile.SoundFile(file) as opened:
         subtype = opened.subtype
         rate = opened.samplerate

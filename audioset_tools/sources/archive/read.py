@@ -78,8 +78,10 @@ class ArchiveReader:
                 cells = self._row_group(location.file, location.group)
                 if location.row >= len(cells):
                     raise ArchiveDecodeError(f"{what}: the row group has only {len(cells)} rows")
-                data = cells[location.row].as_py() or b""
-            return decode_bytes(data, what, self.ffmpeg, scratch)
+                cell = cells[location.row]
+                # The bytes where Arrow holds them, not a copy (the buffer keeps the row group alive).
+                data = cell.as_buffer() if cell.is_valid else None
+            return decode_bytes(data if data is not None else b"", what, self.ffmpeg, scratch)
         raise ValueError(f"unknown archive layout {layout!r}")
 
     def close(self) -> None:
