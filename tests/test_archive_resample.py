@@ -99,3 +99,22 @@ def test_mono_is_the_mean_of_the_channels_resampled(source, target, channels):
         # Mixed while splitting into phases, with the halving moved into the weights: the same
         # floats as mixing first (halving is exact), not merely close.
         assert np.array_equal(mixed, resample(mix_to_mono(clip), source, target))
+
+
+@pytest.mark.parametrize(("source", "target"), [(48000, 16000), (32000, 16000), (16000, 16000), (44100, 16000),
+                                                (8000, 16000)])
+@pytest.mark.parametrize(("channels", "output_channels"), [(1, 1), (2, 1), (3, 1), (2, 2), (1, 2)])
+def test_int16_audio_gives_the_same_clip_as_its_float32_copy(source, target, channels, output_channels):
+    # 16-bit sources stay int16 until the filter, which takes their 1/32768 into its weights.
+    from audioset_tools.sources.archive.convert import fit_to_segment
+    from audioset_tools.sources.archive.decode import Decoded
+    from audioset_tools.sources.archive.scratch import Scratch
+    from audioset_tools.sources.output_spec import OutputSpec
+
+    rng = np.random.default_rng(source + channels)
+    clip = np.clip(rng.standard_normal((source * 2, channels)) * 9000, -32768, 32767).astype(np.int16)
+    spec = OutputSpec(target, output_channels, "wav")
+    as_int16 = fit_to_segment(Decoded(clip, source, integer_source=True), 1.9, spec, Scratch())
+    as_float = fit_to_segment(Decoded(clip.astype(np.float32) / np.float32(32768), source), 1.9, spec)
+    assert as_int16.dtype == np.int16 and as_int16.shape == (round(1.9 * target), output_channels)
+    assert np.array_equal(as_int16, as_float)

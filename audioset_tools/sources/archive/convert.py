@@ -21,7 +21,8 @@ Rules (docs/sources.md explains them to users):
   middle), then cut to exactly ``round(duration * output_rate)`` frames; the few frames a
   codec allowance may leave missing are zeros.
 - 16-bit output is ``round(x * 32768)`` clipped to int16, so an int16 archive at the
-  output rate and channel count is copied bit for bit.
+  output rate and channel count is copied bit for bit. 16-bit sources stay int16 until the
+  filter, which takes their 1/32768 into its weights: the result is the same as from float32.
 """
 
 from __future__ import annotations
@@ -61,7 +62,7 @@ def fit_to_segment(decoded: Decoded, duration: float, spec: OutputSpec,
     if rate <= 0 or samples.ndim != 2 or samples.shape[1] == 0:
         return Shortfall("decode_error", f"no usable audio (rate {rate}, shape {samples.shape})")
     samples = np.ascontiguousarray(samples)
-    if not decoded.integer_source and not _all_finite(samples):
+    if not decoded.integer_source and samples.dtype.kind == "f" and not _all_finite(samples):
         return Shortfall("decode_error", "the archive clip holds NaN or infinite samples")
     needed = frames_for(duration, rate)
     allowance = int(math.ceil(CODEC_ALLOWANCE_SECONDS * rate))
@@ -117,11 +118,14 @@ def _map_channels(samples: np.ndarray, channels: int, scratch: Scratch | None = 
 
 
 def to_int16(samples: np.ndarray, scratch: Scratch | None = None) -> np.ndarray:
+    result = empty(scratch, "int16", samples.shape, np.int16)
+    if samples.dtype == np.int16:
+        result[...] = samples
+        return result
     # Scaling by a power of two is exact in float32, so float32 gives the float64 result.
     scaled = np.multiply(samples, np.float32(32768.0), dtype=np.float32,
                          out=empty(scratch, "scaled", samples.shape, np.float32))
     np.rint(scaled, out=scaled)
     np.clip(scaled, -32768, 32767, out=scaled)
-    result = empty(scratch, "int16", samples.shape, np.int16)
     result[...] = scaled
     return result

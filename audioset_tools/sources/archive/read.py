@@ -67,7 +67,7 @@ class ArchiveReader:
                     waveform.read_direct(row, np.s_[location.row])
                 else:
                     row = waveform[location.row]
-            return Decoded(_as_float(row, what, scratch), self.index.sample_rates[location.file],
+            return Decoded(_as_samples(row, what), self.index.sample_rates[location.file],
                            integer_source=np.asarray(row).dtype.kind in "iu")
         if layout == MP3_BYTES:
             with self._lock:
@@ -130,14 +130,12 @@ class ArchiveReader:
         return cells
 
 
-def _as_float(row: np.ndarray, what: str, scratch: Scratch | None = None) -> np.ndarray:
+def _as_samples(row: np.ndarray, what: str) -> np.ndarray:
     row = np.asarray(row)
     if row.ndim == 1:
         row = row[:, None]
     if row.dtype == np.int16:
-        # One pass; multiplying by 2**-15 is exact, the same as dividing by 32768.
-        return np.multiply(row, np.float32(1.0 / 32768.0), dtype=np.float32,
-                           out=empty(scratch, "decoded", row.shape, np.float32))
+        return row  # as it is: the conversion takes int16 (see Decoded)
     if row.dtype.kind == "f":
         return row.astype(np.float32)
     raise ArchiveDecodeError(f"{what}: waveform has dtype {row.dtype}; expected int16 or float")

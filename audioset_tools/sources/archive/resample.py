@@ -37,6 +37,8 @@ HALF_LENGTH_FACTOR = 10
 _MAX_TAPWISE_FACTOR = 6
 # A tap this much smaller than the largest is one of the sinc's zeros (float noise ~1e-17): skipped.
 _ZERO_TAP = 1e-9
+# int16 full scale: 2**-15, a power of two, so scaling by it is exact.
+_INT16_SCALE = np.float32(1.0 / 32768.0)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -64,11 +66,16 @@ def resample(samples: np.ndarray, source_rate: int, target_rate: int, scratch: S
              mono: bool = False) -> np.ndarray:
     """``samples`` (frames, channels) at ``target_rate``: ``ceil(frames * target / source)`` frames, float32.
 
+    ``samples`` may be float32 in [-1, 1] or int16 (full scale 32768: the filter's weights take
+    the 1/32768, exactly, so both give the same floats). At the same rate, the samples are
+    returned as they are (int16 stays int16) unless mixed.
+
     ``mono``: the mean of the channels instead, one channel (mixed while the input is split
     into phases, which saves a pass over the clip). With a ``scratch``, the result and the
     intermediates are its buffers.
     """
-    samples = np.asarray(samples, dtype=np.float32)
+    if samples.dtype != np.int16:
+        samples = np.asarray(samples, dtype=np.float32)
     if source_rate == target_rate:
         return mix_to_mono(samples, scratch) if mono else samples
     divisor = math.gcd(source_rate, target_rate)
@@ -79,7 +86,7 @@ def resample(samples: np.ndarray, source_rate: int, target_rate: int, scratch: S
         from scipy.signal import resample_poly
 
         window = (plan.filter / up).astype(np.float32)
-        samples = mix_to_mono(samples, scratch) if mono else samples
+        samples = mix_to_mono(samples, scratch) if mono else _as_float32(samples)
         return resample_poly(samples, up, down, axis=0, window=window).astype(np.float32, copy=False)
     frames, channels = samples.shape
     out_frames = -(-frames * up // down)
@@ -102,13 +109,22 @@ def mix_to_mono(samples: np.ndarray, scratch: Scratch | None = None) -> np.ndarr
     """The mean of the channels, (frames, 1) float32: the channels' sum times 1 / channels."""
     channels = samples.shape[1]
     if channels == 1:
-        return samples
+        return _as_float32(samples)
     # Column by column into one array: numpy's mean over a short last axis is several times slower.
-    total = np.add(samples[:, 0], samples[:, 1], out=empty(scratch, "mixed", (len(samples),), np.float32))
+    total = np.add(samples[:, 0], samples[:, 1], dtype=np.float32,
+                   out=empty(scratch, "mixed", (len(samples),), np.float32))
     for column in range(2, channels):
         total += samples[:, column]
     total *= np.float32(1.0 / channels)
+    if samples.dtype == np.int16:
+        total *= _INT16_SCALE
     return total[:, None]
+
+
+def _as_float32(samples: np.ndarray) -> np.ndarray:
+    if samples.dtype == np.int16:
+        return np.multiply(samples, _INT16_SCALE, dtype=np.float32)
+    return samples
 
 
 def lowpass_filter(up: int, down: int) -> np.ndarray:
@@ -148,7 +164,8 @@ def _plan(up: int, down: int) -> _Plan:
 def _resample_tapwise(columns: list[np.ndarray], plan: _Plan, result: np.ndarray, scratch: Scratch | None) -> None:
     """The mean of ``columns`` (1-D arrays, usually one) through the plan's taps, into ``result``."""
     up, down = plan.up, plan.down
-    scale = np.float32(1.0 / len(columns))
+    # The mean's 1 / channels and int16's 1 / 32768, applied with the weights.
+    scale = np.float32(1.0 / len(columns)) * (_INT16_SCALE if columns[0].dtype == np.int16 else np.float32(1.0))
     out_frames = len(result)
     outputs_per_phase = [len(range(r, out_frames, up)) for r in range(up)]
     offsets = [j for phase in plan.phases for j, _ in phase.taps]
@@ -171,7 +188,8 @@ def _resample_tapwise(columns: list[np.ndarray], plan: _Plan, result: np.ndarray
         if len(columns) == 1:
             phase[start : start + count] = columns[0][first:stop:down]
         else:
-            np.add(columns[0][first:stop:down], columns[1][first:stop:down], out=phase[start : start + count])
+            np.add(columns[0][first:stop:down], columns[1][first:stop:down], dtype=np.float32,
+                   out=phase[start : start + count])
             for column in columns[2:]:
                 phase[start : start + count] += column[first:stop:down]
         phase[start + count :] = 0.0
