@@ -73,3 +73,20 @@ def test_each_clip_is_the_same_whatever_its_thread_produced_before(tmp_path):
     for source, ytid, start, end, target in outputs:
         written, rate = soundfile.read(str(target), dtype="int16", always_2d=True)
         assert rate == 16000 and np.array_equal(written, expected(source, ytid, start, end)), target.name
+
+
+def test_the_in_memory_file_holds_exactly_the_latest_data_and_is_not_shared_after_a_fork(monkeypatch):
+    import os
+
+    scratch = Scratch()
+    first = scratch.memory_file(b"x" * 100_000)
+    if first is None:  # no memfd here (not Linux): callers read the bytes another way
+        assert not hasattr(os, "memfd_create")
+        return
+    second = scratch.memory_file(b"short")
+    assert second == first  # the same file, written over
+    assert os.read(second, 1_000_000) == b"short"  # truncated: nothing of the longer data left
+    real_pid = os.getpid()
+    monkeypatch.setattr(os, "getpid", lambda: real_pid + 1)  # as a forked child sees it
+    child = scratch.memory_file(b"child")
+    assert child != first and os.read(child, 100) == b"child"

@@ -64,7 +64,9 @@ def decode_bytes(data: bytes | Any, what: str, ffmpeg: str | None = None, scratc
     if not len(data):
         raise ArchiveDecodeError(f"{what}: the archive holds no bytes for this clip")
     try:
-        return _decode_with_soundfile(_readable(data), scratch)
+        # From the thread's in-memory file where there is one (see .scratch: no GIL needed).
+        descriptor = scratch.memory_file(data) if scratch is not None else None
+        return _decode_with_soundfile(_readable(data) if descriptor is None else descriptor, scratch)
     except (soundfile.LibsndfileError, RuntimeError, TypeError):
         # Through a file, not a pipe: containers such as mp4 with the index at the end need to seek.
         with tempfile.TemporaryDirectory(prefix="audioset-tools-decode-") as folder:
@@ -81,8 +83,9 @@ def _readable(data: bytes | Any) -> Any:
     return pa.BufferReader(data)
 
 
-def _decode_with_soundfile(file: str | Any, scratch: Scratch | None) -> Decoded:
-    with soundfile.SoundFile(file) as opened:
+def _decode_with_soundfile(file: str | int | Any, scratch: Scratch | None) -> Decoded:
+    # closefd=False: a descriptor given here stays its owner's.
+    with soundfile.SoundFile(file, closefd=False) as opened:
         subtype = opened.subtype
         rate = opened.samplerate
         # 16-bit audio as int16, exactly (half the memory traffic of float32); the rest as float32.
