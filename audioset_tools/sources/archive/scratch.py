@@ -28,7 +28,8 @@ from typing import Any
 
 import numpy as np
 
-KEEP_BYTES = 32 * 1024 * 1024
+# Enough for 10 s of 96 kHz stereo float32 (7.7 MB); longer clips get fresh arrays.
+KEEP_BYTES = 8 * 1024 * 1024
 
 _PER_THREAD = threading.local()
 
