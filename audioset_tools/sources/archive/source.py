@@ -143,6 +143,10 @@ class ArchiveSource:
 def write_clip(target: Path, samples: np.ndarray, spec: OutputSpec) -> None:
     """Write int16 ``samples`` as 16-bit PCM WAV/FLAC under a temporary name, then rename into place."""
     with atomic_open(target, "wb") as handle:
-        soundfile.write(handle, samples, spec.sample_rate, format=_SOUNDFILE_FORMATS[spec.audio_format],
-                        subtype="PCM_16")
+        # Through the descriptor, not the file object: libsndfile then writes by itself instead
+        # of calling back into Python (for the GIL) for every block. Nothing else writes to
+        # ``handle``, so its buffer stays empty; atomic_open syncs the descriptor.
+        with soundfile.SoundFile(handle.fileno(), "w", spec.sample_rate, samples.shape[1], "PCM_16",
+                                 format=_SOUNDFILE_FORMATS[spec.audio_format], closefd=False) as output:
+            output.write(samples)
 
