@@ -90,3 +90,16 @@ def test_the_in_memory_file_holds_exactly_the_latest_data_and_is_not_shared_afte
     monkeypatch.setattr(os, "getpid", lambda: real_pid + 1)  # as a forked child sees it
     child = scratch.memory_file(b"child")
     assert child != first and os.read(child, 100) == b"child"
+
+
+def test_cells_decode_the_same_without_an_in_memory_file(tmp_path, monkeypatch):
+    # Where memfd is missing (not Linux) cells are read from Arrow's buffer in place instead.
+    clips = [(f"pq{n:09d}", encode(tone(n, 4.0, 48000, 2), 48000, "flac")) for n in range(3)]
+    make_parquet(tmp_path / "p.parquet", clips, row_group_size=2)
+    source = ArchiveSource.open(tmp_path / "p.parquet", tmp_path / "cache")
+    for ytid, _ in clips:
+        assert source.produce(ytid, 0.0, 4.0, MONO_16K, tmp_path / "memfd" / f"{ytid}.wav").ok
+    monkeypatch.setattr(Scratch, "memory_file", lambda self, data: None)
+    for ytid, _ in clips:
+        assert source.produce(ytid, 0.0, 4.0, MONO_16K, tmp_path / "buffer" / f"{ytid}.wav").ok
+        assert (tmp_path / "buffer" / f"{ytid}.wav").read_bytes() == (tmp_path / "memfd" / f"{ytid}.wav").read_bytes()
