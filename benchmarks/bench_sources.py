@@ -8,7 +8,7 @@ Builds, in a temporary folder, the two archive layouts users have on disk:
 each holding ``--clips`` 10 s clips of time-encoded tone, then produces every clip as
 16 kHz mono WAV two ways, in the same run, ``--workers`` at a time:
 
-1. archive: the archive source (in-process decode + resample_poly), on worker threads
+1. archive: the archive source (in-process decode + resample_poly's filter), on worker threads
    sharing one source as the download scheduler runs it (``--processes`` for processes);
 2. baseline: each clip's bytes from the archive piped into one ffmpeg subprocess per clip
    (imageio-ffmpeg's binary), cut to the exact length with aresample/apad/atrim.

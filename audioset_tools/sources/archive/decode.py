@@ -1,9 +1,10 @@
-"""Decode archive audio to float32 samples in-process, with ffmpeg only for what libsndfile cannot read.
+"""Decode archive audio in-process, with ffmpeg only for what libsndfile cannot read.
 
 soundfile (libsndfile >= 1.1) reads WAV, FLAC, Ogg/Vorbis/Opus and MP3 from a path or from
-bytes in memory, with no process start; ffmpeg (one call, output piped back as float WAV)
-covers the rest (m4a, webm, ...). Both give the file's own rate and channels; converting
-to the output spec is :mod:`.convert`'s job.
+bytes in memory (through the thread's in-memory file, see :mod:`.scratch`), with no process
+start; ffmpeg (one call, output piped back as float WAV) covers the rest (m4a, webm, ...).
+Both give the file's own rate and channels, as int16 for 16-bit audio and float32 otherwise;
+converting to the output spec is :mod:`.convert`'s job.
 """
 
 from __future__ import annotations

@@ -9,15 +9,16 @@ resample_poly, so the two agree to float32 rounding (the test suite checks this)
 For the ratios archives need most (32 kHz or 48 kHz to 16 kHz, 8 kHz to 16 kHz: small
 ``up`` and ``down``) the filter is applied tap by tap: the input is split once into its
 ``down`` phases, and each non-zero tap adds a scaled contiguous slice of one phase to the
-output. That is a few dozen vectorised numpy operations per clip, which release the GIL
-(worker threads decode and resample in parallel), and it skips the taps the sinc puts at
-zero (every second one for 2:1). It is about three times faster than resample_poly and
+output, the two taps of a symmetric pair added before they are scaled. That is a few dozen
+vectorised numpy operations per clip, which release the GIL (worker threads decode and
+resample in parallel), and it skips the taps the sinc puts at zero (every second one for 2:1). It is about three times faster than resample_poly and
 needs no scipy import (scipy.signal takes most of a second to import). Large ratios
 (44.1 kHz to 16 kHz is 160/441) would need thousands of slices, so they go to
 resample_poly itself, with the cached filter.
 
-Every output sample is the same fixed sequence of float32 operations on the same inputs,
-whatever the thread, batch or worker count: results are deterministic.
+Every output sample is the same fixed sequence of elementwise float32 operations on the same
+inputs (no reduction whose order could depend on SIMD width or threads), whatever the
+thread, worker count or machine: results are deterministic, byte for byte.
 """
 
 from __future__ import annotations
@@ -50,7 +51,6 @@ class _Phase:
     """
 
     taps: tuple[tuple[int, np.float32], ...]
-
     groups: tuple[tuple[np.float32, tuple[int, ...]], ...]  # (weight, offsets), in first-tap order
 
 
