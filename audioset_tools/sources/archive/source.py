@@ -145,7 +145,8 @@ def write_clip(target: Path, samples: np.ndarray, spec: OutputSpec) -> None:
     with atomic_open(target, "wb") as handle:
         # Through the descriptor, not the file object: libsndfile then writes by itself instead
         # of calling back into Python (for the GIL) for every block. Nothing else writes to
-        # ``handle``, so its buffer stays empty; atomic_open syncs the descriptor.
+        # ``handle``, so its buffer stays empty. (libsndfile syncs the samples as it closes;
+        # atomic_open syncs again once the header is final.)
         with soundfile.SoundFile(handle.fileno(), "w", spec.sample_rate, samples.shape[1], "PCM_16",
                                  format=_SOUNDFILE_FORMATS[spec.audio_format], closefd=False) as output:
             output.write(samples)
