@@ -15,12 +15,14 @@ Rules (docs/sources.md explains them to users):
   same way, and the next source is tried, rather than passing padding off as audio.
 - Channels: equal counts are kept; down to mono is the mean of the channels; up from mono
   repeats it; any other change goes through mono.
-- Rate: ``scipy.signal.resample_poly`` with the reduced ratio of the two rates, fed a few
-  frames past the segment end when the clip has them (so the end of the clip is filtered
-  like its middle), then cut to exactly ``round(duration * output_rate)`` frames; the few
-  frames a codec allowance may leave missing are zeros.
+- Rate: ``scipy.signal.resample_poly``'s polyphase filter for the reduced ratio of the two
+  rates (:mod:`.resample`, which applies it faster for the common ratios), fed a few frames
+  past the segment end when the clip has them (so the end of the clip is filtered like its
+  middle), then cut to exactly ``round(duration * output_rate)`` frames; the few frames a
+  codec allowance may leave missing are zeros.
 - 16-bit output is ``round(x * 32768)`` clipped to int16, so an int16 archive at the
-  output rate and channel count is copied bit for bit.
+  output rate and channel count is copied bit for bit. 16-bit sources stay int16 until the
+  filter, which takes their 1/32768 into its weights: the result is the same as from float32.
 """
 
 from __future__ import annotations
@@ -32,6 +34,8 @@ import numpy as np
 
 from ..output_spec import OutputSpec, frames_for
 from .decode import Decoded
+from .resample import mix_to_mono, resample
+from .scratch import Scratch, empty
 
 CODEC_ALLOWANCE_SECONDS = 0.05
 # Source frames past the segment fed to the resampler (its filter reaches ~10 input frames per side).
@@ -47,13 +51,18 @@ class Shortfall:
     padded: bool = False
 
 
-def fit_to_segment(decoded: Decoded, duration: float, spec: OutputSpec) -> np.ndarray | Shortfall:
-    """The segment as int16 ``(frames, spec.channels)``, exactly ``round(duration * rate)`` frames."""
+def fit_to_segment(decoded: Decoded, duration: float, spec: OutputSpec,
+                   scratch: Scratch | None = None) -> np.ndarray | Shortfall:
+    """The segment as int16 ``(frames, spec.channels)``, exactly ``round(duration * rate)`` frames.
+
+    With a ``scratch``, the result and the intermediates are its buffers (valid until the
+    scratch's next clip); without one, the result is a new array.
+    """
     samples, rate = decoded.samples, decoded.sample_rate
     if rate <= 0 or samples.ndim != 2 or samples.shape[1] == 0:
         return Shortfall("decode_error", f"no usable audio (rate {rate}, shape {samples.shape})")
     samples = np.ascontiguousarray(samples)
-    if not _all_finite(samples):
+    if not decoded.integer_source and samples.dtype.kind == "f" and not _all_finite(samples):
         return Shortfall("decode_error", "the archive clip holds NaN or infinite samples")
     needed = frames_for(duration, rate)
     allowance = int(math.ceil(CODEC_ALLOWANCE_SECONDS * rate))
@@ -70,14 +79,18 @@ def fit_to_segment(decoded: Decoded, duration: float, spec: OutputSpec) -> np.nd
             f"({len(samples) / rate:.3f} s): zero-padded; the segment lasts {duration:.3f} s",
             padded=True,
         )
-    segment = _map_channels(samples[: needed + _CONTEXT_FRAMES], spec.channels)
+    segment = samples[: needed + _CONTEXT_FRAMES]
     output_frames = frames_for(duration, spec.sample_rate)
-    resampled = _resample(segment, rate, spec.sample_rate)[:output_frames]
+    if spec.channels == 1:
+        resampled = resample(segment, rate, spec.sample_rate, scratch, mono=True)[:output_frames]
+    else:
+        resampled = resample(_map_channels(segment, spec.channels, scratch), rate, spec.sample_rate,
+                             scratch)[:output_frames]
     if len(resampled) < output_frames:
         resampled = np.concatenate(
             [resampled, np.zeros((output_frames - len(resampled), resampled.shape[1]), resampled.dtype)]
         )
-    return to_int16(resampled)
+    return to_int16(resampled, scratch)
 
 
 def _all_finite(samples: np.ndarray) -> bool:
@@ -96,32 +109,23 @@ def last_sound_frame(samples: np.ndarray) -> int:
     return int(nonzero[-1]) // channels + 1 if len(nonzero) else 0
 
 
-def _map_channels(samples: np.ndarray, channels: int) -> np.ndarray:
+def _map_channels(samples: np.ndarray, channels: int, scratch: Scratch | None = None) -> np.ndarray:
     have = samples.shape[1]
     if have == channels:
         return samples
-    if have > 1:
-        # Column by column: numpy's mean over a short last axis is several times slower.
-        total = samples[:, 0].copy()
-        for column in range(1, have):
-            total += samples[:, column]
-        mono = (total * np.float32(1.0 / have))[:, None]
-    else:
-        mono = samples
+    mono = mix_to_mono(samples, scratch)
     return mono if channels == 1 else np.repeat(mono, channels, axis=1)
 
 
-def _resample(samples: np.ndarray, source_rate: int, target_rate: int) -> np.ndarray:
-    if source_rate == target_rate:
-        return samples
-    # Imported here: scipy.signal is slow to import and only clips that change rate need it.
-    from scipy.signal import resample_poly
-
-    divisor = math.gcd(source_rate, target_rate)
-    return resample_poly(samples, target_rate // divisor, source_rate // divisor, axis=0)
-
-
-def to_int16(samples: np.ndarray) -> np.ndarray:
+def to_int16(samples: np.ndarray, scratch: Scratch | None = None) -> np.ndarray:
+    result = empty(scratch, "int16", samples.shape, np.int16)
+    if samples.dtype == np.int16:
+        result[...] = samples
+        return result
     # Scaling by a power of two is exact in float32, so float32 gives the float64 result.
-    scaled = np.rint(np.asarray(samples, dtype=np.float32) * np.float32(32768.0))
-    return np.clip(scaled, -32768, 32767).astype(np.int16)
+    scaled = np.multiply(samples, np.float32(32768.0), dtype=np.float32,
+                         out=empty(scratch, "scaled", samples.shape, np.float32))
+    np.rint(scaled, out=scaled)
+    np.clip(scaled, -32768, 32767, out=scaled)
+    result[...] = scaled
+    return result

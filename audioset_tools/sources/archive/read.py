@@ -24,15 +24,8 @@ from typing import Any
 import numpy as np
 
 from .decode import ArchiveDecodeError, Decoded, decode_bytes, decode_file
-from .index import (
-    AUDIO_FILE,
-    MP3_BYTES,
-    PANNS_WAVEFORM,
-    PARQUET_AUDIO,
-    ArchiveIndex,
-    Location,
-    import_h5py,
-)
+from .index import AUDIO_FILE, MP3_BYTES, PANNS_WAVEFORM, PARQUET_AUDIO, ArchiveIndex, Location, import_h5py
+from .scratch import Scratch, empty
 
 _GROUPS_KEPT = 2
 
@@ -56,28 +49,39 @@ class ArchiveReader:
         """Sort jobs by this to read each file, row group and chunk once."""
         return (location.file, location.group, location.row)
 
-    def read(self, location: Location) -> Decoded:
-        """The clip's audio at its own rate and channels; :class:`ArchiveDecodeError` when unreadable."""
+    def read(self, location: Location, scratch: Scratch | None = None) -> Decoded:
+        """The clip's audio at its own rate and channels; :class:`ArchiveDecodeError` when unreadable.
+
+        With a ``scratch``, the samples may be one of its buffers.
+        """
         layout = self.index.layouts[location.file]
         path = self.index.files.path(location.file)
         what = f"{self.index.describe(location)}"
         if layout == AUDIO_FILE:
-            return decode_file(path, self.ffmpeg)
+            return decode_file(path, self.ffmpeg, scratch)
         if layout == PANNS_WAVEFORM:
             with self._lock:
-                row = self._hdf5(location.file)["waveform"][location.row]
-            return Decoded(_as_float(row, what), self.index.sample_rates[location.file])
+                waveform = self._hdf5(location.file)["waveform"]
+                if waveform.dtype == np.int16:
+                    row = empty(scratch, "row", waveform.shape[1:], np.int16)
+                    waveform.read_direct(row, np.s_[location.row])
+                else:
+                    row = waveform[location.row]
+            return Decoded(_as_samples(row, what), self.index.sample_rates[location.file],
+                           integer_source=np.asarray(row).dtype.kind in "iu")
         if layout == MP3_BYTES:
             with self._lock:
                 cell = self._hdf5(location.file)["mp3"][location.row]
-            return decode_bytes(np.asarray(cell, dtype=np.uint8).tobytes(), what, self.ffmpeg)
+            return decode_bytes(np.asarray(cell, dtype=np.uint8).tobytes(), what, self.ffmpeg, scratch)
         if layout == PARQUET_AUDIO:
             with self._lock:
                 cells = self._row_group(location.file, location.group)
                 if location.row >= len(cells):
                     raise ArchiveDecodeError(f"{what}: the row group has only {len(cells)} rows")
-                data = cells[location.row].as_py() or b""
-            return decode_bytes(data, what, self.ffmpeg)
+                cell = cells[location.row]
+                # The bytes where Arrow holds them, not a copy (the buffer keeps the row group alive).
+                data = cell.as_buffer() if cell.is_valid else None
+            return decode_bytes(data if data is not None else b"", what, self.ffmpeg, scratch)
         raise ValueError(f"unknown archive layout {layout!r}")
 
     def close(self) -> None:
@@ -114,8 +118,11 @@ class ArchiveReader:
             self._groups.move_to_end(key)
             return self._groups[key]
         if file not in self._handles:
-            self._handles[file] = pq.ParquetFile(self.index.files.path(file))
-        table = self._handles[file].read_row_group(group, columns=["audio.bytes"])
+            # No pre-buffering and no reader threads: a row group is read whole and at once, and
+            # the worker threads calling this are the parallelism (pyarrow's pools only add
+            # start-up time and contention on a small machine).
+            self._handles[file] = pq.ParquetFile(self.index.files.path(file), pre_buffer=False)
+        table = self._handles[file].read_row_group(group, columns=["audio.bytes"], use_threads=False)
         cells = table.column(0).combine_chunks().field("bytes")
         self._groups[key] = cells
         while len(self._groups) > _GROUPS_KEPT:
@@ -123,12 +130,12 @@ class ArchiveReader:
         return cells
 
 
-def _as_float(row: np.ndarray, what: str) -> np.ndarray:
+def _as_samples(row: np.ndarray, what: str) -> np.ndarray:
     row = np.asarray(row)
     if row.ndim == 1:
         row = row[:, None]
     if row.dtype == np.int16:
-        return row.astype(np.float32) / np.float32(32768.0)
+        return row  # as it is: the conversion takes int16 (see Decoded)
     if row.dtype.kind == "f":
         return row.astype(np.float32)
     raise ArchiveDecodeError(f"{what}: waveform has dtype {row.dtype}; expected int16 or float")

@@ -27,6 +27,7 @@ from .decode import ArchiveDecodeError
 from .files import ArchiveFormat
 from .index import ArchiveIndex, Location, load_or_build_index
 from .read import ArchiveReader
+from .scratch import for_this_thread
 
 log = logging.getLogger(__name__)
 
@@ -121,12 +122,14 @@ class ArchiveSource:
         if location is None:
             return ArchiveClipResult(ytid, ArchiveOutcome.NOT_IN_ARCHIVE, f"not in archive {self.name}")
         origin = self.index.describe(location)
+        # This thread's buffers: a clip's arrays live until it is written, then serve the next.
+        scratch = for_this_thread()
         try:
-            decoded = self.reader.read(location)
+            decoded = self.reader.read(location, scratch)
         except (ArchiveDecodeError, OSError, pa.ArrowException) as exc:
             # h5py reports a damaged file as OSError, pyarrow as ArrowException.
             return ArchiveClipResult(ytid, ArchiveOutcome.DECODE_ERROR, f"{origin}: {exc}", origin)
-        fitted = fit_to_segment(decoded, end_seconds - start_seconds, spec)
+        fitted = fit_to_segment(decoded, end_seconds - start_seconds, spec, scratch)
         if isinstance(fitted, Shortfall):
             return ArchiveClipResult(ytid, ArchiveOutcome(fitted.outcome), f"{origin}: {fitted.message}", origin,
                                      padded=fitted.padded)
@@ -140,6 +143,11 @@ class ArchiveSource:
 def write_clip(target: Path, samples: np.ndarray, spec: OutputSpec) -> None:
     """Write int16 ``samples`` as 16-bit PCM WAV/FLAC under a temporary name, then rename into place."""
     with atomic_open(target, "wb") as handle:
-        soundfile.write(handle, samples, spec.sample_rate, format=_SOUNDFILE_FORMATS[spec.audio_format],
-                        subtype="PCM_16")
+        # Through the descriptor, not the file object: libsndfile then writes by itself instead
+        # of calling back into Python (for the GIL) for every block. Nothing else writes to
+        # ``handle``, so its buffer stays empty. (libsndfile syncs the samples as it closes;
+        # atomic_open syncs again once the header is final.)
+        with soundfile.SoundFile(handle.fileno(), "w", spec.sample_rate, samples.shape[1], "PCM_16",
+                                 format=_SOUNDFILE_FORMATS[spec.audio_format], closefd=False) as output:
+            output.write(samples)
 
