@@ -87,7 +87,7 @@ def _init_worker(source: ArchiveSource) -> None:
 
 def _produce(job: tuple[str, float, str]) -> str:
     ytid, start, target = job
-    return _SOURCE[0].produce(ytid, start, start + CLIP_SECONDS, SPEC, Path(target)).outcome.value
+    return _SOURCE[0].produce_segment(ytid, start, start + CLIP_SECONDS, SPEC, Path(target)).outcome.value
 
 
 def run_archive(source: ArchiveSource, jobs: list[tuple[str, float, str]], workers: int, processes: bool) -> None:

@@ -63,7 +63,7 @@ def test_each_clip_is_the_same_whatever_its_thread_produced_before(tmp_path):
         # Twice over, in an order that alternates long and short, so every buffer is reused.
         for number, (source, ytid, start, end) in enumerate(segments * 2):
             target = tmp_path / "out" / f"{number}-{ytid}.wav"
-            assert source.produce(ytid, start, end, MONO_16K, target).ok
+            assert source.produce_segment(ytid, start, end, MONO_16K, target).ok
             outputs.append((source, ytid, start, end, target))
 
     worker = threading.Thread(target=produce_all)
@@ -98,8 +98,8 @@ def test_cells_decode_the_same_without_an_in_memory_file(tmp_path, monkeypatch):
     make_parquet(tmp_path / "p.parquet", clips, row_group_size=2)
     source = ArchiveSource.open(tmp_path / "p.parquet", tmp_path / "cache")
     for ytid, _ in clips:
-        assert source.produce(ytid, 0.0, 4.0, MONO_16K, tmp_path / "memfd" / f"{ytid}.wav").ok
+        assert source.produce_segment(ytid, 0.0, 4.0, MONO_16K, tmp_path / "memfd" / f"{ytid}.wav").ok
     monkeypatch.setattr(Scratch, "memory_file", lambda self, data: None)
     for ytid, _ in clips:
-        assert source.produce(ytid, 0.0, 4.0, MONO_16K, tmp_path / "buffer" / f"{ytid}.wav").ok
+        assert source.produce_segment(ytid, 0.0, 4.0, MONO_16K, tmp_path / "buffer" / f"{ytid}.wav").ok
         assert (tmp_path / "buffer" / f"{ytid}.wav").read_bytes() == (tmp_path / "memfd" / f"{ytid}.wav").read_bytes()

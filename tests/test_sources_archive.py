@@ -29,7 +29,6 @@ from audioset_tools.atomic import is_temporary
 from audioset_tools.errors import UserError
 from audioset_tools.sources.archive import (
     ArchiveFormat,
-    ArchiveOutcome,
     ArchiveSource,
     list_archive,
 )
@@ -37,6 +36,7 @@ from audioset_tools.sources.archive import index as index_module
 from audioset_tools.sources.archive.convert import fit_to_segment
 from audioset_tools.sources.archive.decode import Decoded
 from audioset_tools.sources.archive.names import matches_segment, readings
+from audioset_tools.sources.outcomes import Outcome
 from audioset_tools.sources.output_spec import OutputSpec
 
 MONO_16K = OutputSpec(16000, 1, "wav")
@@ -185,10 +185,10 @@ def test_folder_archive_gives_every_clip_exactly(folder_archive, tmp_path, spec)
     out = tmp_path / "out"
     for name, ytid, start, end, _rate, channels in FOLDER_CLIPS:
         target = out / f"{ytid}.{spec.audio_format}"
-        result = source.produce(ytid, start, end, spec, target)
-        assert result.outcome is ArchiveOutcome.OK, result
+        result = source.produce_segment(ytid, start, end, spec, target)
+        assert result.outcome is Outcome.OK, result
         assert result.origin == name
-        assert result.frames == round((end - start) * spec.sample_rate)
+        assert soundfile.info(str(target)).frames == round((end - start) * spec.sample_rate)
         # Lossy codecs (Vorbis, MP3, AAC) are compared more loosely; the frame count never is.
         lossy = name.endswith((".ogg", ".mp3", ".m4a"))
         assert_exact_clip(target, start, end, spec.sample_rate, spec.channels, channels,
@@ -198,10 +198,10 @@ def test_folder_archive_gives_every_clip_exactly(folder_archive, tmp_path, spec)
 
 def test_a_name_stating_another_segment_is_not_that_clip(folder_archive, tmp_path):
     source = ArchiveSource.open(folder_archive, tmp_path / "cache")
-    result = source.produce("cdefghijklm", 8.0, 18.0, MONO_16K, tmp_path / "out" / "x.wav")
-    assert result.outcome is ArchiveOutcome.NOT_IN_ARCHIVE
-    absent = source.produce("zzzzzzzzzzz", 0.0, 10.0, MONO_16K, tmp_path / "x.wav")
-    assert absent.outcome is ArchiveOutcome.NOT_IN_ARCHIVE
+    result = source.produce_segment("cdefghijklm", 8.0, 18.0, MONO_16K, tmp_path / "out" / "x.wav")
+    assert result.outcome is Outcome.UNAVAILABLE
+    absent = source.produce_segment("zzzzzzzzzzz", 0.0, 10.0, MONO_16K, tmp_path / "x.wav")
+    assert absent.outcome is Outcome.UNAVAILABLE
     assert not (tmp_path / "out").exists() and not (tmp_path / "x.wav").exists()
     assert source.coverage([("abcdefghijk", 30.0, 40.0), ("cdefghijklm", 8.0, 18.0), ("zzzzzzzzzzz", 0, 10)]) == 1
 
@@ -210,7 +210,7 @@ def test_a_timed_name_wins_over_an_untimed_one(tmp_path):
     write_file(tmp_path / "a" / "abcdefghijk.wav", tone(0, 10, 16000), 16000)
     write_file(tmp_path / "a" / "abcdefghijk_30.wav", tone(30, 10, 16000), 16000)
     source = ArchiveSource.open(tmp_path / "a", tmp_path / "cache")
-    result = source.produce("abcdefghijk", 30.0, 40.0, MONO_16K, tmp_path / "out.wav")
+    result = source.produce_segment("abcdefghijk", 30.0, 40.0, MONO_16K, tmp_path / "out.wav")
     assert result.origin == "abcdefghijk_30.wav"
     assert_exact_clip(tmp_path / "out.wav", 30.0, 40.0, 16000, 1)
 
@@ -219,8 +219,8 @@ def test_same_rate_int16_is_copied_bit_for_bit_and_output_is_deterministic(tmp_p
     samples = tone(4, 10, 16000)
     write_file(tmp_path / "a" / "abcdefghijk.flac", samples, 16000)
     source = ArchiveSource.open(tmp_path / "a", tmp_path / "cache")
-    source.produce("abcdefghijk", 4.0, 14.0, MONO_16K, tmp_path / "one.wav")
-    source.produce("abcdefghijk", 4.0, 14.0, MONO_16K, tmp_path / "two.wav")
+    source.produce_segment("abcdefghijk", 4.0, 14.0, MONO_16K, tmp_path / "one.wav")
+    source.produce_segment("abcdefghijk", 4.0, 14.0, MONO_16K, tmp_path / "two.wav")
     assert (tmp_path / "one.wav").read_bytes() == (tmp_path / "two.wav").read_bytes()
     written, _ = soundfile.read(str(tmp_path / "one.wav"), dtype="int16")
     assert np.array_equal(written, to_int16(samples)[:, 0])
@@ -237,14 +237,14 @@ def test_short_corrupt_and_nan_clips_are_classified_not_raised(tmp_path):
     source = ArchiveSource.open(root, tmp_path / "cache")
     out = tmp_path / "out"
 
-    short = source.produce("shortshorts", 0.0, 10.0, MONO_16K, out / "s.wav")
-    assert short.outcome is ArchiveOutcome.TOO_SHORT and not short.padded
+    short = source.produce_segment("shortshorts", 0.0, 10.0, MONO_16K, out / "s.wav")
+    assert short.outcome is Outcome.TOO_SHORT and "zero-padded" not in short.message
     assert "lasts 9.000 s" in short.message
-    almost = source.produce("almostthere", 0.0, 10.0, MONO_16K, out / "a.wav")
+    almost = source.produce_segment("almostthere", 0.0, 10.0, MONO_16K, out / "a.wav")
     assert almost.ok and soundfile.info(str(out / "a.wav")).frames == 160000
-    assert source.produce("notaudio123", 0.0, 10.0, MONO_16K, out / "c.wav").outcome is ArchiveOutcome.DECODE_ERROR
-    bad = source.produce("nansamples1", 0.0, 10.0, MONO_16K, out / "n.wav")
-    assert bad.outcome is ArchiveOutcome.DECODE_ERROR and "NaN" in bad.message
+    assert source.produce_segment("notaudio123", 0.0, 10.0, MONO_16K, out / "c.wav").outcome is Outcome.DECODE_ERROR
+    bad = source.produce_segment("nansamples1", 0.0, 10.0, MONO_16K, out / "n.wav")
+    assert bad.outcome is Outcome.DECODE_ERROR and "NaN" in bad.message
     assert sorted(p.name for p in out.iterdir()) == ["a.wav"]
 
 
@@ -279,10 +279,10 @@ def test_panns_hdf5_gives_exact_clips_and_reports_padding(tmp_path):
     assert [f["relative"] for f in identity["files"]] == ["balanced_train.h5"]
     for row, (ytid, (start, length)) in enumerate(segments.items()):
         target = tmp_path / "out" / f"{ytid}.wav"
-        result = source.produce(ytid, start, start + length, MONO_16K, target)
+        result = source.produce_segment(ytid, start, start + length, MONO_16K, target)
         assert result.origin == f"balanced_train.h5#row{row}"
         if ytid == "p0000000005":
-            assert result.outcome is ArchiveOutcome.TOO_SHORT and result.padded
+            assert result.outcome is Outcome.TOO_SHORT
             assert "zero-padded" in result.message and not target.exists()
             continue
         assert result.ok, result
@@ -297,7 +297,7 @@ def test_passt_mp3_hdf5_gives_exact_clips(tmp_path):
     source = ArchiveSource.open(tmp_path / "mp3" / "audioset_eval.hdf", tmp_path / "cache", archive_format="hdf5")
     for ytid, start in segments:
         target = tmp_path / "out" / f"{ytid}.flac"
-        result = source.produce(ytid, start, start + 10.0, OutputSpec(16000, 1, "flac"), target)
+        result = source.produce_segment(ytid, start, start + 10.0, OutputSpec(16000, 1, "flac"), target)
         assert result.ok, result
         assert_exact_clip(target, start, start + 10.0, 16000, 1, tolerance=0.08)
 
@@ -342,9 +342,9 @@ def test_parquet_gives_exact_clips_reading_only_needed_groups_and_columns(tmp_pa
     spec = OutputSpec(16000, 2, "wav")
     jobs = sorted(segments, key=lambda s: source.order_key(s[0], s[1], s[1] + 10), reverse=True)
     for ytid, start in jobs:
-        result = source.produce(ytid, start, start + 10.0, spec, tmp_path / "out" / f"{ytid}.wav")
+        result = source.produce_segment(ytid, start, start + 10.0, spec, tmp_path / "out" / f"{ytid}.wav")
         if ytid == "hf000000007":
-            assert result.outcome is ArchiveOutcome.DECODE_ERROR
+            assert result.outcome is Outcome.DECODE_ERROR
             assert result.origin == "data/bal_train/01.parquet#group0/row1"
             continue
         assert result.ok, result
@@ -361,7 +361,7 @@ def test_parquet_clip_reads_only_its_own_row_group(tmp_path, monkeypatch):
     original = pq.ParquetFile.read_row_group
     monkeypatch.setattr(pq.ParquetFile, "read_row_group",
                         lambda self, i, columns=None, **k: reads.append(i) or original(self, i, columns=columns, **k))
-    assert source.produce("hf000000005", 0.0, 10.0, MONO_16K, tmp_path / "x.wav").ok
+    assert source.produce_segment("hf000000005", 0.0, 10.0, MONO_16K, tmp_path / "x.wav").ok
     assert reads == [2]
 
 
@@ -399,9 +399,9 @@ def test_source_pickles_without_open_handles(tmp_path):
     _h5py()
     make_panns_hdf5(tmp_path / "p.h5", [("Yabcdefghijk.wav", tone(0, 10, 32000))])
     source = ArchiveSource.open(tmp_path / "p.h5", tmp_path / "cache")
-    assert source.produce("abcdefghijk", 0, 10, MONO_16K, tmp_path / "a.wav").ok
+    assert source.produce_segment("abcdefghijk", 0, 10, MONO_16K, tmp_path / "a.wav").ok
     copy = pickle.loads(pickle.dumps(source))
-    assert copy.produce("abcdefghijk", 0, 10, MONO_16K, tmp_path / "b.wav").ok
+    assert copy.produce_segment("abcdefghijk", 0, 10, MONO_16K, tmp_path / "b.wav").ok
     assert (tmp_path / "a.wav").read_bytes() == (tmp_path / "b.wav").read_bytes()
     source.close()
 
@@ -413,7 +413,7 @@ def test_parquet_cell_that_only_ffmpeg_reads_is_decoded_through_a_file(tmp_path)
     _ffmpeg_convert(wav, m4a)
     make_parquet(tmp_path / "x.parquet", [("abcdefghijk", m4a.read_bytes())])
     source = ArchiveSource.open(tmp_path / "x.parquet", tmp_path / "cache")
-    result = source.produce("abcdefghijk", 20.0, 30.0, MONO_16K, tmp_path / "out.wav")
+    result = source.produce_segment("abcdefghijk", 20.0, 30.0, MONO_16K, tmp_path / "out.wav")
     assert result.ok, result
     assert_exact_clip(tmp_path / "out.wav", 20.0, 30.0, 16000, 1, 2, tolerance=0.08)
 
@@ -430,9 +430,9 @@ def test_one_source_shared_by_threads_gives_the_same_bytes(tmp_path):
         serial = ArchiveSource.open(tmp_path / name, tmp_path / "cache")
         shared = ArchiveSource.open(tmp_path / name, tmp_path / "cache")
         for y, s in segments:
-            assert serial.produce(y, s, s + 10, MONO_16K, tmp_path / "serial" / f"{y}.wav").ok
+            assert serial.produce_segment(y, s, s + 10, MONO_16K, tmp_path / "serial" / f"{y}.wav").ok
         with ThreadPoolExecutor(4) as pool:
-            results = list(pool.map(lambda job: shared.produce(job[0], job[1], job[1] + 10, MONO_16K,
+            results = list(pool.map(lambda job: shared.produce_segment(job[0], job[1], job[1] + 10, MONO_16K,
                                                                tmp_path / "threads" / f"{job[0]}.wav"), segments))
         assert all(r.ok for r in results)
         for y, _ in segments:
@@ -447,4 +447,4 @@ def test_hdf5_names_without_audio_rows_are_not_indexed(tmp_path):
         waveform[0] = to_int16(tone(0, 10, 32000))[:, 0]
     source = ArchiveSource.open(tmp_path / "half.h5", tmp_path / "cache")
     assert source.has("abcdefghijk", 0, 10) and not source.has("bbcdefghijk", 0, 10)
-    assert source.produce("abcdefghijk", 0, 10, MONO_16K, tmp_path / "a.wav").ok
+    assert source.produce_segment("abcdefghijk", 0, 10, MONO_16K, tmp_path / "a.wav").ok

@@ -263,7 +263,7 @@ def run_checks(
 
 def check_archives(config: Config, output_dir: Path, plans: Sequence[ClassPlan] | None) -> list[Check]:
     """One check per archive in ``download.sources``: readable, indexed, and how many planned clips it holds."""
-    from ..sources.archive.adapter import ArchiveClipSource
+    from ..sources.archive.source import ArchiveSource
     from ..sources.configured import INDEX_CACHE_DIR
     from .coverage import plan_coverage
 
@@ -273,7 +273,7 @@ def check_archives(config: Config, output_dir: Path, plans: Sequence[ClassPlan] 
             continue
         name = f"source {entry.name}"
         try:
-            source = ArchiveClipSource.open(entry.path, Path(output_dir) / INDEX_CACHE_DIR, entry.format,
+            source = ArchiveSource.open(entry.path, Path(output_dir) / INDEX_CACHE_DIR, entry.format,
                                             name=entry.name)
         except UserError as exc:
             checks.append(Check(name, Status.FAIL, exc.message))

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from ..config import Config
 from ..errors import UserError
-from .archive.adapter import ArchiveClipSource
+from .archive.source import ArchiveSource
 from .base import Source
 from .pacing import PacingSettings
 from .youtube.clip import fetch_clip
@@ -41,7 +41,7 @@ def open_sources(
                 ))
                 continue
             try:
-                opened.append(ArchiveClipSource.open(
+                opened.append(ArchiveSource.open(
                     entry.path, Path(output_dir) / INDEX_CACHE_DIR, entry.format, name=entry.name, ffmpeg=ffmpeg,
                     progress=progress,
                 ))

@@ -24,7 +24,15 @@ from typing import Any
 import numpy as np
 
 from .decode import ArchiveDecodeError, Decoded, decode_bytes, decode_file
-from .index import AUDIO_FILE, MP3_BYTES, PANNS_WAVEFORM, PARQUET_AUDIO, ArchiveIndex, Location, import_h5py
+from .index import (
+    AUDIO_FILE,
+    MP3_BYTES,
+    PANNS_WAVEFORM,
+    PARQUET_AUDIO,
+    ArchiveIndex,
+    Location,
+    import_h5py,
+)
 from .scratch import Scratch, empty
 
 _GROUPS_KEPT = 2

@@ -1,15 +1,18 @@
-"""An archive as a source of clips: look a segment up, cut it to the output spec, write it atomically.
+"""An archive behind the :class:`~..base.Source` seam: look a segment up, cut it to the output spec, write it.
 
-:meth:`ArchiveSource.produce` never raises for a clip's own problem: it returns an
-:class:`ArchiveClipResult` whose outcome is ``ok``, ``not_in_archive``, ``too_short`` or
-``decode_error`` (the last two carry the same values as the YouTube path's outcomes).
-``not_in_archive`` is not a failure of the clip, only a reason to try the next source.
+The index answers :meth:`ArchiveSource.holds` before any audio is read, so the scheduler
+never hands an archive a clip it lacks. :meth:`ArchiveSource.produce` never raises for a
+clip's own problem: its :class:`~..base.ClipResult` is ``ok``, ``too_short`` (shorter than
+the segment, or zero-padded to look complete: the message says which) or ``decode_error``
+(undecodable, or NaN/inf samples), the last two permanent failures of this archive for
+that clip (the next source is tried). A clip the index lost between lookup and read is
+``unavailable`` here. Archives are local data: they are read in this process, whichever
+slot asks.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import enum
 import logging
 from collections.abc import Iterable
 from pathlib import Path
@@ -20,7 +23,9 @@ import pyarrow as pa
 import soundfile
 
 from ...atomic import atomic_open
-from ...dataset.ids import is_valid_ytid
+from ...dataset.audio_info import sha256_file
+from ..base import ClipJob, ClipResult, Slot, Source
+from ..outcomes import Outcome
 from ..output_spec import OutputSpec
 from .convert import Shortfall, fit_to_segment
 from .decode import ArchiveDecodeError
@@ -34,39 +39,14 @@ log = logging.getLogger(__name__)
 _SOUNDFILE_FORMATS = {"wav": "WAV", "flac": "FLAC"}
 
 
-class ArchiveOutcome(str, enum.Enum):
-    OK = "ok"
-    NOT_IN_ARCHIVE = "not_in_archive"
-    # Shorter than the segment, or zero-padded to look complete (see ``padded``).
-    TOO_SHORT = "too_short"
-    # Not decodable, or NaN/inf samples.
-    DECODE_ERROR = "decode_error"
-
-    def __str__(self) -> str:
-        return self.value
-
-
-@dataclasses.dataclass(frozen=True)
-class ArchiveClipResult:
-    ytid: str
-    outcome: ArchiveOutcome
-    message: str = ""
-    # Where in the archive the clip was found (``file`` or ``file#row``), for provenance.
-    origin: str = ""
-    # Frames per channel written (exactly the segment's count when ok).
-    frames: int = 0
-    padded: bool = False
-
-    @property
-    def ok(self) -> bool:
-        return self.outcome is ArchiveOutcome.OK
-
-
-class ArchiveSource:
+class ArchiveSource(Source):
     """One configured archive: its index plus a reader. Pickles for worker processes."""
 
+    kind = "archive"
+    knows_its_holdings = True
+
     def __init__(self, name: str, index: ArchiveIndex, ffmpeg: str | None = None) -> None:
-        self.name = name
+        super().__init__(name)
         self.index = index
         self.reader = ArchiveReader(index, ffmpeg)
 
@@ -84,6 +64,7 @@ class ArchiveSource:
         """What the archive was when indexed (for run records): path, format, files with size and mtime."""
         return {
             "name": self.name,
+            "kind": self.kind,
             "format": self.format.value,
             "root": str(self.index.files.root),
             "files": [dataclasses.asdict(s) for s in self.index.files.stamps],
@@ -96,6 +77,12 @@ class ArchiveSource:
     def has(self, ytid: str, start_seconds: float, end_seconds: float) -> bool:
         return self.locate(ytid, start_seconds, end_seconds) is not None
 
+    def holds(self, job: ClipJob) -> bool:
+        return self.has(job.ytid, job.start_seconds, job.end_seconds)
+
+    def preflight(self) -> str:
+        return f"{len(self.index):,} clips indexed in {self.index.files.root} ({self.format.value})"
+
     def coverage(self, segments: Iterable[tuple[str, float, float]]) -> int:
         """How many of these (ytid, start, end) segments the archive holds (before reading any audio)."""
         return sum(self.has(*segment) for segment in segments)
@@ -107,20 +94,15 @@ class ArchiveSource:
             return (len(self.index.files.stamps), 0, 0)
         return self.reader.locality_key(location)
 
-    def produce(self, ytid: str, start_seconds: float, end_seconds: float, spec: OutputSpec,
-                target: Path) -> ArchiveClipResult:
-        """Write the segment to ``target`` (atomically) in ``spec``, or say why not.
+    def produce(self, job: ClipJob, slot: Slot | None = None) -> ClipResult:
+        """Write ``job`` (atomically) in ``job.spec``, or say why not; ``slot`` does not matter here.
 
-        Nothing is written unless the outcome is ok; an existing ``target`` is replaced
-        only by a finished file.
+        Nothing is written unless the outcome is ok; an existing target is replaced only by
+        a finished file.
         """
-        if not is_valid_ytid(ytid):
-            raise ValueError(f"invalid YouTube ID {ytid!r}")
-        if not 0 <= start_seconds < end_seconds:
-            raise ValueError(f"{ytid}: need 0 <= start < end, got [{start_seconds}, {end_seconds}]")
-        location = self.locate(ytid, start_seconds, end_seconds)
+        location = self.locate(job.ytid, job.start_seconds, job.end_seconds)
         if location is None:
-            return ArchiveClipResult(ytid, ArchiveOutcome.NOT_IN_ARCHIVE, f"not in archive {self.name}")
+            return _failed(Outcome.UNAVAILABLE, f"not in archive {self.name}")
         origin = self.index.describe(location)
         # This thread's buffers: a clip's arrays live until it is written, then serve the next.
         scratch = for_this_thread()
@@ -128,16 +110,29 @@ class ArchiveSource:
             decoded = self.reader.read(location, scratch)
         except (ArchiveDecodeError, OSError, pa.ArrowException) as exc:
             # h5py reports a damaged file as OSError, pyarrow as ArrowException.
-            return ArchiveClipResult(ytid, ArchiveOutcome.DECODE_ERROR, f"{origin}: {exc}", origin)
-        fitted = fit_to_segment(decoded, end_seconds - start_seconds, spec, scratch)
+            return _failed(Outcome.DECODE_ERROR, f"{origin}: {exc}", origin)
+        fitted = fit_to_segment(decoded, job.duration, job.spec, scratch)
         if isinstance(fitted, Shortfall):
-            return ArchiveClipResult(ytid, ArchiveOutcome(fitted.outcome), f"{origin}: {fitted.message}", origin,
-                                     padded=fitted.padded)
-        write_clip(Path(target), fitted, spec)
-        return ArchiveClipResult(ytid, ArchiveOutcome.OK, "", origin, frames=len(fitted))
+            return _failed(Outcome(fitted.outcome), f"{origin}: {fitted.message}", origin)
+        write_clip(Path(job.target), fitted, job.spec)
+        message = f"{len(fitted)} samples from {origin}"
+        return ClipResult(
+            Outcome.OK, message, attempts=1, file=Path(job.target), sha256=sha256_file(job.target),
+            duration=len(fitted) / job.spec.sample_rate, sample_rate=job.spec.sample_rate,
+            channels=job.spec.channels, history=(f"{Outcome.OK}: {message}",), origin=origin,
+        )
+
+    def produce_segment(self, ytid: str, start_seconds: float, end_seconds: float, spec: OutputSpec,
+                        target: Path) -> ClipResult:
+        """:meth:`produce` for one segment given by its parts (for scripts and benchmarks)."""
+        return self.produce(ClipJob(ytid, start_seconds, end_seconds, Path(target).absolute(), spec))
 
     def close(self) -> None:
         self.reader.close()
+
+
+def _failed(outcome: Outcome, message: str, origin: str = "") -> ClipResult:
+    return ClipResult(outcome, message, attempts=1, history=(f"{outcome}: {message}",), origin=origin)
 
 
 def write_clip(target: Path, samples: np.ndarray, spec: OutputSpec) -> None:
