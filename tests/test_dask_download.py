@@ -39,22 +39,26 @@ def _youtube_only(folder: Path, server, **download) -> Path:
     return _config(folder, server, [{"kind": "youtube"}], **download)
 
 
-def _reference(tmp_path: Path, server, video: Path) -> dict[str, str]:  # noqa: F811
-    folder = tmp_path / "threads"
+def _planned(tmp_path: Path, name: str, server, video: Path, **download) -> Path:  # noqa: F811
+    """A fresh folder with the selection outputs and a YouTube-only control.yaml; returns the config."""
+    folder = tmp_path / name
     folder.mkdir()
     _world(folder, server, video)
-    assert _download(_youtube_only(folder, server, workers=1)) == 0
-    return _dataset_digest(folder / "out")
+    return _youtube_only(folder, server, **download)
+
+
+def _reference(tmp_path: Path, server, video: Path) -> dict[str, str]:  # noqa: F811
+    config = _planned(tmp_path, "threads", server, video, workers=1)
+    assert _download(config) == 0
+    return _dataset_digest(config.parent / "out")
 
 
 def test_a_local_cluster_builds_the_threads_dataset(tmp_path, media_server, video):  # noqa: F811
     reference = _reference(tmp_path, media_server, video)
-    folder = tmp_path / "dask"
-    folder.mkdir()
-    _world(folder, media_server, video)
-    assert _download(_youtube_only(folder, media_server, workers=2, executor="dask")) == 0
-    assert _dataset_digest(folder / "out") == reference
-    runs = json.loads((folder / "out" / "_reports" / "run.json").read_text())["runs"]
+    config = _planned(tmp_path, "dask", media_server, video, workers=2, executor="dask")
+    assert _download(config) == 0
+    assert _dataset_digest(config.parent / "out") == reference
+    runs = json.loads((config.parent / "out" / "_reports" / "run.json").read_text())["runs"]
     assert runs[-1]["exit_code"] == 0
 
 
@@ -62,15 +66,12 @@ def test_a_separate_scheduler_and_workers_build_the_same_dataset(tmp_path, media
                                                                  separate_cluster):  # noqa: F811
     address, _ = separate_cluster
     reference = _reference(tmp_path, media_server, video)
-    folder = tmp_path / "cluster"
-    folder.mkdir()
-    _world(folder, media_server, video)
-    config = _youtube_only(folder, media_server, executor="dask", dask={"scheduler": address})
+    config = _planned(tmp_path, "cluster", media_server, video, executor="dask", dask={"scheduler": address})
     assert _download(config) == 0
-    assert _dataset_digest(folder / "out") == reference
+    assert _dataset_digest(config.parent / "out") == reference
 
 
-def test_a_worker_killed_mid_run_changes_nothing(tmp_path, video):  # noqa: F811
+def test_a_worker_killed_mid_run_changes_nothing(tmp_path, video, monkeypatch):  # noqa: F811
     """The killed worker's clip is tried again (the nanny restarts the process); nothing it half-made remains."""
     from media_server import MediaServer
 
@@ -78,10 +79,7 @@ def test_a_worker_killed_mid_run_changes_nothing(tmp_path, video):  # noqa: F811
 
     with MediaServer(latency=0.05) as server:
         reference = _reference(tmp_path, server, video)
-        folder = tmp_path / "killed-worker"
-        folder.mkdir()
-        _world(folder, server, video)
-        config = _youtube_only(folder, server, workers=2, executor="dask")
+        config = _planned(tmp_path, "killed-worker", server, video, workers=2, executor="dask")
         killed = []
         real_run = slots._run_on_worker
 
@@ -96,13 +94,10 @@ def test_a_worker_killed_mid_run_changes_nothing(tmp_path, video):  # noqa: F811
                     os.kill(killed[0], signal.SIGKILL)
             return real_run(executor, identity, fn, job, *args)
 
-        slots._run_on_worker = run_and_kill
-        try:
-            assert _download(config) == 0
-        finally:
-            slots._run_on_worker = real_run
+        monkeypatch.setattr(slots, "_run_on_worker", run_and_kill)
+        assert _download(config) == 0
         assert killed
-        assert _dataset_digest(folder / "out") == reference
+        assert _dataset_digest(config.parent / "out") == reference
 
 
 def test_kill_9_of_the_coordinator_then_a_rerun_with_threads(tmp_path, video):  # noqa: F811
@@ -110,11 +105,8 @@ def test_kill_9_of_the_coordinator_then_a_rerun_with_threads(tmp_path, video):  
 
     with MediaServer(latency=0.05) as server:
         reference = _reference(tmp_path, server, video)
-        folder = tmp_path / "killed"
-        folder.mkdir()
-        _world(folder, server, video)
-        config = _youtube_only(folder, server, workers=2, executor="dask")
-        out = folder / "out"
+        config = _planned(tmp_path, "killed", server, video, workers=2, executor="dask")
+        out = config.parent / "out"
         kill_9_after_clips(config, out)
         threads = yaml.safe_load(config.read_text())
         threads["download"]["executor"] = "threads"
