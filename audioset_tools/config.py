@@ -317,6 +317,15 @@ class DaskConfig(_Section):
         ),
     )
 
+    shared_output_dir: bool = Field(
+        False,
+        description=(
+            "true when every Dask worker sees paths.output_dir at the same path (a shared "
+            "filesystem): workers then write each clip into place themselves, and this process "
+            "still checks its checksum and length. false = workers send each clip back as bytes."
+        ),
+    )
+
     @field_validator("scheduler")
     @classmethod
     def _scheduler_address(cls, value: str | None) -> str | None:

@@ -136,3 +136,36 @@ def test_doctor_lists_the_dask_workers_and_their_addresses(tmp_path, media_serve
     unreachable = _youtube_only(tmp_path, media_server, executor="dask", dask={"scheduler": "tcp://127.0.0.1:9"})
     assert main(["doctor", "--config", str(unreachable)]) == 1
     assert "download.dask.scheduler" in capsys.readouterr().out
+
+
+def test_workers_sharing_the_output_folder_write_in_place_and_give_the_same_dataset(tmp_path, media_server,  # noqa: F811
+                                                                                    video, monkeypatch):
+    from audioset_tools.download import slots
+
+    reference = _reference(tmp_path, media_server, video)
+    placed_by_coordinator = []
+    monkeypatch.setattr(slots, "place_clip", lambda *args: placed_by_coordinator.append(args))
+    config = _planned(tmp_path, "shared", media_server, video, workers=2, executor="dask",
+                      dask={"shared_output_dir": True})
+    assert _download(config) == 0
+    assert _dataset_digest(config.parent / "out") == reference
+    assert placed_by_coordinator == [], "with a shared folder no clip travels back as bytes"
+
+
+def test_a_clip_that_differs_from_what_its_worker_reported_is_refused(tmp_path):
+    """The coordinator checks a worker's clip in the shared folder: other bytes are a transient failure."""
+    import soundfile
+
+    from audioset_tools.download.slots import check_placed_clip, place_clip
+    from audioset_tools.sources.base import ClipJob, ClipResult
+    from audioset_tools.sources.outcomes import Outcome
+
+    job = ClipJob("abcdefghijk", 0.0, 1.0, tmp_path / "A" / "abcdefghijk_0.wav")
+    job.target.parent.mkdir()
+    soundfile.write(job.target, [[0.0]] * 16000, 16000, subtype="PCM_16")
+    claimed = ClipResult(Outcome.OK, "", 1, file=job.target, sha256="0" * 64, duration=1.0, sample_rate=16000,
+                         channels=1)
+    refused = check_placed_clip(job, claimed)
+    assert refused.outcome is Outcome.TRANSIENT and "checksum" in refused.message and not job.target.exists()
+    # Bytes sent back that are not what the worker hashed are refused the same way, and nothing is placed.
+    assert place_clip(job, claimed, b"RIFF not the clip").outcome is Outcome.TRANSIENT and not job.target.exists()

@@ -106,6 +106,8 @@ class RunOptions:
     command: str = "download"
     # Local addresses to spread requests over (threads executor): one identity each.
     source_addresses: tuple[str, ...] = ()
+    # Dask workers see the output folder at the same path: they write clips into place themselves.
+    shared_output: bool = False
 
     @classmethod
     def from_config(cls, config: Config, *, retry_failed: bool | str = False, progress: bool = True) -> RunOptions:
@@ -117,6 +119,7 @@ class RunOptions:
             max_consecutive_transient=d.max_consecutive_transient,
             max_consecutive_tooling_errors=d.max_consecutive_tooling_errors,
             source_addresses=tuple(d.source_addresses),
+            shared_output=d.dask.shared_output_dir,
         )
 
     def retries(self, source: Source) -> bool:
@@ -742,7 +745,7 @@ def run_download(
             sweep_partial_files(output_dir)
             try:
                 with Ledger(output_dir / LEDGER_NAME) as ledger, contextlib.ExitStack() as prepared:
-                    slots = plan_slots(executor, options.workers, options.source_addresses)
+                    slots = plan_slots(executor, options.workers, options.source_addresses, options.shared_output)
                     for source in sources:
                         prepared.enter_context(source.prepare(slots))
                     reconcile_with_plans(ledger, plans, output_dir, selection)
