@@ -261,6 +261,8 @@ class _Run:
     ) -> None:
         self.output_dir = output_dir
         self.slots = list(slots)
+        # Every request leaves from the default route (no source addresses, no Dask hosts).
+        self._one_route = all(slot.identity == DEFAULT_IDENTITY for slot in self.slots)
         self.sources = list(sources)
         self.spec = spec
         self.options = options
@@ -592,8 +594,7 @@ class _Run:
 
     def _track_identity(self, identity: str | None, outcome: Outcome) -> None:
         """Report a network identity (a proxy, an address, a worker) that keeps failing; it stays in use."""
-        if identity is None or (identity == DEFAULT_IDENTITY and len(self.slots) == len(
-                [s for s in self.slots if s.identity == DEFAULT_IDENTITY])):
+        if identity is None or (identity == DEFAULT_IDENTITY and self._one_route):
             return  # one route only: the network streak already says it
         if outcome in (Outcome.OK, Outcome.UNAVAILABLE, Outcome.TOO_SHORT):
             self._identity_failures[identity] = 0
@@ -615,7 +616,7 @@ class _Run:
     def _bump(self, key: str) -> None:
         self.counts[key] += 1
         via = {}
-        if len({slot.identity for slot in self.slots}) > 1:
+        if not self._one_route:
             # Several addresses: how many clips each has given so far.
             via["via"] = " ".join(f"{name}:{counts['ok']}" for name, counts in sorted(self.summary.by_identity.items()))
         self.overall.set_postfix(ok=self.counts["ok"], failed=self.counts["failed"],
