@@ -344,3 +344,30 @@ def test_coverage_and_doctor_count_what_each_source_holds(tmp_path, media_server
     assert main(["doctor", "--config", str(broken), "--offline"]) == 1
     shown = capsys.readouterr().out
     assert "source archive1" in shown and "FAIL" in shown and "yt-dlp" not in shown
+
+
+def test_a_rebuild_from_an_archive_that_lacks_a_clip_says_so(tmp_path, media_server, video):
+    import csv
+
+    import rebuild_from_manifest
+
+    _world(tmp_path, media_server, video)
+    assert _download(_config(tmp_path, media_server, [{"kind": "youtube"}])) == 0
+    built = read_manifest(tmp_path / "out" / MANIFEST_NAME)
+    missing = built["ytid"][0]
+    archive = tmp_path / "most-clips"
+    for row in built.itertuples():
+        if row.ytid != missing:
+            write_file(archive / f"{row.ytid}_{int(row.start_seconds * 1000)}.wav",
+                       tone(row.start_seconds, SEGMENT, 16000), 16000)
+    config = tmp_path / "archive.yaml"
+    config.write_text(yaml.safe_dump({"download": {"sources": [{"kind": "archive", "path": str(archive)}]}}))
+    rebuilt = tmp_path / "rebuilt"
+    code = rebuild_from_manifest.main(["--manifest", str(tmp_path / "out" / MANIFEST_NAME), "--output",
+                                       str(rebuilt), "--config", str(config), "-q"])
+    assert code == 3  # incomplete: one clip is not to be had from the configured sources
+    with open(rebuilt / "rebuild_report.csv", newline="") as handle:
+        report = {row["ytid"]: row for row in csv.DictReader(handle)}
+    assert report[missing]["status"] == "not_attempted"
+    assert "no source in download.sources holds it" in report[missing]["reason"]
+    assert {row["status"] for ytid, row in report.items() if ytid != missing} == {"rebuilt"}

@@ -377,8 +377,9 @@ def _rebuild_locked(
         len(rows), len(plans), source, output_dir, settings_audio.describe(), len(kept),
     )
     summary = run_download(plans, sources, output_dir, spec, options, executor=executor)
-    result = RebuildResult(_row_results(output_dir, rows, before, kept, options.workers, progress),
-                           summary)
+    result = RebuildResult(
+        _row_results(output_dir, rows, before, kept, options.workers, progress, summary.unheld), summary
+    )
     write_rebuild_report(output_dir / REBUILD_REPORT_NAME, result)
     return result
 
@@ -497,6 +498,7 @@ def _row_results(
     kept: set[str],
     workers: int,
     progress: bool,
+    unheld: set[str],
 ) -> list[RowResult]:
     fetched = [row for row in rows if row["file"] not in kept and dataset_path(output_dir, row["file"]).is_file()]
     still_kept = {file for file in kept if dataset_path(output_dir, file).is_file()}
@@ -522,7 +524,7 @@ def _row_results(
                     actual = ""  # not computed for a file with other problems; validate shows the details
             else:
                 check = ""
-                status, reason = _why_missing(ledger, outcome_of, row)
+                status, reason = _why_missing(ledger, outcome_of, row, unheld)
             results.append(RowResult(
                 file=file, class_index=int(row["class_index"]), class_name=row["class_name"], ytid=row["ytid"],
                 start_seconds=float(row["start_seconds"]), end_seconds=float(row["end_seconds"]),
@@ -532,7 +534,7 @@ def _row_results(
     return results
 
 
-def _why_missing(ledger: Ledger, outcome_of: dict, row: dict) -> tuple[Status, str]:
+def _why_missing(ledger: Ledger, outcome_of: dict, row: dict, unheld: set[str]) -> tuple[Status, str]:
     begin, end = start_ms(row["start_seconds"]), start_ms(row["end_seconds"])
     known = ledger.known_failure(row["ytid"], begin, end, source=None)
     latest = outcome_of.get((int(row["class_index"]), row["ytid"], begin, end))
@@ -542,6 +544,8 @@ def _why_missing(ledger: Ledger, outcome_of: dict, row: dict) -> tuple[Status, s
         return status, f"{outcome}: {message}"
     if known is not None:
         return Status.GONE, f"{known.outcome}: {known.message} (last checked {known.last_checked})"
+    if row["file"] in unheld:
+        return Status.NOT_ATTEMPTED, "no source in download.sources holds it (add one that does, e.g. youtube)"
     return Status.NOT_ATTEMPTED, "the run stopped before this clip"
 
 

@@ -419,13 +419,13 @@ class _Run:
                 target=inside(self.output_dir, candidate.file),
                 spec=self.spec,
             )
-            chain = self._chain(state, job)
+            chain = self._chain(state, job, candidate.file)
             if not chain:
                 continue
             state.in_flight.add(position)
             futures[pool.submit(self._work, job, chain)] = (state, position, chain)
 
-    def _chain(self, state: _ClassState, job: ClipJob) -> tuple[Source, ...]:
+    def _chain(self, state: _ClassState, job: ClipJob, file: str) -> tuple[Source, ...]:
         """The sources to ask for ``job``, in order; () when none can (the candidate is then settled).
 
         A source is passed over when it certainly lacks the clip (an archive's index), or when
@@ -448,7 +448,7 @@ class _Run:
             if known_failed:
                 self.summary.known_failed += 1
             else:
-                self.summary.not_in_sources += 1
+                self.summary.unheld.add(file)
             self._bump("skipped")
         return tuple(chain)
 

@@ -39,8 +39,8 @@ class RunSummary:
     outcomes: Counter = field(default_factory=Counter)
     already_done: int = 0
     known_failed: int = 0
-    # Candidates no configured source could be asked for (archives only, none holding them).
-    not_in_sources: int = 0
+    # Files of the candidates no configured source could be asked for (archives only, none holding them).
+    unheld: set[str] = field(default_factory=set)
     adopted: int = 0
     discarded: int = 0
     quarantined: int = 0
@@ -76,8 +76,8 @@ class RunSummary:
                 lines.append(f"  {outcome.value:<17} {self.outcomes[outcome.value]}")
         lines.append(f"  {'already done':<17} {self.already_done}")
         lines.append(f"  {'known failed':<17} {self.known_failed} (skipped; --retry-failed tries them again)")
-        if self.not_in_sources:
-            lines.append(f"  {'not in sources':<17} {self.not_in_sources} (no configured source holds them;"
+        if self.unheld:
+            lines.append(f"  {'not in sources':<17} {len(self.unheld)} (no configured source holds them;"
                          f" the next candidates took their place)")
         if len(self.by_source) > 1 or any(name != "youtube" for name in self.by_source):
             for name, counts in sorted(self.by_source.items()):
