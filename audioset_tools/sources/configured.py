@@ -5,16 +5,14 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ..config import Config
 from ..errors import UserError
-from .archive.source import ArchiveSource
 from .base import Source
-from .pacing import PacingSettings
-from .youtube.clip import fetch_clip
-from .youtube.reachability import SourceUnreachable
-from .youtube.settings import FetchSettings
-from .youtube.source import Fetch, YoutubeSource
+
+if TYPE_CHECKING:
+    from .youtube.source import Fetch
 
 log = logging.getLogger(__name__)
 
@@ -23,23 +21,33 @@ INDEX_CACHE_DIR = Path("_cache") / "archive-index"
 
 
 def open_sources(
-    config: Config, ffmpeg: str, output_dir: Path, *, fetch: Fetch = fetch_clip, progress: bool = True
+    config: Config, ffmpeg: str, output_dir: Path, *, fetch: Fetch | None = None, progress: bool = True
 ) -> list[Source]:
     """Every ``download.sources`` entry, in order, ready to produce clips (archives indexed).
 
-    ``fetch`` stands in for :func:`fetch_clip` in tests. Raises ``UserError`` naming the
-    entry when an archive cannot be read; whatever was opened is closed again.
+    ``fetch`` stands in for YouTube's ``fetch_clip`` in tests. Raises ``UserError`` naming
+    the entry when an archive cannot be read; whatever was opened is closed again. Each kind
+    is imported when configured: yt-dlp and pyarrow are slow to import for commands (the
+    dry run) that never open a source.
     """
     download = config.download
     opened: list[Source] = []
     try:
         for position, entry in enumerate(download.sources):
             if entry.kind == "youtube":
+                from .pacing import PacingSettings
+                from .youtube.clip import fetch_clip
+                from .youtube.settings import FetchSettings
+                from .youtube.source import YoutubeSource
+
                 opened.append(YoutubeSource(
                     FetchSettings.from_config(config, ffmpeg), name=entry.name, cookies_file=download.cookies_file,
-                    proxies=download.proxies, pacing=PacingSettings.from_config(download), fetch=fetch,
+                    proxies=download.proxies, pacing=PacingSettings.from_config(download),
+                    fetch=fetch if fetch is not None else fetch_clip,
                 ))
                 continue
+            from .archive.source import ArchiveSource
+
             try:
                 opened.append(ArchiveSource.open(
                     entry.path, Path(output_dir) / INDEX_CACHE_DIR, entry.format, name=entry.name, ffmpeg=ffmpeg,
@@ -64,6 +72,8 @@ def usable_sources(sources: Sequence[Source]) -> list[Source]:
     An unreachable network source stops everything when it is the only one (exit 4); with
     other sources the run goes on without it, and the clips only it could give stay untried.
     """
+    from .youtube.reachability import SourceUnreachable
+
     usable = []
     for source in sources:
         try:
