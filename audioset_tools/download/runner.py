@@ -337,7 +337,7 @@ class _Run:
                 signal.signal(number, handler)
 
     def run(self) -> RunSummary:
-        futures: dict[Future, tuple[_ClassState, int, tuple[Source, ...]]] = {}
+        futures: dict[Future, tuple[_ClassState, int]] = {}
         with ThreadPoolExecutor(
             max_workers=len(self.slots), initializer=self._init_worker, thread_name_prefix="fetch"
         ) as pool:
@@ -350,8 +350,8 @@ class _Run:
                     # A timeout, so a Ctrl-C is noticed even while every worker sits in a long pause.
                     done, _ = wait(futures, timeout=_POLL_SECONDS, return_when=FIRST_COMPLETED)
                     for future in sorted(done, key=lambda f: futures[f][1]):
-                        state, position, chain = futures.pop(future)
-                        self._handle(state, position, chain, future.result())
+                        state, position = futures.pop(future)
+                        self._handle(state, position, future.result())
                     if not self._stopping:
                         self._check_stop()
             except BaseException:
@@ -362,9 +362,9 @@ class _Run:
                 abort_fetches()
                 for future in futures:
                     future.cancel()
-                for future, (state, position, chain) in futures.items():
+                for future, (state, position) in futures.items():
                     if not future.cancelled() and future.exception() is None:
-                        self._handle(state, position, chain, future.result())
+                        self._handle(state, position, future.result())
                 raise
             finally:
                 self.overall.close()
@@ -402,8 +402,7 @@ class _Run:
         for source in self.sources:
             source.cancel()
 
-    def _fill(self, pool: ThreadPoolExecutor,
-              futures: dict[Future, tuple[_ClassState, int, tuple[Source, ...]]]) -> None:
+    def _fill(self, pool: ThreadPoolExecutor, futures: dict[Future, tuple[_ClassState, int]]) -> None:
         while not self._stopping and len(futures) < len(self.slots):
             state = next((s for s in self.states if not s.finished and s.needs_more()), None)
             if state is None:
@@ -423,7 +422,7 @@ class _Run:
             if not chain:
                 continue
             state.in_flight.add(position)
-            futures[pool.submit(self._work, job, chain)] = (state, position, chain)
+            futures[pool.submit(self._work, job, chain)] = (state, position)
 
     def _chain(self, state: _ClassState, job: ClipJob, file: str) -> tuple[Source, ...]:
         """The sources to ask for ``job``, in order; () when none can (the candidate is then settled).
@@ -524,7 +523,7 @@ class _Run:
         self._count_ok(state, position, record)
         return True
 
-    def _handle(self, state: _ClassState, position: int, chain: tuple[Source, ...], work: _Work) -> None:
+    def _handle(self, state: _ClassState, position: int, work: _Work) -> None:
         state.in_flight.discard(position)
         candidate = state.plan.candidates[position]
         for answer in work.answers:
