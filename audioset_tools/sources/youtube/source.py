@@ -139,10 +139,6 @@ class YoutubeSource(Source):
             return f"{worst} rate limits / sign-in walls in a row from {where}"
         return None
 
-    def throttled_identities(self) -> list[str]:
-        """Identities that were paused by a rate limit or a sign-in wall during the run."""
-        return [identity for identity, pacer in self.pacers.items() if pacer.throttle_count]
-
     def cancel(self) -> None:
         for pacer in list(self.pacers.values()) or [self.pacer]:
             pacer.cancel()
