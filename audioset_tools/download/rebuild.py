@@ -568,7 +568,7 @@ def repair_dataset(
     config: Config | None = None,
     *,
     strict: bool = False,
-    retry_failed: bool = False,
+    retry_failed: bool | str = False,
     progress: bool = True,
     fetch: Fetch = fetch_clip,
 ) -> RebuildResult | None:
